@@ -1,0 +1,10 @@
+module github.com/lubdub/lubdub
+
+go 1.26.8
+
+require (
+	github.com/creack/pty v1.1.24 // indirect
+	go.bug.st/serial v1.8.0 // indirect
+	golang.org/x/net v0.62.0 // indirect
+	golang.org/x/sys v0.50.0 // indirect
+)
