@@ -1,0 +1,227 @@
+// Package haconf reads a Heartbeat configuration directory (ha.cf,
+// authkeys, haresources) into one validated Config.
+//
+// It accepts every directive Heartbeat 3.0.6 accepts, applies Heartbeat's
+// defaults and checks, and reports problems as "FILE:LINE: what is wrong"
+// diagnostics in three grades: errors (lubdub will not run this), warnings
+// (it will, but the operator should look) and notes (accepted, but it
+// changes nothing in lubdub). Parsing never stops at the first error.
+package haconf
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/lubdub/lubdub/internal/wire"
+)
+
+// Diag is one diagnostic about a line of a file.
+type Diag struct {
+	File string
+	Line int
+	Msg  string
+}
+
+func (d Diag) String() string {
+	if d.Line > 0 {
+		return fmt.Sprintf("%s:%d: %s", d.File, d.Line, d.Msg)
+	}
+	return fmt.Sprintf("%s: %s", d.File, d.Msg)
+}
+
+// Report collects diagnostics.
+type Report struct {
+	Errors, Warnings, Notes []Diag
+}
+
+func (r *Report) errorf(file string, line int, format string, a ...any) {
+	r.Errors = append(r.Errors, Diag{file, line, fmt.Sprintf(format, a...)})
+}
+func (r *Report) warnf(file string, line int, format string, a ...any) {
+	r.Warnings = append(r.Warnings, Diag{file, line, fmt.Sprintf(format, a...)})
+}
+func (r *Report) notef(file string, line int, format string, a ...any) {
+	r.Notes = append(r.Notes, Diag{file, line, fmt.Sprintf(format, a...)})
+}
+
+// Err returns nil when there are no errors, else an error listing them.
+func (r *Report) Err() error {
+	if len(r.Errors) == 0 {
+		return nil
+	}
+	lines := make([]string, len(r.Errors))
+	for i, d := range r.Errors {
+		lines[i] = d.String()
+	}
+	return fmt.Errorf("%w:\n%s", ErrInvalid, strings.Join(lines, "\n"))
+}
+
+// ErrInvalid is wrapped by Report.Err.
+var ErrInvalid = fmt.Errorf("invalid configuration")
+
+// Medium is one heartbeat medium line.
+type Medium struct {
+	Type  string // bcast, mcast, ucast or serial
+	Dev   string // interface, or tty path for serial
+	Group netip.Addr
+	Peer  string // ucast peer address
+	Port  int
+	TTL   int
+	Loop  bool
+	Line  int
+}
+
+// Name is the link name Heartbeat gives the medium: the interface or the
+// tty path.
+func (m Medium) Name() string { return m.Dev }
+
+func (m Medium) String() string {
+	switch m.Type {
+	case "mcast":
+		return fmt.Sprintf("mcast %s group %s port %d ttl %d loop %t", m.Dev, m.Group, m.Port, m.TTL, m.Loop)
+	case "ucast":
+		return fmt.Sprintf("ucast %s peer %s port %d", m.Dev, m.Peer, m.Port)
+	case "serial":
+		return fmt.Sprintf("serial %s", m.Dev)
+	}
+	return fmt.Sprintf("bcast %s port %d", m.Dev, m.Port)
+}
+
+// Config is the whole validated configuration.
+type Config struct {
+	Dir       string
+	Nodes     []string // lower case, in ha.cf order
+	Keepalive time.Duration
+	Deadtime  time.Duration
+	Warntime  time.Duration
+	Initdead  time.Duration
+	UDPPort   int
+	Baud      int
+	Hopfudge  int
+	Media     []Medium
+
+	Logfile     string
+	Debugfile   string
+	Logfacility string
+	Debug       int
+	LogBadPack  bool
+
+	AutoFailback   string // on, off or legacy
+	Watchdog       string
+	MsgFmt         string // netstring or classic
+	GenMethod      string // file or time
+	MaxRexmitDelay time.Duration
+	Cluster        string
+
+	// Params holds each directive's value as Heartbeat records it, for
+	// cl_status hbparameter.
+	Params map[string]string
+
+	AuthFile string
+	Keys     *wire.Keyring
+
+	Groups []Group
+}
+
+// HasNode reports whether name (any case) is a cluster node.
+func (c *Config) HasNode(name string) bool {
+	name = strings.ToLower(name)
+	for _, n := range c.Nodes {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+// Options change how a directory is read.
+type Options struct {
+	// Node is the local node's name. When set, it must be a cluster node.
+	Node string
+}
+
+// Load reads and validates dir/ha.cf, dir/authkeys and dir/haresources.
+// The Config is usable only when the report has no errors.
+func Load(dir string, opts Options) (*Config, *Report) {
+	r := &Report{}
+	c := &Config{Dir: dir}
+	p := &hacfParser{c: c, r: r, file: filepath.Join(dir, "ha.cf")}
+	if data, err := os.ReadFile(p.file); err != nil {
+		r.errorf(p.file, 0, "cannot read the main configuration file: %v", err)
+	} else {
+		p.parse(string(data))
+		p.finish(opts)
+	}
+	c.AuthFile = filepath.Join(dir, "authkeys")
+	c.Keys = loadAuthkeys(c.AuthFile, r)
+	c.Groups = loadHaresources(filepath.Join(dir, "haresources"), c, r)
+	return c, r
+}
+
+// Describe writes what the daemon would run, for lubdub check.
+func (c *Config) Describe(w *strings.Builder, local string) {
+	fmt.Fprintf(w, "configuration directory %s\n", c.Dir)
+	fmt.Fprintf(w, "nodes:")
+	for _, n := range c.Nodes {
+		mark := ""
+		if n == local {
+			mark = " (this node)"
+		}
+		fmt.Fprintf(w, " %s%s", n, mark)
+	}
+	fmt.Fprintf(w, "\nmedia:\n")
+	for _, m := range c.Media {
+		fmt.Fprintf(w, "  %s\n", m)
+	}
+	fmt.Fprintf(w, "timings: keepalive %s, warntime %s, deadtime %s, initdead %s\n",
+		FormatDuration(c.Keepalive), FormatDuration(c.Warntime), FormatDuration(c.Deadtime), FormatDuration(c.Initdead))
+	if c.Keys != nil {
+		k := c.Keys.Keys[c.Keys.Send]
+		fmt.Fprintf(w, "authentication: key %d, %s (%d key(s) accepted)\n", k.Index, k.Method, len(c.Keys.Keys))
+	}
+	fmt.Fprintf(w, "auto_failback: %s\n", c.AutoFailback)
+	if c.Watchdog != "" {
+		fmt.Fprintf(w, "watchdog: %s\n", c.Watchdog)
+	}
+	fmt.Fprintf(w, "logging: logfile %s, debugfile %s, logfacility %s\n", orNone(c.Logfile), orNone(c.Debugfile), orNone(c.Logfacility))
+	fmt.Fprintf(w, "resource groups (%d):\n", len(c.Groups))
+	for _, g := range c.Groups {
+		fmt.Fprintf(w, "  %s (line %d), preferred node %s, start order:", g.ID(), g.Line, g.Node)
+		for i, rs := range g.Resources {
+			fmt.Fprintf(w, " %d.%s", i+1, rs)
+		}
+		fmt.Fprintln(w)
+	}
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+// FormatDuration prints a duration with its unit, as "2s" or "500ms".
+func FormatDuration(d time.Duration) string {
+	switch {
+	case d%time.Second == 0:
+		return fmt.Sprintf("%ds", d/time.Second)
+	case d%time.Millisecond == 0:
+		return fmt.Sprintf("%dms", d/time.Millisecond)
+	}
+	return d.String()
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
