@@ -14,7 +14,7 @@ import (
 type Resource struct {
 	Type     string
 	Args     []string
-	Provider string     // OCF only
+	Provider string      // OCF only
 	Params   [][2]string // OCF only, in order
 	Raw      string
 }

@@ -133,15 +133,15 @@ func TestCRCCheckValue(t *testing.T) {
 
 func TestDecodeRejects(t *testing.T) {
 	cases := map[string][]byte{
-		"empty":          nil,
-		"no marker":      []byte("hello"),
-		"short length":   []byte("###\n5:(0)t=s,%%%\n"),
-		"huge length":    []byte("###\n99999999:(0)t=s,"),
-		"bad type":       []byte("###\n7:(9)t=sx,%%%\n"),
-		"no equals":      []byte("###\n6:(0)tsxx,%%%\n"),
-		"unterminated":   []byte(">>>\nt=status\n"),
+		"empty":           nil,
+		"no marker":       []byte("hello"),
+		"short length":    []byte("###\n5:(0)t=s,%%%\n"),
+		"huge length":     []byte("###\n99999999:(0)t=s,"),
+		"bad type":        []byte("###\n7:(9)t=sx,%%%\n"),
+		"no equals":       []byte("###\n6:(0)tsxx,%%%\n"),
+		"unterminated":    []byte(">>>\nt=status\n"),
 		"classic bad b64": []byte(">>>\n(1)srcuuid=!!!\n<<<\n"),
-		"junk after":     []byte(">>>\nt=status\n<<<\nextra"),
+		"junk after":      []byte(">>>\nt=status\n<<<\nextra"),
 	}
 	for name, b := range cases {
 		if _, err := Decode(b); !errors.Is(err, ErrMalformed) {
