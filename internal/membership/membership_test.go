@@ -182,7 +182,6 @@ func (s *sim) linkStatus(on, node, link string) string {
 	return "?"
 }
 
-
 var abc = []string{"alpha", "bravo", "charlie"}
 
 func TestThreeNodesBecomeActive(t *testing.T) {

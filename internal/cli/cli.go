@@ -1,0 +1,114 @@
+// Package cli is lubdub's command line: a table of commands, each parsing
+// its own flags and writing to the given streams. main only calls Run.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Version is lubdub's version.
+const Version = "0.1.0"
+
+// Env is what a command gets.
+type Env struct {
+	Ctx    context.Context
+	Stdout io.Writer
+	Stderr io.Writer
+	Getenv func(string) string
+}
+
+// Command is one sub-command.
+type Command struct {
+	Name    string
+	Summary string
+	Run     func(env *Env, args []string) int
+}
+
+func commands() []Command {
+	return []Command{
+		{"run", "run this node in the foreground", cmdRun},
+		{"check", "check the configuration and show what run would do", cmdCheck},
+		{"status", "show nodes, links and heartbeats (--json for scripts)", cmdStatus},
+		{"cl_status", "Heartbeat's cl_status: hbstatus, listnodes, nodestatus, ...", cmdClStatus},
+		{"version", "print the version", func(env *Env, _ []string) int {
+			fmt.Fprintf(env.Stdout, "lubdub %s\n", Version)
+			return 0
+		}},
+	}
+}
+
+// Run runs the command line and returns the exit code. Invoked through a
+// link named after a command (cl_status), the binary behaves as that
+// command.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	env := &Env{Ctx: ctx, Stdout: stdout, Stderr: stderr, Getenv: os.Getenv}
+	prog := filepath.Base(args[0])
+	for _, c := range commands() {
+		if prog == c.Name && prog != "lubdub" {
+			return c.Run(env, args[1:])
+		}
+	}
+	if len(args) < 2 || args[1] == "-h" || args[1] == "--help" || args[1] == "help" {
+		usage(stdout)
+		if len(args) < 2 {
+			return 2
+		}
+		return 0
+	}
+	for _, c := range commands() {
+		if args[1] == c.Name {
+			return c.Run(env, args[2:])
+		}
+	}
+	fmt.Fprintf(stderr, "lubdub: unknown command %q\n", args[1])
+	usage(stderr)
+	return 2
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintf(w, "lubdub %s: high-availability cluster daemon, a drop-in successor to Heartbeat\n\nUsage: lubdub COMMAND [options]\n\nCommands:\n", Version)
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-10s %s\n", c.Name, c.Summary)
+	}
+	fmt.Fprintf(w, "\nRun 'lubdub COMMAND -h' for a command's options.\n")
+}
+
+// newFlags makes a flag set that reports errors to env.Stderr.
+func newFlags(env *Env, name, synopsis string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(env.Stderr, "Usage: lubdub %s %s\n", name, synopsis)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parse parses flags; the int is the exit code when ok is false.
+func parse(fs *flag.FlagSet, args []string) (int, bool) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0, false
+		}
+		return 2, false
+	}
+	return 0, true
+}
+
+// hostname is the default node name: uname -n, lower-cased as Heartbeat does.
+func hostname() string {
+	h, err := os.Hostname()
+	if err != nil {
+		return ""
+	}
+	return strings.ToLower(h)
+}
+
+const defaultConfigDir = "/etc/ha.d"

@@ -1,0 +1,198 @@
+// Package control is the daemon's local control socket: one JSON request
+// and one JSON response per connection, over a Unix socket of mode 0600
+// that admits only root and the daemon's owner (checked with SO_PEERCRED).
+package control
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// DefaultSocket is where lubdub run listens by default.
+const DefaultSocket = "/run/lubdub/lubdub.sock"
+
+// Request is one command.
+type Request struct {
+	Cmd  string `json:"cmd"`
+	Name string `json:"name,omitempty"`
+}
+
+// Response answers a Request.
+type Response struct {
+	Error  string  `json:"error,omitempty"`
+	Value  string  `json:"value,omitempty"`
+	Status *Status `json:"status,omitempty"`
+}
+
+// Status is the daemon's view of the cluster.
+type Status struct {
+	Node       string            `json:"node"`
+	Version    string            `json:"version"`
+	Cluster    string            `json:"cluster"`
+	Generation uint64            `json:"generation"`
+	Started    time.Time         `json:"started"`
+	Now        time.Time         `json:"now"`
+	Keepalive  string            `json:"keepalive"`
+	Deadtime   string            `json:"deadtime"`
+	Warntime   string            `json:"warntime"`
+	Initdead   string            `json:"initdead"`
+	Resources  string            `json:"resources"`
+	Nodes      []Node            `json:"nodes"`
+	Media      []Medium          `json:"media"`
+	Drops      map[string]uint64 `json:"drops"`
+}
+
+// Node is one cluster node.
+type Node struct {
+	Name       string    `json:"name"`
+	Type       string    `json:"type"`
+	Status     string    `json:"status"`
+	Local      bool      `json:"local,omitempty"`
+	Generation uint64    `json:"generation"`
+	UUID       string    `json:"uuid,omitempty"`
+	LastHeard  time.Time `json:"last_heard,omitzero"`
+	Since      time.Time `json:"since,omitzero"`
+	Links      []Link    `json:"links"`
+}
+
+// Link is one heartbeat link of a node.
+type Link struct {
+	Name      string    `json:"name"`
+	Status    string    `json:"status"`
+	LastHeard time.Time `json:"last_heard,omitzero"`
+}
+
+// Medium is one configured medium and whether it is open.
+type Medium struct {
+	Name  string `json:"name"`
+	Type  string `json:"type"`
+	State string `json:"state"` // open, skipped or failed
+	Error string `json:"error,omitempty"`
+}
+
+// Handler answers requests. It is called from the server's goroutines.
+type Handler func(Request) Response
+
+// Server is a listening control socket.
+type Server struct {
+	l    net.Listener
+	path string
+	log  *slog.Logger
+}
+
+// Listen creates the socket at path (mode 0600) and serves h.
+func Listen(path string, h Handler, log *slog.Logger) (*Server, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("creating control socket directory: %w", err)
+	}
+	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("control socket %s is in use: is lubdub already running?", path)
+	}
+	os.Remove(path)
+	old := unix.Umask(0o177)
+	l, err := net.Listen("unix", path)
+	unix.Umask(old)
+	if err != nil {
+		return nil, fmt.Errorf("listening on control socket %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("setting control socket mode: %w", err)
+	}
+	s := &Server{l: l, path: path, log: log}
+	go s.serve(h)
+	return s, nil
+}
+
+// Close stops serving and removes the socket.
+func (s *Server) Close() error {
+	err := s.l.Close()
+	os.Remove(s.path)
+	return err
+}
+
+func (s *Server) serve(h Handler) {
+	for {
+		c, err := s.l.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			s.log.Warn("control socket accept", "err", err)
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		go s.handle(c.(*net.UnixConn), h)
+	}
+}
+
+func (s *Server) handle(c *net.UnixConn, h Handler) {
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	enc := json.NewEncoder(c)
+	if err := authorize(c); err != nil {
+		s.log.Warn("control socket client refused", "err", err)
+		enc.Encode(Response{Error: err.Error()})
+		return
+	}
+	var req Request
+	if err := json.NewDecoder(io.LimitReader(c, 64<<10)).Decode(&req); err != nil {
+		enc.Encode(Response{Error: "bad request: " + err.Error()})
+		return
+	}
+	enc.Encode(h(req))
+}
+
+// authorize admits root and the daemon's own user.
+func authorize(c *net.UnixConn) error {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var cred *unix.Ucred
+	var cerr error
+	raw.Control(func(fd uintptr) {
+		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	})
+	if cerr != nil {
+		return fmt.Errorf("reading peer credentials: %w", cerr)
+	}
+	if cred.Uid != 0 && int(cred.Uid) != os.Getuid() {
+		return fmt.Errorf("uid %d may not use the control socket (root or uid %d only)", cred.Uid, os.Getuid())
+	}
+	return nil
+}
+
+// ErrNotRunning means no daemon answers on the socket.
+var ErrNotRunning = errors.New("lubdub is not running")
+
+// Call sends one request and waits for the answer.
+func Call(path string, req Request, timeout time.Duration) (*Response, error) {
+	c, err := net.DialTimeout("unix", path, timeout)
+	if err != nil {
+		return nil, fmt.Errorf("%w (no answer on %s: %v)", ErrNotRunning, path, err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(timeout))
+	if err := json.NewEncoder(c).Encode(req); err != nil {
+		return nil, fmt.Errorf("sending request to %s: %w", path, err)
+	}
+	var resp Response
+	if err := json.NewDecoder(c).Decode(&resp); err != nil {
+		return nil, fmt.Errorf("reading answer from %s: %w", path, err)
+	}
+	if resp.Error != "" {
+		return &resp, errors.New(resp.Error)
+	}
+	return &resp, nil
+}

@@ -1,0 +1,449 @@
+// Package daemon runs a lubdub node: it reads the configuration, opens the
+// media, feeds the membership machine with time and authenticated
+// messages, carries out its actions and answers the control socket. All
+// state changes happen on one goroutine.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"reflect"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/lubdub/lubdub/internal/control"
+	"github.com/lubdub/lubdub/internal/haconf"
+	"github.com/lubdub/lubdub/internal/hblog"
+	"github.com/lubdub/lubdub/internal/media"
+	"github.com/lubdub/lubdub/internal/membership"
+	"github.com/lubdub/lubdub/internal/wire"
+)
+
+// Options are lubdub run's flags.
+type Options struct {
+	ConfigDir string
+	Node      string
+	StateDir  string
+	Socket    string
+	Version   string
+	Stderr    io.Writer
+}
+
+// ErrConfig wraps configuration errors that stop the daemon from starting.
+var ErrConfig = errors.New("configuration error")
+
+const mediaRetry = 5 * time.Second
+
+type medium struct {
+	cfg   haconf.Medium
+	m     media.Medium
+	state string
+	err   string
+	next  time.Time // when to try opening again
+}
+
+type daemon struct {
+	opts     Options
+	cfg      *haconf.Config
+	log      *slog.Logger
+	logh     *hblog.Handler
+	mach     *membership.Machine
+	gen      uint64
+	started  time.Time
+	media    []*medium
+	recv     chan media.Packet
+	ctrl     chan ctrlReq
+	drops    map[string]uint64
+	limiter  *rateLimiter
+	watchdog *watchdog
+}
+
+type ctrlReq struct {
+	req   control.Request
+	reply chan control.Response
+}
+
+// Run runs the daemon until ctx ends or SIGTERM/SIGINT arrives.
+func Run(ctx context.Context, opts Options) error {
+	if opts.Stderr == nil {
+		opts.Stderr = os.Stderr
+	}
+	cfg, rep := haconf.Load(opts.ConfigDir, haconf.Options{Node: opts.Node})
+	if err := rep.Err(); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	d := &daemon{opts: opts, cfg: cfg, started: time.Now(), drops: map[string]uint64{},
+		recv: make(chan media.Packet, 512), ctrl: make(chan ctrlReq), limiter: newRateLimiter(10 * time.Second)}
+	d.setupLogging(cfg)
+	defer d.logh.Close()
+	for _, w := range rep.Warnings {
+		d.log.Warn(w.String())
+	}
+	d.log.Info("**************************")
+	d.log.Info(fmt.Sprintf("Configuration validated. Starting lubdub %s", opts.Version), "node", opts.Node)
+
+	gen, err := nextGeneration(opts.StateDir, cfg.GenMethod, d.started)
+	if err != nil {
+		return fmt.Errorf("state directory %s: %w", opts.StateDir, err)
+	}
+	uuid, err := nodeUUID(opts.StateDir)
+	if err != nil {
+		return fmt.Errorf("state directory %s: %w", opts.StateDir, err)
+	}
+	d.gen = gen
+	d.log.Info(fmt.Sprintf("Heartbeat generation: %d", gen))
+
+	srv, err := control.Listen(opts.Socket, d.handleControl, d.log)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+
+	if cfg.Watchdog != "" {
+		d.watchdog = openWatchdog(cfg.Watchdog, cfg.Keepalive, d.log)
+	}
+	for _, mc := range cfg.Media {
+		d.media = append(d.media, &medium{cfg: mc, state: "closed"})
+	}
+	d.openMedia(time.Now())
+	defer d.closeMedia()
+
+	now := time.Now()
+	d.mach = membership.New(d.machineConfig(uuid), now, d.log)
+	d.act(d.mach.Start(now))
+
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	return d.loop(ctx, sigs)
+}
+
+func (d *daemon) machineConfig(uuid []byte) membership.Config {
+	var links []string
+	for _, m := range d.cfg.Media {
+		if !slices.Contains(links, m.Name()) {
+			links = append(links, m.Name())
+		}
+	}
+	return membership.Config{
+		Local: strings.ToLower(d.opts.Node), Nodes: d.cfg.Nodes, Links: links,
+		Keepalive: d.cfg.Keepalive, Deadtime: d.cfg.Deadtime, Warntime: d.cfg.Warntime,
+		Initdead: d.cfg.Initdead, MaxRexmitDelay: d.cfg.MaxRexmitDelay,
+		Generation: d.gen, UUID: uuid, TTL: len(d.cfg.Nodes) + d.cfg.Hopfudge,
+		Load: loadAverage,
+	}
+}
+
+func (d *daemon) setupLogging(cfg *haconf.Config) {
+	h, problems := hblog.New(hblog.Options{Stderr: d.opts.Stderr, Logfile: cfg.Logfile,
+		Debugfile: cfg.Debugfile, Facility: cfg.Logfacility, Debug: cfg.Debug > 0})
+	if d.logh != nil {
+		d.logh.Close()
+	}
+	d.logh = h
+	d.log = slog.New(h)
+	for _, p := range problems {
+		d.log.Error(p.Error())
+	}
+}
+
+func (d *daemon) loop(ctx context.Context, sigs <-chan os.Signal) error {
+	timer := time.NewTimer(time.Until(d.wakeup()))
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			d.shutdown("context ended")
+			return nil
+		case s := <-sigs:
+			if s == syscall.SIGHUP {
+				d.reload()
+				break
+			}
+			d.shutdown(fmt.Sprintf("signal %s", s))
+			return nil
+		case p := <-d.recv:
+			d.packet(time.Now(), p)
+		case r := <-d.ctrl:
+			r.reply <- d.answer(r.req)
+		case <-timer.C:
+			now := time.Now()
+			d.act(d.mach.Tick(now))
+			d.openMedia(now)
+			if d.watchdog != nil {
+				d.watchdog.tickle(now)
+			}
+		}
+		timer.Reset(time.Until(d.wakeup()))
+	}
+}
+
+// wakeup is the next time anything is due.
+func (d *daemon) wakeup() time.Time {
+	t := d.mach.NextWakeup()
+	for _, m := range d.media {
+		if m.m == nil && m.state != "skipped" && m.next.Before(t) {
+			t = m.next
+		}
+	}
+	if d.watchdog != nil && d.watchdog.next.Before(t) {
+		t = d.watchdog.next
+	}
+	return t
+}
+
+func (d *daemon) shutdown(why string) {
+	d.log.Info("lubdub shutting down", "reason", why)
+	d.act(d.mach.Shutdown(time.Now()))
+	if d.watchdog != nil {
+		d.watchdog.close()
+	}
+	d.log.Info(fmt.Sprintf("%s lubdub shutdown complete.", d.opts.Node))
+}
+
+// openMedia opens media that are closed and due for a try.
+func (d *daemon) openMedia(now time.Time) {
+	for _, m := range d.media {
+		if m.m != nil || m.state == "skipped" || now.Before(m.next) {
+			continue
+		}
+		mm, err := media.Open(m.cfg, d.cfg.Baud, d.recv, d.log)
+		switch {
+		case errors.Is(err, media.ErrSkipped):
+			m.state = "skipped"
+			d.log.Info(fmt.Sprintf("ucast %s %s names this node's own address: skipped", m.cfg.Dev, m.cfg.Peer))
+		case err != nil:
+			if m.err != err.Error() {
+				d.log.Error(fmt.Sprintf("cannot open %s (ha.cf line %d): %v; retrying every %s", m.cfg, m.cfg.Line, err, mediaRetry), "link", m.cfg.Dev)
+			}
+			m.state, m.err, m.next = "failed", err.Error(), now.Add(mediaRetry)
+		default:
+			if m.state == "failed" {
+				d.log.Info(fmt.Sprintf("opened %s after earlier failures", m.cfg), "link", m.cfg.Dev)
+			}
+			m.m, m.state, m.err = mm, "open", ""
+		}
+	}
+}
+
+func (d *daemon) closeMedia() {
+	for _, m := range d.media {
+		if m.m != nil {
+			m.m.Close()
+			m.m = nil
+			m.state = "closed"
+		}
+	}
+}
+
+// packet authenticates a received frame and feeds it to the machine.
+func (d *daemon) packet(now time.Time, p media.Packet) {
+	pkt, err := wire.Decode(p.Data)
+	if err != nil {
+		reason := "malformed"
+		if errors.Is(err, wire.ErrTooLarge) {
+			reason = "too-large"
+		}
+		d.dropped(p.Link, p.From, "", reason, err.Error())
+		return
+	}
+	if err := wire.Verify(pkt, d.cfg.Keys); err != nil {
+		reason := "bad-digest"
+		switch {
+		case errors.Is(err, wire.ErrNoAuth):
+			reason = "no-auth"
+		case errors.Is(err, wire.ErrUnknownKey):
+			reason = "unknown-key"
+		}
+		d.dropped(p.Link, p.From, pkt.Msg.Value(wire.FOrig), reason, err.Error()+": check that authkeys is the same on every node")
+		return
+	}
+	d.act(d.mach.Receive(now, p.Link, pkt.Msg))
+}
+
+func (d *daemon) dropped(link, addr, node, reason, detail string) {
+	d.drops[reason]++
+	if !d.cfg.LogBadPack {
+		return
+	}
+	who := addr
+	if node != "" {
+		who = fmt.Sprintf("%s (%s)", node, addr)
+	}
+	if ok, suppressed := d.limiter.allow(reason + "/" + who); ok {
+		msg := fmt.Sprintf("dropped packet from %s on %s: %s: %s", who, link, reason, detail)
+		if suppressed > 0 {
+			msg += fmt.Sprintf(" (%d more like it not logged)", suppressed)
+		}
+		d.log.Warn(msg, "link", link, "reason", reason)
+	}
+}
+
+// act carries out the machine's actions.
+func (d *daemon) act(acts []membership.Action) {
+	var frames [2][]byte
+	for _, a := range acts {
+		switch a := a.(type) {
+		case membership.Send:
+			frames = [2][]byte{}
+			for _, m := range d.media {
+				if m.m == nil {
+					continue
+				}
+				f := m.m.Format()
+				if frames[f] == nil {
+					b, err := wire.Encode(a.Msg, d.cfg.Keys, f)
+					if err != nil {
+						d.log.Error("cannot encode message", "err", err)
+						break
+					}
+					frames[f] = b
+				}
+				if err := m.m.Send(frames[f]); err != nil {
+					if ok, _ := d.limiter.allow("send/" + m.cfg.Dev); ok {
+						d.log.Warn(err.Error(), "link", m.cfg.Dev)
+					}
+				}
+			}
+		case membership.NodeChanged:
+			d.log.Debug("node status", "node", a.Node, "from", string(a.From), "to", string(a.To), "reason", a.Reason)
+		case membership.Dropped:
+			d.dropped(a.Link, "", a.Node, string(a.Reason), a.Detail)
+		case membership.Deliver:
+			d.log.Debug("message not handled yet", "node", a.Node, "type", a.Msg.Value(wire.FType))
+		}
+	}
+}
+
+// reload re-reads the configuration on SIGHUP. Keys, logging, parameters
+// and media change at once; node lists and timings need a restart, since
+// changing them under running peers would break the protocol.
+func (d *daemon) reload() {
+	d.log.Info("SIGHUP: re-reading configuration", "dir", d.opts.ConfigDir)
+	cfg, rep := haconf.Load(d.opts.ConfigDir, haconf.Options{Node: d.opts.Node})
+	if err := rep.Err(); err != nil {
+		for _, e := range rep.Errors {
+			d.log.Error(e.String())
+		}
+		d.log.Error("Config errors: configuration NOT reloaded; the old one stays in force")
+		return
+	}
+	old := d.cfg
+	if !slices.Equal(old.Nodes, cfg.Nodes) || old.Keepalive != cfg.Keepalive || old.Deadtime != cfg.Deadtime ||
+		old.Warntime != cfg.Warntime || old.Initdead != cfg.Initdead {
+		d.log.Warn("node list or timings changed: they take effect when lubdub restarts")
+		cfg.Nodes, cfg.Keepalive, cfg.Deadtime, cfg.Warntime, cfg.Initdead = old.Nodes, old.Keepalive, old.Deadtime, old.Warntime, old.Initdead
+	}
+	d.cfg = cfg
+	if old.Logfile != cfg.Logfile || old.Debugfile != cfg.Debugfile || old.Logfacility != cfg.Logfacility || old.Debug != cfg.Debug {
+		d.setupLogging(cfg)
+	}
+	if !reflect.DeepEqual(old.Media, cfg.Media) || old.Baud != cfg.Baud {
+		var links []string
+		for _, m := range cfg.Media {
+			links = append(links, m.Name())
+		}
+		d.closeMedia()
+		d.media = nil
+		for _, mc := range cfg.Media {
+			d.media = append(d.media, &medium{cfg: mc, state: "closed"})
+		}
+		d.openMedia(time.Now())
+		d.log.Info("media reopened", "links", strings.Join(links, ","))
+	}
+	d.log.Info("configuration reloaded")
+}
+
+func (d *daemon) handleControl(req control.Request) control.Response {
+	r := ctrlReq{req: req, reply: make(chan control.Response, 1)}
+	select {
+	case d.ctrl <- r:
+	case <-time.After(3 * time.Second):
+		return control.Response{Error: "daemon busy"}
+	}
+	return <-r.reply
+}
+
+func (d *daemon) answer(req control.Request) control.Response {
+	switch req.Cmd {
+	case "status":
+		return control.Response{Status: d.status()}
+	case "param":
+		if req.Name == "hbversion" {
+			return control.Response{Value: d.opts.Version}
+		}
+		v, ok := d.cfg.Params[req.Name]
+		if !ok {
+			return control.Response{Error: fmt.Sprintf("Cannot get parameter %s's value", req.Name)}
+		}
+		return control.Response{Value: v}
+	}
+	return control.Response{Error: fmt.Sprintf("unknown command %q", req.Cmd)}
+}
+
+func (d *daemon) status() *control.Status {
+	s := &control.Status{
+		Node: strings.ToLower(d.opts.Node), Version: d.opts.Version, Cluster: d.cfg.Cluster,
+		Generation: d.gen, Started: d.started, Now: time.Now(),
+		Keepalive: haconf.FormatDuration(d.cfg.Keepalive), Deadtime: haconf.FormatDuration(d.cfg.Deadtime),
+		Warntime: haconf.FormatDuration(d.cfg.Warntime), Initdead: haconf.FormatDuration(d.cfg.Initdead),
+		Resources: "none", Drops: map[string]uint64{},
+	}
+	for k, v := range d.drops {
+		s.Drops[k] = v
+	}
+	for _, n := range d.mach.Nodes() {
+		cn := control.Node{Name: n.Name, Type: "normal", Status: string(n.Status), Local: n.Local,
+			Generation: n.Generation, UUID: n.UUID, LastHeard: n.LastHeard, Since: n.Since}
+		for _, l := range n.Links {
+			cn.Links = append(cn.Links, control.Link{Name: l.Name, Status: l.Status, LastHeard: l.LastHeard})
+		}
+		s.Nodes = append(s.Nodes, cn)
+	}
+	for _, m := range d.media {
+		s.Media = append(s.Media, control.Medium{Name: m.cfg.Dev, Type: m.cfg.Type, State: m.state, Error: m.err})
+	}
+	return s
+}
+
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// rateLimiter lets one log line per key through per interval.
+type rateLimiter struct {
+	every time.Duration
+	last  map[string]time.Time
+	count map[string]int
+}
+
+func newRateLimiter(every time.Duration) *rateLimiter {
+	return &rateLimiter{every: every, last: map[string]time.Time{}, count: map[string]int{}}
+}
+
+func (r *rateLimiter) allow(key string) (bool, int) {
+	now := time.Now()
+	if len(r.last) > 4096 {
+		clear(r.last)
+		clear(r.count)
+	}
+	if t, ok := r.last[key]; ok && now.Sub(t) < r.every {
+		r.count[key]++
+		return false, 0
+	}
+	n := r.count[key]
+	r.last[key] = now
+	r.count[key] = 0
+	return true, n
+}
