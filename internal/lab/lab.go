@@ -153,7 +153,9 @@ func (h *Host) Heal(ifname string) error {
 // Command returns a command that runs inside the host.
 func (h *Host) Command(name string, args ...string) *exec.Cmd {
 	cmd := exec.Command("ip", append([]string{"netns", "exec", h.NS, name}, args...)...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	// Its own process group, so that a process that forks (Heartbeat)
+	// can be ended whole; killed with us if the test binary dies.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	return cmd
 }
 
@@ -178,15 +180,27 @@ func (h *Host) Output(timeout time.Duration, name string, args ...string) (strin
 	return out.String(), errb.String(), cmd.ProcessState.ExitCode()
 }
 
-// Start runs a long-lived process in the host, its output in a log file
-// under the lab directory. The lab kills it at Close if it still runs.
+// Start runs a long-lived process in the host, in a process group of its
+// own, its output in a log file under the lab directory. The lab kills its
+// group at Close if it still runs.
 func (h *Host) Start(logName, name string, args ...string) (*Proc, error) {
+	return h.start(true, logName, name, args...)
+}
+
+// StartSessionLeader is Start for a daemon that calls setsid(2) itself
+// (Heartbeat), which a process group leader may not do.
+func (h *Host) StartSessionLeader(logName, name string, args ...string) (*Proc, error) {
+	return h.start(false, logName, name, args...)
+}
+
+func (h *Host) start(ownGroup bool, logName, name string, args ...string) (*Proc, error) {
 	logPath := filepath.Join(h.lab.Dir, logName)
 	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		return nil, err
 	}
 	cmd := h.Command(name, args...)
+	cmd.SysProcAttr.Setpgid = ownGroup
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {
 		f.Close()
@@ -208,6 +222,14 @@ func (h *Host) Start(logName, name string, args ...string) (*Proc, error) {
 func (p *Proc) Signal(s syscall.Signal) error {
 	return p.Cmd.Process.Signal(s)
 }
+
+// KillGroup sends a signal to the process's whole process group.
+func (p *Proc) KillGroup(s syscall.Signal) error {
+	return syscall.Kill(-p.Cmd.Process.Pid, s)
+}
+
+// Pid is the process id.
+func (p *Proc) Pid() int { return p.Cmd.Process.Pid }
 
 // Wait waits for the process to end, up to timeout.
 func (p *Proc) Wait(timeout time.Duration) (exited bool, err error) {
@@ -245,7 +267,7 @@ func (l *Lab) Close() error {
 	l.closed = true
 	for _, p := range l.procs {
 		if p.Running() {
-			p.Cmd.Process.Kill()
+			p.KillGroup(syscall.SIGKILL)
 			p.Wait(5 * time.Second)
 		}
 	}
