@@ -87,14 +87,6 @@ type node struct {
 	lab   *lab.Lab
 }
 
-// spec describes a cluster: its nodes, ha.cf body (node lines are added)
-// and authkeys.
-type spec struct {
-	names    []string
-	hacf     string
-	authkeys string
-}
-
 const fastTimings = "keepalive 100ms\ndeadtime 400ms\nwarntime 250ms\ninitdead 3s\n"
 
 const sha256Keys = "auth 1\n1 sha256 lubdub-e2e-secret\n"

@@ -37,6 +37,7 @@ func commands() []Command {
 		{"check", "check the configuration and show what run would do", cmdCheck},
 		{"status", "show nodes, links and heartbeats (--json for scripts)", cmdStatus},
 		{"cl_status", "Heartbeat's cl_status: hbstatus, listnodes, nodestatus, ...", cmdClStatus},
+		{"demo", "show a cluster at work in network namespaces on this machine (root)", cmdDemo},
 		{"version", "print the version", func(env *Env, _ []string) int {
 			fmt.Fprintf(env.Stdout, "lubdub %s\n", Version)
 			return 0

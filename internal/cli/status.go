@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"sort"
 	"strings"
@@ -48,9 +49,15 @@ func cmdStatus(env *Env, args []string) int {
 		enc.Encode(s)
 		return 0
 	}
-	fmt.Fprintf(env.Stdout, "lubdub %s on %s, generation %d, up %s\n", s.Version, s.Node, s.Generation, s.Now.Sub(s.Started).Round(time.Second))
-	fmt.Fprintf(env.Stdout, "keepalive %s, warntime %s, deadtime %s, initdead %s; resources held: %s\n\n", s.Keepalive, s.Warntime, s.Deadtime, s.Initdead, s.Resources)
-	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	printStatus(env.Stdout, s)
+	return 0
+}
+
+// printStatus writes the human overview of a node's status.
+func printStatus(w io.Writer, s *control.Status) {
+	fmt.Fprintf(w, "lubdub %s on %s, generation %d, up %s\n", s.Version, s.Node, s.Generation, s.Now.Sub(s.Started).Round(time.Second))
+	fmt.Fprintf(w, "keepalive %s, warntime %s, deadtime %s, initdead %s; resources held: %s\n\n", s.Keepalive, s.Warntime, s.Deadtime, s.Initdead, s.Resources)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tSTATUS\tGENERATION\tLAST HEARTBEAT\tLINKS")
 	for _, n := range s.Nodes {
 		last := ago(s.Now, n.LastHeard)
@@ -68,13 +75,13 @@ func cmdStatus(env *Env, args []string) int {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", n.Name, n.Status, n.Generation, last, strings.Join(links, ", "))
 	}
 	tw.Flush()
-	fmt.Fprintln(env.Stdout)
+	fmt.Fprintln(w)
 	for _, m := range s.Media {
 		line := fmt.Sprintf("medium %s %s: %s", m.Type, m.Name, m.State)
 		if m.Error != "" {
 			line += " (" + m.Error + ")"
 		}
-		fmt.Fprintln(env.Stdout, line)
+		fmt.Fprintln(w, line)
 	}
 	if len(s.Drops) > 0 {
 		keys := make([]string, 0, len(s.Drops))
@@ -86,9 +93,8 @@ func cmdStatus(env *Env, args []string) int {
 		for _, k := range keys {
 			parts = append(parts, fmt.Sprintf("%s %d", k, s.Drops[k]))
 		}
-		fmt.Fprintf(env.Stdout, "dropped packets: %s\n", strings.Join(parts, ", "))
+		fmt.Fprintf(w, "dropped packets: %s\n", strings.Join(parts, ", "))
 	}
-	return 0
 }
 
 func ago(now, t time.Time) string {

@@ -293,7 +293,6 @@ func (m *Machine) markDead(now time.Time, p *peer, reason string) {
 	m.setStatus(now, p, StatusDead, reason)
 	// The sequence is kept: a replayed old message must not revive the node.
 	p.missing = map[uint64]*rexmitAsk{}
-	p.lastHeard = time.Time{}
 	for _, ln := range m.cfg.Links {
 		if l := p.links[ln]; l.status == LinkUp {
 			m.setLink(p, ln, l, LinkDead)
