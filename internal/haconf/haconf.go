@@ -190,7 +190,7 @@ func (c *Config) Describe(w *strings.Builder, local string) {
 	fmt.Fprintf(w, "logging: logfile %s, debugfile %s, logfacility %s\n", orNone(c.Logfile), orNone(c.Debugfile), orNone(c.Logfacility))
 	fmt.Fprintf(w, "resource groups (%d):\n", len(c.Groups))
 	for _, g := range c.Groups {
-		fmt.Fprintf(w, "  %s (line %d), preferred node %s, start order:", g.ID(), g.Line, g.Node)
+		fmt.Fprintf(w, "  group %s (haresources line %d), preferred node %s, start order:", g.ID(), g.Line, g.Node)
 		for i, rs := range g.Resources {
 			fmt.Fprintf(w, " %d.%s", i+1, rs)
 		}

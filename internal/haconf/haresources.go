@@ -22,7 +22,14 @@ type Resource struct {
 // OCF reports whether the resource is an OCF agent.
 func (r Resource) OCF() bool { return r.Provider != "" }
 
-func (r Resource) String() string { return r.Raw }
+// String is the resource in canonical form: a bare address is shown as
+// the IPaddr resource it stands for.
+func (r Resource) String() string {
+	if r.Type == "IPaddr" && len(r.Args) == 1 && r.Raw == r.Args[0] {
+		return "IPaddr::" + r.Raw
+	}
+	return r.Raw
+}
 
 // Group is one haresources line: a preferred node and resources started
 // left to right.

@@ -1,0 +1,180 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lubdub/lubdub/internal/control"
+)
+
+func run(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := Run(context.Background(), args, &out, &errb)
+	return out.String(), errb.String(), code
+}
+
+func seedDir(t *testing.T) string {
+	dir := t.TempDir()
+	for _, f := range []string{"ha.cf", "haresources", "authkeys"} {
+		b, err := os.ReadFile(filepath.Join("..", "haconf", "testdata", "seed", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, f), b, 0o600)
+	}
+	return dir
+}
+
+func TestCheckSeed(t *testing.T) {
+	dir := seedDir(t)
+	_, errOut, code := run(t, "lubdub", "check", "-c", dir)
+	if code != 1 {
+		t.Fatalf("exit %d", code)
+	}
+	var errs []string
+	for _, l := range strings.Split(strings.TrimSpace(errOut), "\n") {
+		if !strings.HasPrefix(l, "warning:") && !strings.HasPrefix(l, "note:") && !strings.HasSuffix(l, "would not start") {
+			errs = append(errs, l)
+		}
+	}
+	if len(errs) != 1 || !strings.HasPrefix(errs[0], filepath.Join(dir, "haresources")+":33: xuanfei.com is not a cluster node") {
+		t.Fatalf("error lines = %q", errs)
+	}
+	// Without that line the seed is accepted, and check says what would run.
+	os.WriteFile(filepath.Join(dir, "haresources"), []byte("xuanfei1-server 10.0.0.10 httpd smb\n"), 0o600)
+	out, _, code := run(t, "lubdub", "check", "-c", dir, "--node", "xuanfei1-server")
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	for _, want := range []string{
+		"nodes: xuanfei1-server (this node) xuanfei2-server",
+		"  serial /dev/ttyS0\n  bcast eth1 port 694\n  mcast eth1 group 225.0.0.1 port 694 ttl 1 loop true",
+		"timings: keepalive 2s, warntime 5s, deadtime 10s, initdead 120s",
+		"authentication: key 1, crc (1 key(s) accepted)",
+		"group 10.0.0.10 (haresources line 1), preferred node xuanfei1-server, start order: 1.IPaddr::10.0.0.10 2.httpd 3.smb",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("check output lacks %q:\n%s", want, out)
+		}
+	}
+	_, errOut, code = run(t, "lubdub", "check", "-c", dir, "--node", "stranger")
+	if code != 1 || !strings.Contains(errOut, "this node (stranger) is not in the configuration") {
+		t.Errorf("unknown --node: exit %d, %s", code, errOut)
+	}
+}
+
+func TestUsageAndBadArguments(t *testing.T) {
+	if _, errOut, code := run(t, "lubdub", "frob"); code != 2 || !strings.Contains(errOut, `unknown command "frob"`) {
+		t.Errorf("unknown command: %d %q", code, errOut)
+	}
+	if _, errOut, code := run(t, "lubdub", "run", "--bogus"); code != 2 || !strings.Contains(errOut, "flag provided but not defined: -bogus") {
+		t.Errorf("bad flag: %d %q", code, errOut)
+	}
+	if _, errOut, code := run(t, "lubdub", "run", "-c", t.TempDir(), "--state-dir", t.TempDir(), "--socket", filepath.Join(t.TempDir(), "s")); code != 6 || !strings.Contains(errOut, "cannot read the main configuration file") {
+		t.Errorf("run without ha.cf: %d %q", code, errOut)
+	}
+	if _, errOut, code := run(t, "lubdub", "demo", "--nodes", "1"); code != 2 || !strings.Contains(errOut, "--nodes must be from 2 to 9") {
+		t.Errorf("demo --nodes 1: %d %q", code, errOut)
+	}
+}
+
+// fakeDaemon serves a canned status on a control socket.
+func fakeDaemon(t *testing.T) string {
+	sock := filepath.Join(t.TempDir(), "lubdub.sock")
+	now := time.Now()
+	st := &control.Status{Node: "node1", Version: "test", Now: now, Started: now, Resources: "none",
+		Nodes: []control.Node{
+			{Name: "node1", Type: "normal", Status: "active", Local: true, Links: []control.Link{{Name: "eth0", Status: "up"}}},
+			{Name: "node2", Type: "normal", Status: "dead", Links: []control.Link{{Name: "eth0", Status: "dead"}}},
+		}}
+	srv, err := control.Listen(sock, func(r control.Request) control.Response {
+		if r.Cmd == "param" {
+			if r.Name == "keepalive" {
+				return control.Response{Value: "2"}
+			}
+			return control.Response{Error: "Cannot get parameter " + r.Name + "'s value"}
+		}
+		return control.Response{Status: st}
+	}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return sock
+}
+
+func TestClStatusOutputsAndExitCodes(t *testing.T) {
+	sock := fakeDaemon(t)
+	cases := []struct {
+		args []string
+		out  string
+		code int
+	}{
+		{[]string{"hbstatus"}, "Heartbeat is running on this machine.\n", 0},
+		{[]string{"listnodes"}, "node1\nnode2\n", 0},
+		{[]string{"listnodes", "-v"}, "\nnode1\tactive\t(nodetype: normal)\n\teth0\tup\n\nnode2\tdead\t(nodetype: normal)\n\teth0\tdead\n", 0},
+		{[]string{"nodestatus", "node1"}, "active\n", 0},
+		{[]string{"nodestatus", "node2"}, "dead\n", 1},
+		{[]string{"nodestatus", "-m", "node2"}, "The cluster node node2 is dead\n", 1},
+		{[]string{"nodestatus"}, "", 11},
+		{[]string{"nodestatus", "nobody"}, "", 11},
+		{[]string{"nodetype", "node2"}, "normal\n", 0},
+		{[]string{"listhblinks", "node1"}, "\teth0\n", 0},
+		{[]string{"hblinkstatus", "node2", "eth0"}, "dead\n", 1},
+		{[]string{"hblinkstatus", "node1", "eth0"}, "up\n", 0},
+		{[]string{"hblinkstatus", "node1", "eth7"}, "", 13},
+		{[]string{"rscstatus"}, "none\n", 0},
+		{[]string{"hbparameter", "-p", "keepalive"}, "2\n", 0},
+		{[]string{"hbparameter", "-pkeepalive"}, "2\n", 0},
+		{[]string{"hbparameter", "-p", "nosuch"}, "", 1},
+		{[]string{"hbparameter"}, "", 11},
+		{[]string{"listnodes", "-x"}, "", 11},
+		{[]string{"frobnicate"}, "", 11},
+	}
+	for _, tc := range cases {
+		out, _, code := run(t, append([]string{"lubdub", "cl_status", "--socket", sock}, tc.args...)...)
+		if out != tc.out || code != tc.code {
+			t.Errorf("cl_status %v = %q exit %d; want %q exit %d", tc.args, out, code, tc.out, tc.code)
+		}
+	}
+	// Through a link named cl_status, with the socket from the environment.
+	t.Setenv("LUBDUB_SOCKET", sock)
+	if out, _, code := run(t, "/usr/sbin/cl_status", "nodestatus", "node1"); out != "active\n" || code != 0 {
+		t.Errorf("as cl_status: %q %d", out, code)
+	}
+}
+
+func TestClStatusWithoutDaemon(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "none.sock")
+	out, _, code := run(t, "cl_status", "--socket", sock, "hbstatus")
+	if out != "Heartbeat is stopped on this machine.\n" || code != 1 {
+		t.Errorf("hbstatus: %q %d", out, code)
+	}
+	_, errOut, code := run(t, "cl_status", "--socket", sock, "listnodes")
+	if code != 1 || !strings.Contains(errOut, "ERROR: Cannot signon with heartbeat") {
+		t.Errorf("listnodes: %q %d", errOut, code)
+	}
+	_, errOut, code = run(t, "lubdub", "status", "--socket", sock)
+	if code != 3 || !strings.Contains(errOut, "lubdub is not running") {
+		t.Errorf("status: %q %d", errOut, code)
+	}
+}
+
+func TestStatusOutput(t *testing.T) {
+	sock := fakeDaemon(t)
+	out, _, code := run(t, "lubdub", "status", "--socket", sock)
+	if code != 0 || !strings.Contains(out, "node2  dead    0           never           eth0 dead") {
+		t.Errorf("status = %q exit %d", out, code)
+	}
+	out, _, code = run(t, "lubdub", "status", "--json", "--socket", sock)
+	if code != 0 || !strings.Contains(out, `"status": "dead"`) {
+		t.Errorf("status --json = %q exit %d", out, code)
+	}
+}
