@@ -140,14 +140,17 @@ func (s *Server) handle(c *net.UnixConn, h Handler) {
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(5 * time.Second))
 	enc := json.NewEncoder(c)
+	// The request is read before the refusal is sent, so that the client
+	// sees the answer rather than a broken pipe.
+	var req Request
+	derr := json.NewDecoder(io.LimitReader(c, 64<<10)).Decode(&req)
 	if err := authorize(c); err != nil {
 		s.log.Warn("control socket client refused", "err", err)
 		enc.Encode(Response{Error: err.Error()})
 		return
 	}
-	var req Request
-	if err := json.NewDecoder(io.LimitReader(c, 64<<10)).Decode(&req); err != nil {
-		enc.Encode(Response{Error: "bad request: " + err.Error()})
+	if derr != nil {
+		enc.Encode(Response{Error: "bad request: " + derr.Error()})
 		return
 	}
 	enc.Encode(h(req))

@@ -59,8 +59,10 @@ func TestOtherUsersRefused(t *testing.T) {
 	cmd := exec.Command(socat, "-t2", "-", "UNIX-CONNECT:"+sock)
 	cmd.Stdin = strings.NewReader(`{"cmd":"status"}` + "\n")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	var errb strings.Builder
+	cmd.Stderr = &errb
 	out, _ := cmd.Output()
 	if strings.Contains(string(out), "secret") || !strings.Contains(string(out), "uid 65534 may not use the control socket") {
-		t.Fatalf("nobody got %q", out)
+		t.Fatalf("nobody got %q (socat: %s)", out, errb.String())
 	}
 }
