@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"reflect"
+	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -63,6 +64,8 @@ type daemon struct {
 	drops    map[string]uint64
 	limiter  *rateLimiter
 	watchdog *watchdog
+	load     string
+	loadRead time.Time
 }
 
 type ctrlReq struct {
@@ -74,6 +77,11 @@ type ctrlReq struct {
 func Run(ctx context.Context, opts Options) error {
 	if opts.Stderr == nil {
 		opts.Stderr = os.Stderr
+	}
+	// All protocol work happens on one goroutine; one P avoids waking idle
+	// threads at every heartbeat, which is most of an idle daemon's CPU.
+	if os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(1)
 	}
 	cfg, rep := haconf.Load(opts.ConfigDir, haconf.Options{Node: opts.Node})
 	if err := rep.Err(); err != nil {
@@ -137,7 +145,7 @@ func (d *daemon) machineConfig(uuid []byte) membership.Config {
 		Keepalive: d.cfg.Keepalive, Deadtime: d.cfg.Deadtime, Warntime: d.cfg.Warntime,
 		Initdead: d.cfg.Initdead, MaxRexmitDelay: d.cfg.MaxRexmitDelay,
 		Generation: d.gen, UUID: uuid, TTL: len(d.cfg.Nodes) + d.cfg.Hopfudge,
-		Load: loadAverage,
+		Load: d.loadAverage,
 	}
 }
 
@@ -413,12 +421,17 @@ func (d *daemon) status() *control.Status {
 	return s
 }
 
-func loadAverage() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return ""
+// loadAverage is /proc/loadavg for the ld field, read at most once a
+// second: it changes no faster, and heartbeats may go out ten times as often.
+func (d *daemon) loadAverage() string {
+	if now := time.Now(); now.Sub(d.loadRead) >= time.Second {
+		d.loadRead = now
+		d.load = ""
+		if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+			d.load = strings.TrimSpace(string(b))
+		}
 	}
-	return strings.TrimSpace(string(b))
+	return d.load
 }
 
 // rateLimiter lets one log line per key through per interval.

@@ -31,6 +31,10 @@ type udpMedium struct {
 	dst       *net.UDPAddr
 	resolved  time.Time
 	warnedBrd bool
+
+	ownMu   sync.Mutex
+	own     []netip.Addr // the interface's addresses
+	ownTime time.Time
 }
 
 // openUDP opens a bcast, mcast or ucast medium on one interface.
@@ -134,6 +138,9 @@ func (u *udpMedium) read(recv chan<- Packet) {
 			time.Sleep(100 * time.Millisecond)
 			continue
 		}
+		if u.isOwn(from) {
+			continue // our own broadcast or multicast, looped back by the kernel
+		}
 		p := Packet{Link: u.cfg.Dev, From: from.String(), Data: append([]byte(nil), buf[:n]...)}
 		select {
 		case recv <- p:
@@ -141,6 +148,36 @@ func (u *udpMedium) read(recv chan<- Packet) {
 			return
 		}
 	}
+}
+
+// isOwn reports whether a datagram was sent from this interface.
+func (u *udpMedium) isOwn(from *net.UDPAddr) bool {
+	a, ok := netip.AddrFromSlice(from.IP.To4())
+	if !ok {
+		return false
+	}
+	u.ownMu.Lock()
+	defer u.ownMu.Unlock()
+	if time.Since(u.ownTime) > 5*time.Second {
+		u.own = u.own[:0]
+		if ifi, err := net.InterfaceByName(u.cfg.Dev); err == nil {
+			addrs, _ := ifi.Addrs()
+			for _, ad := range addrs {
+				if n, ok := ad.(*net.IPNet); ok {
+					if v, ok := netip.AddrFromSlice(n.IP.To4()); ok {
+						u.own = append(u.own, v)
+					}
+				}
+			}
+		}
+		u.ownTime = time.Now()
+	}
+	for _, o := range u.own {
+		if o == a {
+			return true
+		}
+	}
+	return false
 }
 
 func (u *udpMedium) Send(frame []byte) error {
