@@ -30,7 +30,11 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	lubdubBin = filepath.Join(dir, "lubdub")
-	out, err := exec.Command("go", "build", "-o", lubdubBin, "../cmd/lubdub").CombinedOutput()
+	args := []string{"build", "-o", lubdubBin}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	out, err := exec.Command("go", append(args, "../cmd/lubdub")...).CombinedOutput()
 	if err != nil {
 		fmt.Printf("building lubdub: %v\n%s", err, out)
 		os.Exit(1)
@@ -48,11 +52,17 @@ func newLab(t *testing.T) *lab.Lab {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if t.Failed() {
-			dumpLogs(t, l.Dir)
-		}
 		if err := l.Close(); err != nil {
 			t.Error(err)
+		}
+		logs, _ := filepath.Glob(filepath.Join(l.Dir, "*.log"))
+		for _, f := range logs {
+			if b, _ := os.ReadFile(f); strings.Contains(string(b), "WARNING: DATA RACE") {
+				t.Errorf("%s: the race detector found a data race in the daemon", filepath.Base(f))
+			}
+		}
+		if t.Failed() {
+			dumpLogs(t, l.Dir)
 		}
 	})
 	return l
@@ -300,14 +310,14 @@ func TestSigtermTellsPeers(t *testing.T) {
 	}
 	stopped := time.Now()
 	must(t, nodes["node2"].proc.Signal(syscall.SIGTERM))
-	if exited, err := nodes["node2"].proc.Wait(5 * time.Second); !exited || err != nil {
-		t.Fatalf("node2 did not exit cleanly on SIGTERM: exited=%v err=%v", exited, err)
-	}
 	if !waitFor(time.Second, func() bool { v, _ := nodes["node1"].view("node2"); return v.Status == "dead" }) {
 		t.Fatal("node1 did not see node2 stop")
 	}
 	if took := time.Since(stopped); took >= 400*time.Millisecond {
 		t.Errorf("node1 took %v to see a clean stop: it waited for deadtime", took)
+	}
+	if exited, err := nodes["node2"].proc.Wait(5 * time.Second); !exited || err != nil {
+		t.Fatalf("node2 did not exit cleanly on SIGTERM: exited=%v err=%v", exited, err)
 	}
 	if _, err := os.Stat(nodes["node2"].sock); !os.IsNotExist(err) {
 		t.Errorf("control socket left behind: %v", err)
