@@ -172,16 +172,36 @@ func cluster(t *testing.T, names []string, extraHacf string) (*lab.Lab, map[stri
 	nodes := map[string]*node{}
 	hacf := fastTimings + "udpport 694\nbcast eth0\nnode " + strings.Join(names, " ") + "\n" + extraHacf
 	for i, name := range names {
-		h, err := l.Host(name)
-		must(t, err)
-		_, err = h.Attach("br0", "eth0", i+1)
-		must(t, err)
-		nodes[name] = setupNode(t, l, h, name, hacf, sha256Keys)
+		nodes[name] = setupNode(t, l, addHost(t, l, name, i+1, "br0"), name, hacf, sha256Keys)
 	}
 	for _, name := range names {
 		nodes[name].start(t)
 	}
 	return l, nodes
+}
+
+// activeCluster is cluster, waited on until every node lists every other
+// as active.
+func activeCluster(t *testing.T, names []string) map[string]*node {
+	t.Helper()
+	_, nodes := cluster(t, names, "")
+	if !waitFor(10*time.Second, func() bool { return allActive(nodes, names) }) {
+		t.Fatal("cluster did not come up")
+	}
+	return nodes
+}
+
+// addHost creates a host attached to each segment as eth0, eth1, ...,
+// with address 198.18.<subnet>.<num>.
+func addHost(t *testing.T, l *lab.Lab, name string, num int, segments ...string) *lab.Host {
+	t.Helper()
+	h, err := l.Host(name)
+	must(t, err)
+	for i, seg := range segments {
+		_, err = h.Attach(seg, fmt.Sprintf("eth%d", i), num)
+		must(t, err)
+	}
+	return h
 }
 
 func allActive(nodes map[string]*node, names []string) bool {
@@ -244,10 +264,7 @@ func TestNodesComeUpActive(t *testing.T) {
 // deadtime plus one keepalive; restarted, it is back with a new generation.
 func TestKilledNodeDeadThenBack(t *testing.T) {
 	names := []string{"node1", "node2", "node3"}
-	_, nodes := cluster(t, names, "")
-	if !waitFor(10*time.Second, func() bool { return allActive(nodes, names) }) {
-		t.Fatal("cluster did not come up")
-	}
+	nodes := activeCluster(t, names)
 	v, _ := nodes["node1"].view("node3")
 	oldGen := v.Generation
 	const bound = 400*time.Millisecond + 100*time.Millisecond // deadtime + keepalive
@@ -303,11 +320,7 @@ func TestKilledNodeDeadThenBack(t *testing.T) {
 
 // A clean stop (SIGTERM) tells the peers, which do not wait for deadtime.
 func TestSigtermTellsPeers(t *testing.T) {
-	names := []string{"node1", "node2"}
-	_, nodes := cluster(t, names, "")
-	if !waitFor(10*time.Second, func() bool { return allActive(nodes, names) }) {
-		t.Fatal("cluster did not come up")
-	}
+	nodes := activeCluster(t, []string{"node1", "node2"})
 	stopped := time.Now()
 	must(t, nodes["node2"].proc.Signal(syscall.SIGTERM))
 	if !waitFor(time.Second, func() bool { v, _ := nodes["node1"].view("node2"); return v.Status == "dead" }) {
@@ -332,13 +345,7 @@ func TestOneMediumCut(t *testing.T) {
 	hacf := fastTimings + "bcast eth0\nmcast eth1 239.1.2.3 694 1 0\nnode node1 node2\n"
 	nodes := map[string]*node{}
 	for i, name := range []string{"node1", "node2"} {
-		h, err := l.Host(name)
-		must(t, err)
-		_, err = h.Attach("br0", "eth0", i+1)
-		must(t, err)
-		_, err = h.Attach("br1", "eth1", i+1)
-		must(t, err)
-		nodes[name] = setupNode(t, l, h, name, hacf, sha256Keys)
+		nodes[name] = setupNode(t, l, addHost(t, l, name, i+1, "br0", "br1"), name, hacf, sha256Keys)
 		nodes[name].start(t)
 	}
 	names := []string{"node1", "node2"}
@@ -379,10 +386,7 @@ func TestWrongKeyNeverAlive(t *testing.T) {
 	hacf := fastTimings + "bcast eth0\nnode node1 node2 node3\n"
 	nodes := map[string]*node{}
 	for i, name := range []string{"node1", "node2", "node3"} {
-		h, err := l.Host(name)
-		must(t, err)
-		_, err = h.Attach("br0", "eth0", i+1)
-		must(t, err)
+		h := addHost(t, l, name, i+1, "br0")
 		keys := sha256Keys
 		if name == "node3" {
 			keys = "auth 1\n1 sha256 not-the-cluster-secret\n"

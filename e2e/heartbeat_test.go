@@ -98,14 +98,8 @@ func TestMixedWithHeartbeat(t *testing.T) {
 	}
 	l := newLab(t)
 	must(t, l.Segment("br0", 0))
-	h1, err := l.Host("node1")
-	must(t, err)
-	_, err = h1.Attach("br0", "eth0", 1)
-	must(t, err)
-	h2, err := l.Host("node2")
-	must(t, err)
-	_, err = h2.Attach("br0", "eth0", 2)
-	must(t, err)
+	h1 := addHost(t, l, "node1", 1, "br0")
+	h2 := addHost(t, l, "node2", 2, "br0")
 
 	const timings = "keepalive 500ms\ndeadtime 3000ms\nwarntime 1500ms\ninitdead 10000ms\nudpport 694\nbcast eth0\nauto_failback on\nnode node1\nnode node2\n"
 	const keys = "auth 2\n2 sha1 ItIsASecret\n"

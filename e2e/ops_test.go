@@ -21,11 +21,7 @@ func TestMissingDevicesAndOwnUcast(t *testing.T) {
 		"ucast eth0 198.18.0.1\nucast eth0 198.18.0.2\nnode node1 node2\n"
 	nodes := map[string]*node{}
 	for i, name := range []string{"node1", "node2"} {
-		h, err := l.Host(name)
-		must(t, err)
-		_, err = h.Attach("br0", "eth0", i+1)
-		must(t, err)
-		nodes[name] = setupNode(t, l, h, name, hacf, sha256Keys)
+		nodes[name] = setupNode(t, l, addHost(t, l, name, i+1, "br0"), name, hacf, sha256Keys)
 		nodes[name].start(t)
 	}
 	if !waitFor(10*time.Second, func() bool { return allActive(nodes, []string{"node1", "node2"}) }) {
@@ -60,10 +56,7 @@ func TestMissingDevicesAndOwnUcast(t *testing.T) {
 // one stays; new keys take effect at once.
 func TestReloadOnSighup(t *testing.T) {
 	names := []string{"node1", "node2"}
-	_, nodes := cluster(t, names, "")
-	if !waitFor(10*time.Second, func() bool { return allActive(nodes, names) }) {
-		t.Fatal("cluster did not come up")
-	}
+	nodes := activeCluster(t, names)
 	n1 := nodes["node1"]
 	hacfPath := filepath.Join(n1.dir, "ha.cf")
 	good, err := os.ReadFile(hacfPath)
@@ -122,10 +115,7 @@ func TestSerialLink(t *testing.T) {
 	}
 	nodes := map[string]*node{}
 	for i, name := range []string{"node1", "node2"} {
-		h, err := l.Host(name)
-		must(t, err)
-		_, err = h.Attach("br0", "eth0", i+1)
-		must(t, err)
+		h := addHost(t, l, name, i+1, "br0")
 		tty := ttyA
 		if name == "node2" {
 			tty = ttyB
@@ -161,10 +151,7 @@ func TestSerialLink(t *testing.T) {
 func TestInitScript(t *testing.T) {
 	l := newLab(t)
 	must(t, l.Segment("br0", 0))
-	h, err := l.Host("node1")
-	must(t, err)
-	_, err = h.Attach("br0", "eth0", 1)
-	must(t, err)
+	h := addHost(t, l, "node1", 1, "br0")
 	n := setupNode(t, l, h, "node1", fastTimings+"bcast eth0\nnode node1 node2\n", sha256Keys)
 	defaults := filepath.Join(l.Dir, "defaults")
 	pidfile := filepath.Join(l.Dir, "lubdub.pid")
