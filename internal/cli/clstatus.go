@@ -89,6 +89,16 @@ func (c *clCtx) has(f byte) bool { _, ok := c.flags[f]; return ok }
 
 func (c *clCtx) human() bool { return c.has('m') }
 
+// say prints a sentence with -m (cl_status's "for human reading") and the
+// bare value otherwise.
+func (c *clCtx) say(value any, sentence string, a ...any) {
+	if c.human() {
+		fmt.Fprintf(c.env.Stdout, sentence+"\n", a...)
+	} else {
+		fmt.Fprintln(c.env.Stdout, value)
+	}
+}
+
 func cmdClStatus(env *Env, args []string) int {
 	var sock string
 	var rest []string
@@ -255,11 +265,7 @@ func clNodestatus(c *clCtx) int {
 	if !ok {
 		return code
 	}
-	if c.human() {
-		fmt.Fprintf(c.env.Stdout, "The cluster node %s is %s\n", c.params[0], n.Status)
-	} else {
-		fmt.Fprintln(c.env.Stdout, n.Status)
-	}
+	c.say(n.Status, "The cluster node %s is %s", c.params[0], n.Status)
 	if n.Status == "active" || n.Status == "up" || n.Status == "ping" {
 		return clOK
 	}
@@ -270,11 +276,7 @@ func clNodeweight(c *clCtx) int {
 	if _, code, ok := c.oneNode("Not enough parameters."); !ok {
 		return code
 	}
-	if c.human() {
-		fmt.Fprintf(c.env.Stdout, "The weight of the cluster node %s is %d\n", c.params[0], 100)
-	} else {
-		fmt.Fprintln(c.env.Stdout, 100)
-	}
+	c.say(100, "The weight of the cluster node %s is %d", c.params[0], 100)
 	return clOK
 }
 
@@ -282,11 +284,7 @@ func clNodesite(c *clCtx) int {
 	if _, code, ok := c.oneNode("Not enough parameters."); !ok {
 		return code
 	}
-	if c.human() {
-		fmt.Fprintf(c.env.Stdout, "The site of the cluster node %s is %s\n", c.params[0], "")
-	} else {
-		fmt.Fprintln(c.env.Stdout)
-	}
+	c.say("", "The site of the cluster node %s is %s", c.params[0], "")
 	return clOK
 }
 
@@ -295,11 +293,7 @@ func clNodetype(c *clCtx) int {
 	if !ok {
 		return code
 	}
-	if c.human() {
-		fmt.Fprintf(c.env.Stdout, "The node %s's type: %s\n", c.params[0], n.Type)
-	} else {
-		fmt.Fprintln(c.env.Stdout, n.Type)
-	}
+	c.say(n.Type, "The node %s's type: %s", c.params[0], n.Type)
 	return clOK
 }
 
@@ -337,11 +331,7 @@ func clHblinkstatus(c *clCtx) int {
 		clLog(c.env, "REASON: no link %s for node %s", c.params[1], c.params[0])
 		return clUnknown
 	}
-	if c.human() {
-		fmt.Fprintf(c.env.Stdout, "The node %s's heartbeat link %s is %s\n", c.params[0], c.params[1], status)
-	} else {
-		fmt.Fprintln(c.env.Stdout, status)
-	}
+	c.say(status, "The node %s's heartbeat link %s is %s", c.params[0], c.params[1], status)
 	if status == "up" {
 		return clOK
 	}
@@ -359,11 +349,7 @@ func clClientstatus(c *clCtx) int {
 }
 
 func clRscstatus(c *clCtx) int {
-	if c.human() {
-		fmt.Fprintf(c.env.Stdout, "This node is holding %s resources.\n", c.status.Resources)
-	} else {
-		fmt.Fprintln(c.env.Stdout, c.status.Resources)
-	}
+	c.say(c.status.Resources, "This node is holding %s resources.", c.status.Resources)
 	return clOK
 }
 
@@ -379,10 +365,6 @@ func clHbparameter(c *clCtx) int {
 		clLog(c.env, "REASON: %v", err)
 		return clFail
 	}
-	if c.human() {
-		fmt.Fprintf(c.env.Stdout, "Heartbeat parameter %s's value: %s\n", name, resp.Value)
-	} else {
-		fmt.Fprintln(c.env.Stdout, resp.Value)
-	}
+	c.say(resp.Value, "Heartbeat parameter %s's value: %s", name, resp.Value)
 	return clOK
 }
