@@ -1,0 +1,704 @@
+// Package placement decides which node runs each haresources group, and
+// hands groups over between nodes, as a pure state machine.
+//
+// Every node runs an Engine with the same configuration. Each engine
+// reports its local group states to the others (a "lubdub-rsc" cluster
+// message) and computes, from the same membership view and the same
+// reports, the same desired owner for every group, with no election round
+// trip. The rules, Heartbeat's two-node rules generalised:
+//
+//  1. An explicit assignment (from standby or takeover, or a returning
+//     preferred node's claim) wins while its node is a candidate.
+//  2. With auto_failback off, the node that runs the group keeps it.
+//  3. Otherwise the preferred node (the haresources line's first word).
+//  4. Otherwise the first candidate after the preferred node, in ha.cf
+//     order, wrapping around.
+//
+// A candidate is a live node that has joined (communication up), that has
+// not failed to start the group and that is not blocked on it.
+//
+// Safety: a node starts a group only when every other live node reports it
+// stopped (or failed), so a planned move starts on the receiver as soon as
+// the giver reports it has stopped, and never two nodes run it at once
+// while they can hear each other. Nodes that die are assumed to hold
+// nothing (as Heartbeat without STONITH; fencing comes later). A group
+// whose stop failed is blocked: it is started nowhere until an operator
+// clears it.
+package placement
+
+import (
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/lubdub/lubdub/internal/wire"
+)
+
+// State is a group's state on one node.
+type State string
+
+// Group states.
+const (
+	Stopped  State = "stopped"
+	Starting State = "starting"
+	Running  State = "running"
+	Stopping State = "stopping"
+	Failed   State = "failed"  // start failed here; stopped cleanly; others may try
+	Blocked  State = "blocked" // stop failed: it may still run here; nobody may start it
+)
+
+// holds reports whether the state may mean the group runs.
+func (s State) holds() bool { return s == Starting || s == Running || s == Stopping || s == Blocked }
+
+// Group is one haresources group.
+type Group struct {
+	ID        string
+	Preferred string
+}
+
+// Config is the same on every node but for Local.
+type Config struct {
+	Local        string
+	Nodes        []string
+	Groups       []Group
+	AutoFailback string // on, off or legacy (treated as on)
+	MaxRestarts  int    // monitor failures restarted in place before the group moves
+	// Epoch tells this engine's incarnations apart (the node's generation):
+	// a peer's acknowledgement counts only for the epoch it names.
+	Epoch uint64
+}
+
+// Assignment is an explicit owner for a group, versioned so that every
+// node adopts the newest one.
+type Assignment struct {
+	Version uint64
+	Node    string // "" clears
+}
+
+func (a Assignment) newer(b Assignment) bool {
+	return a.Version > b.Version || (a.Version == b.Version && a.Node > b.Node)
+}
+
+// Op is an operation the executor runs on a local group.
+type Op string
+
+// Operations.
+const (
+	OpStart Op = "start"
+	OpStop  Op = "stop"
+)
+
+// Action is something the caller must do.
+type Action interface{ action() }
+
+// Run asks the executor to start or stop a group (all its resources, in
+// order).
+type Run struct {
+	Group int
+	Op    Op
+}
+
+// Send asks the caller to send a cluster message.
+type Send struct{ Msg *wire.Message }
+
+func (Run) action()  {}
+func (Send) action() {}
+
+// MsgType is the cluster message type of resource reports.
+const MsgType = "lubdub-rsc"
+
+type report struct {
+	rev    uint64
+	states []State
+	assign []Assignment
+	claims []uint64 // per group: the revision at which the node's claim began
+	ack    uint64   // the newest of our revisions it had seen
+}
+
+// Engine is one node's placement state machine.
+type Engine struct {
+	cfg      Config
+	log      *slog.Logger
+	ready    bool
+	alive    map[string]bool
+	reports  map[string]*report
+	local    []State
+	busy     []bool
+	failing  []bool // the running stop follows a failed start or exhausted restarts
+	restarts []int  // monitor failures since the group last came here
+	inPlace  []bool // the running stop is a restart in place
+	// claimPending: a returning preferred node (auto_failback) claims its
+	// groups back once it has every live peer's report, and so knows the
+	// assignments in force.
+	claimPending bool
+	assign   []Assignment
+	out      []Action
+
+	// Starting is two-phase. A node claims a group (reports it Starting at
+	// revision claims[g]) and acts only when every live peer has answered
+	// with a report acknowledging that revision in which it does not hold
+	// the group. Two nodes that claim at once both wait; as their reports
+	// cross they converge on the same desired owner and the other one
+	// withdraws, so acting never overlaps.
+	rev     uint64
+	claims  []uint64
+	seenRev map[string]uint64 // newest revision received from each peer
+	epochs  map[string]uint64 // each peer's epoch, from its reports
+	ackSent map[string]uint64 // newest revision of each peer our reports acknowledged
+}
+
+// New creates an engine. Local group states come from Probe.
+func New(cfg Config, log *slog.Logger) *Engine {
+	n := len(cfg.Groups)
+	e := &Engine{cfg: cfg, log: log, alive: map[string]bool{}, reports: map[string]*report{},
+		local: make([]State, n), busy: make([]bool, n), failing: make([]bool, n),
+		restarts: make([]int, n), inPlace: make([]bool, n), assign: make([]Assignment, n),
+		claims: make([]uint64, n), seenRev: map[string]uint64{}, ackSent: map[string]uint64{},
+		epochs: map[string]uint64{}}
+	for i := range e.local {
+		e.local[i] = Stopped
+	}
+	return e
+}
+
+func (e *Engine) flush() []Action {
+	out := e.out
+	e.out = nil
+	return out
+}
+
+// Probe records what the resources' status said at start-up: a group
+// found running locally is held until the rules move it.
+func (e *Engine) Probe(running []bool) {
+	for i, r := range running {
+		if r && i < len(e.local) {
+			e.local[i] = Running
+			e.log.Info(fmt.Sprintf("resource group %s found running at start-up", e.cfg.Groups[i].ID), "group", e.cfg.Groups[i].ID)
+		}
+	}
+}
+
+// Ready is called once membership is up (every node heard from or dead):
+// from then on the engine places groups. A returning preferred node with
+// auto_failback on claims its groups back.
+func (e *Engine) Ready() []Action {
+	e.ready = true
+	e.alive[e.cfg.Local] = true
+	e.claimPending = e.failback()
+	e.sendReport()
+	e.claim()
+	e.reconcile()
+	return e.flush()
+}
+
+// claim takes back, once, the groups this node prefers that an assignment
+// gave to another node (after a standby), when auto_failback is on.
+func (e *Engine) claim() {
+	if !e.claimPending {
+		return
+	}
+	for n := range e.alive {
+		if n != e.cfg.Local && e.reports[n] == nil {
+			return // not every assignment is known yet
+		}
+	}
+	e.claimPending = false
+	claimed := false
+	for i, g := range e.cfg.Groups {
+		if g.Preferred == e.cfg.Local && e.assign[i].Node != "" && e.assign[i].Node != e.cfg.Local {
+			e.assign[i] = Assignment{Version: e.maxVersion() + 1, Node: e.cfg.Local}
+			claimed = true
+		}
+	}
+	if claimed {
+		e.sendReport()
+	}
+}
+
+func (e *Engine) failback() bool { return e.cfg.AutoFailback != "off" }
+
+// NodeUp records a peer that joined or restarted: what it held before is
+// forgotten until it reports again.
+func (e *Engine) NodeUp(node string) []Action {
+	if node == e.cfg.Local {
+		return nil
+	}
+	e.alive[node] = true
+	delete(e.reports, node)
+	delete(e.seenRev, node)
+	delete(e.ackSent, node)
+	delete(e.epochs, node)
+	if e.ready {
+		e.sendReport() // so that it learns our states and assignments
+	}
+	e.reconcile()
+	return e.flush()
+}
+
+// NodeDown records a peer's death or clean stop: it is assumed to hold
+// nothing, and assignments to it lapse.
+func (e *Engine) NodeDown(node string) []Action {
+	if node == e.cfg.Local {
+		return nil
+	}
+	delete(e.alive, node)
+	delete(e.reports, node)
+	delete(e.seenRev, node)
+	delete(e.ackSent, node)
+	delete(e.epochs, node)
+	changed := false
+	for i := range e.assign {
+		if e.assign[i].Node == node {
+			e.assign[i] = Assignment{Version: e.assign[i].Version + 1}
+			changed = true
+		}
+	}
+	if changed && e.ready {
+		e.sendReport()
+	}
+	e.reconcile()
+	return e.flush()
+}
+
+// Receive takes a peer's report.
+func (e *Engine) Receive(node string, msg *wire.Message) []Action {
+	if msg.Value(wire.FType) != MsgType || node == e.cfg.Local || !e.alive[node] {
+		return nil
+	}
+	rev, err := strconv.ParseUint(msg.Value("rev"), 10, 64)
+	ep, err2 := strconv.ParseUint(msg.Value("ep"), 10, 64)
+	if err != nil || err2 != nil {
+		e.log.Error(fmt.Sprintf("node %s sent a resource report without rev or ep: ignored", node), "node", node)
+		return nil
+	}
+	if old, ok := e.epochs[node]; ok && ep != old {
+		if ep < old {
+			return nil // from an earlier incarnation
+		}
+		delete(e.seenRev, node) // a new incarnation starts its revisions again
+		delete(e.ackSent, node)
+	}
+	if rev <= e.seenRev[node] {
+		return nil // stale: a retransmitted older report
+	}
+	e.epochs[node] = ep
+	e.seenRev[node] = rev
+	r := &report{rev: rev, states: make([]State, len(e.cfg.Groups)), assign: make([]Assignment, len(e.cfg.Groups)),
+		claims: make([]uint64, len(e.cfg.Groups))}
+	ourEpoch := strconv.FormatUint(e.cfg.Epoch, 10)
+	for _, kv := range strings.Fields(msg.Value("ack")) {
+		if f := strings.Split(kv, ":"); len(f) == 3 && f[0] == e.cfg.Local && f[1] == ourEpoch {
+			r.ack, _ = strconv.ParseUint(f[2], 10, 64)
+		}
+	}
+	unacked := false
+	for i, g := range e.cfg.Groups {
+		idx := strconv.Itoa(i)
+		if msg.Value("id"+idx) != g.ID {
+			e.log.Error(fmt.Sprintf("node %s has a different haresources (group %d is %q there, %q here): not starting anything it might hold", node, i, msg.Value("id"+idx), g.ID), "node", node)
+			r.states[i] = Blocked
+			continue
+		}
+		r.states[i] = State(msg.Value("st" + idx))
+		switch r.states[i] {
+		case Stopped, Starting, Running, Stopping, Failed, Blocked:
+		default:
+			r.states[i] = Blocked
+		}
+		v, n, _ := strings.Cut(msg.Value("as"+idx), " ")
+		ver, _ := strconv.ParseUint(v, 10, 64)
+		r.assign[i] = Assignment{Version: ver, Node: n}
+		r.claims[i], _ = strconv.ParseUint(msg.Value("cr"+idx), 10, 64)
+		if r.states[i] == Starting && r.claims[i] > e.ackSent[node] {
+			unacked = true
+		}
+	}
+	e.reports[node] = r
+	adopted := false
+	for i := range e.assign {
+		if r.assign[i].newer(e.assign[i]) {
+			e.assign[i] = r.assign[i]
+			adopted = true
+		}
+	}
+	if (adopted || unacked) && e.ready {
+		e.sendReport() // adopted assignments spread; claims get their answer
+	}
+	e.claim()
+	e.reconcile()
+	return e.flush()
+}
+
+// Done reports the end of an operation the engine asked for.
+func (e *Engine) Done(g int, op Op, ok bool) []Action {
+	e.busy[g] = false
+	id := e.cfg.Groups[g].ID
+	switch {
+	case op == OpStart && ok:
+		e.local[g] = Running
+		e.log.Info(fmt.Sprintf("resource group %s started", id), "group", id)
+	case op == OpStart:
+		e.log.Error(fmt.Sprintf("resource group %s failed to start here: stopping it so that another node can try", id), "group", id)
+		e.failing[g] = true
+		e.stop(g)
+	case op == OpStop && ok:
+		if !e.failing[g] && !e.inPlace[g] {
+			e.restarts[g] = 0
+		}
+		if e.failing[g] {
+			e.local[g] = Failed
+			e.failing[g] = false
+		} else {
+			e.local[g] = Stopped
+		}
+		e.log.Info(fmt.Sprintf("resource group %s stopped", id), "group", id, "state", string(e.local[g]))
+	default:
+		e.local[g] = Blocked
+		e.log.Error(fmt.Sprintf("resource group %s could not be stopped: it may still run here, so no node will start it until an operator clears it (lubdub cleanup)", id), "group", id)
+	}
+	e.sendReport()
+	e.reconcile()
+	return e.flush()
+}
+
+// MonitorFailed reports that a running group's status check failed: it is
+// restarted in place up to MaxRestarts times, then moved.
+func (e *Engine) MonitorFailed(g int) []Action {
+	if e.local[g] != Running || e.busy[g] {
+		return nil
+	}
+	id := e.cfg.Groups[g].ID
+	e.restarts[g]++
+	if e.restarts[g] > e.cfg.MaxRestarts {
+		e.log.Error(fmt.Sprintf("resource group %s failed its monitor %d times: moving it", id, e.restarts[g]), "group", id)
+		e.failing[g] = true
+	} else {
+		e.log.Warn(fmt.Sprintf("resource group %s failed its monitor: restarting it here (%d of %d)", id, e.restarts[g], e.cfg.MaxRestarts), "group", id)
+		e.inPlace[g] = true
+	}
+	e.stop(g)
+	e.sendReport()
+	return e.flush()
+}
+
+// Which selects groups for standby and takeover, as hb_standby does.
+type Which string
+
+// Group selections.
+const (
+	All     Which = "all"
+	Local   Which = "local"   // groups whose preferred node is this one
+	Foreign Which = "foreign" // groups preferred by other nodes
+)
+
+func (e *Engine) selected(w Which, g int) bool {
+	switch w {
+	case Local:
+		return e.cfg.Groups[g].Preferred == e.cfg.Local
+	case Foreign:
+		return e.cfg.Groups[g].Preferred != e.cfg.Local
+	}
+	return true
+}
+
+// Standby hands the selected groups this node holds to other nodes.
+func (e *Engine) Standby(w Which) ([]Action, error) {
+	moved := 0
+	for g := range e.cfg.Groups {
+		if !e.selected(w, g) || !e.local[g].holds() {
+			continue
+		}
+		to := e.firstCandidate(g, e.cfg.Local)
+		if to == "" {
+			return e.flush(), fmt.Errorf("no other node can take %s", e.cfg.Groups[g].ID)
+		}
+		e.assign[g] = Assignment{Version: e.maxVersion() + 1, Node: to}
+		moved++
+	}
+	if moved > 0 {
+		e.sendReport()
+		e.reconcile()
+	}
+	return e.flush(), nil
+}
+
+// Takeover brings the selected groups to this node.
+func (e *Engine) Takeover(w Which) ([]Action, error) {
+	if !e.ready {
+		return nil, fmt.Errorf("this node has not joined the cluster yet")
+	}
+	for g := range e.cfg.Groups {
+		if !e.selected(w, g) || e.local[g].holds() {
+			continue
+		}
+		if !e.candidate(e.cfg.Local, g) {
+			return e.flush(), fmt.Errorf("this node cannot run %s (its state here is %s)", e.cfg.Groups[g].ID, e.local[g])
+		}
+		e.assign[g] = Assignment{Version: e.maxVersion() + 1, Node: e.cfg.Local}
+	}
+	e.sendReport()
+	e.reconcile()
+	return e.flush(), nil
+}
+
+// Cleanup clears a failed or blocked group here, after an operator has
+// made sure it no longer runs.
+func (e *Engine) Cleanup(g int) []Action {
+	if e.local[g] == Failed || e.local[g] == Blocked {
+		e.local[g] = Stopped
+		e.restarts[g] = 0
+		e.sendReport()
+		e.reconcile()
+	}
+	return e.flush()
+}
+
+func (e *Engine) maxVersion() uint64 {
+	var m uint64
+	for _, a := range e.assign {
+		m = max(m, a.Version)
+	}
+	return m
+}
+
+// stateOf is a node's state for a group, as far as this node knows.
+func (e *Engine) stateOf(node string, g int) (State, bool) {
+	if node == e.cfg.Local {
+		return e.local[g], true
+	}
+	r := e.reports[node]
+	if r == nil {
+		return "", false
+	}
+	return r.states[g], true
+}
+
+func (e *Engine) candidate(node string, g int) bool {
+	if node == e.cfg.Local {
+		if !e.ready {
+			return false
+		}
+	} else if !e.alive[node] || e.reports[node] == nil {
+		return false
+	}
+	s, _ := e.stateOf(node, g)
+	return s != Failed && s != Blocked
+}
+
+// firstCandidate is the first candidate after `after` in ha.cf order,
+// wrapping around, skipping `after` itself.
+func (e *Engine) firstCandidate(g int, after string) string {
+	start := slices.Index(e.cfg.Nodes, after)
+	for k := 1; k <= len(e.cfg.Nodes); k++ {
+		n := e.cfg.Nodes[(start+k+len(e.cfg.Nodes))%len(e.cfg.Nodes)]
+		if n != after && e.candidate(n, g) {
+			return n
+		}
+	}
+	return ""
+}
+
+// Acting reports whether this node may be running g's resources: running,
+// stopping, blocked, or starting past its claim.
+func (e *Engine) Acting(g int) bool {
+	s := e.local[g]
+	return s == Running || s == Stopping || s == Blocked || (s == Starting && e.busy[g])
+}
+
+// Desired computes the owner of group g by the package's rules; "" when
+// no node may run it.
+func (e *Engine) Desired(g int) string {
+	if a := e.assign[g]; a.Node != "" && e.candidate(a.Node, g) {
+		return a.Node
+	}
+	if !e.failback() {
+		for _, n := range e.cfg.Nodes {
+			if s, ok := e.stateOf(n, g); ok && (s == Running || s == Starting) && e.candidate(n, g) {
+				return n
+			}
+		}
+	}
+	pref := e.cfg.Groups[g].Preferred
+	if e.candidate(pref, g) {
+		return pref
+	}
+	return e.firstCandidate(g, pref)
+}
+
+// othersFree: every other live node has reported, and none holds g.
+func (e *Engine) othersFree(g int) bool {
+	for n := range e.alive {
+		if n == e.cfg.Local {
+			continue
+		}
+		s, ok := e.stateOf(n, g)
+		if !ok || s.holds() {
+			return false
+		}
+	}
+	return true
+}
+
+// acked: every other live node has answered our claim of g.
+func (e *Engine) acked(g int) bool {
+	for n := range e.alive {
+		if n != e.cfg.Local && (e.reports[n] == nil || e.reports[n].ack < e.claims[g]) {
+			return false
+		}
+	}
+	return true
+}
+
+func (e *Engine) reconcile() {
+	if !e.ready {
+		return
+	}
+	for g := range e.cfg.Groups {
+		if e.busy[g] {
+			continue
+		}
+		want := e.Desired(g) == e.cfg.Local
+		switch s := e.local[g]; {
+		case want && s == Stopped && e.othersFree(g):
+			e.claimGroup(g)
+		case s == Starting && !want:
+			e.log.Info(fmt.Sprintf("resource group %s: withdrawing this node's claim, %s takes it", e.cfg.Groups[g].ID, orNobody(e.Desired(g))), "group", e.cfg.Groups[g].ID)
+			e.local[g] = Stopped
+			e.claims[g] = 0
+			e.sendReport()
+		case s == Starting && e.acked(g) && e.othersFree(g):
+			e.start(g)
+		case !want && s == Running:
+			e.log.Info(fmt.Sprintf("resource group %s goes to %s: stopping it here", e.cfg.Groups[g].ID, orNobody(e.Desired(g))), "group", e.cfg.Groups[g].ID)
+			e.stop(g)
+			e.sendReport()
+		}
+	}
+}
+
+func orNobody(n string) string {
+	if n == "" {
+		return "no node"
+	}
+	return n
+}
+
+// claimGroup announces that this node means to start g; it acts once the
+// claim is acknowledged (see acked).
+func (e *Engine) claimGroup(g int) {
+	e.local[g] = Starting
+	e.claims[g] = e.rev + 1 // the revision sendReport is about to use
+	e.sendReport()
+	if e.acked(g) {
+		e.start(g) // alone in the cluster: nobody to wait for
+	}
+}
+
+func (e *Engine) start(g int) {
+	e.busy[g] = true
+	if !e.inPlace[g] {
+		e.restarts[g] = 0
+	}
+	e.inPlace[g] = false
+	e.out = append(e.out, Run{Group: g, Op: OpStart})
+}
+
+func (e *Engine) stop(g int) {
+	e.local[g] = Stopping
+	e.busy[g] = true
+	e.out = append(e.out, Run{Group: g, Op: OpStop})
+}
+
+// sendReport emits this node's states and assignments.
+func (e *Engine) sendReport() {
+	e.rev++
+	m := &wire.Message{}
+	m.Add(wire.FType, MsgType)
+	m.Add("rev", strconv.FormatUint(e.rev, 10))
+	m.Add("ep", strconv.FormatUint(e.cfg.Epoch, 10))
+	var acks []string
+	for _, n := range e.cfg.Nodes {
+		if v, ok := e.seenRev[n]; ok {
+			acks = append(acks, n+":"+strconv.FormatUint(e.epochs[n], 10)+":"+strconv.FormatUint(v, 10))
+			e.ackSent[n] = v
+		}
+	}
+	m.Add("ack", strings.Join(acks, " "))
+	for i, g := range e.cfg.Groups {
+		idx := strconv.Itoa(i)
+		m.Add("id"+idx, g.ID)
+		m.Add("st"+idx, string(e.local[i]))
+		m.Add("as"+idx, strconv.FormatUint(e.assign[i].Version, 10)+" "+e.assign[i].Node)
+		if e.local[i] == Starting {
+			m.Add("cr"+idx, strconv.FormatUint(e.claims[i], 10))
+		}
+	}
+	// Several reports in one step collapse into the last.
+	for i, a := range e.out {
+		if s, ok := a.(Send); ok && s.Msg.Value(wire.FType) == MsgType {
+			e.out = append(e.out[:i], e.out[i+1:]...)
+			break
+		}
+	}
+	e.out = append(e.out, Send{Msg: m})
+}
+
+// GroupView is one group as status tools show it.
+type GroupView struct {
+	ID, Preferred, Owner string
+	Local                State
+	Nodes                map[string]State
+}
+
+// Groups returns every group's view from this node.
+func (e *Engine) Groups() []GroupView {
+	var out []GroupView
+	for g, grp := range e.cfg.Groups {
+		v := GroupView{ID: grp.ID, Preferred: grp.Preferred, Local: e.local[g], Nodes: map[string]State{}}
+		for _, n := range e.cfg.Nodes {
+			if s, ok := e.stateOf(n, g); ok && (n == e.cfg.Local || e.alive[n]) {
+				v.Nodes[n] = s
+				if s == Running && v.Owner == "" {
+					v.Owner = n
+				}
+			}
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+// Held summarises this node's groups as cl_status rscstatus does: none,
+// local, foreign, all, or transition while any group is moving here.
+func (e *Engine) Held() string {
+	var local, foreign, haveLocal, haveForeign bool
+	for g, grp := range e.cfg.Groups {
+		mine := grp.Preferred == e.cfg.Local
+		if mine {
+			haveLocal = true
+		} else {
+			haveForeign = true
+		}
+		switch e.local[g] {
+		case Starting, Stopping:
+			return "transition"
+		case Running:
+			if mine {
+				local = true
+			} else {
+				foreign = true
+			}
+		}
+	}
+	switch {
+	case local && foreign, local && !haveForeign, foreign && !haveLocal:
+		return "all"
+	case local:
+		return "local"
+	case foreign:
+		return "foreign"
+	}
+	return "none"
+}
