@@ -133,8 +133,8 @@ type Engine struct {
 	// groups back once it has every live peer's report, and so knows the
 	// assignments in force.
 	claimPending bool
-	assign   []Assignment
-	out      []Action
+	assign       []Assignment
+	out          []Action
 
 	// Starting is two-phase. A node claims a group (reports it Starting at
 	// revision claims[g]) and acts only when every live peer has answered

@@ -23,14 +23,14 @@ var seeds = flag.Int("seeds", 300, "random histories to run")
 // executor whose operations succeed unless told otherwise. It checks after
 // every event that no two connected nodes hold a group.
 type sim struct {
-	t      *testing.T
-	epoch  uint64
-	cfg    Config
-	nodes  map[string]*simNode
-	queue  []envelope
-	trace  strings.Builder
-	failOn map[string]bool // "node/op/group" fails
-	shuffle *rand.Rand     // when set, messages and operations interleave at random
+	t       *testing.T
+	epoch   uint64
+	cfg     Config
+	nodes   map[string]*simNode
+	queue   []envelope
+	trace   strings.Builder
+	failOn  map[string]bool // "node/op/group" fails
+	shuffle *rand.Rand      // when set, messages and operations interleave at random
 }
 
 type simNode struct {
