@@ -125,6 +125,9 @@ type Config struct {
 	Keys     *wire.Keyring
 
 	Groups []Group
+
+	// Tuning comes from lubdub.cf.
+	Tuning Tuning
 }
 
 // HasNode reports whether name (any case) is a cluster node.
@@ -159,6 +162,7 @@ func Load(dir string, opts Options) (*Config, *Report) {
 	c.AuthFile = filepath.Join(dir, "authkeys")
 	c.Keys = loadAuthkeys(c.AuthFile, r)
 	c.Groups = loadHaresources(filepath.Join(dir, "haresources"), c, r)
+	c.Tuning = loadTuning(filepath.Join(dir, "lubdub.cf"), r)
 	return c, r
 }
 
@@ -188,6 +192,9 @@ func (c *Config) Describe(w *strings.Builder, local string) {
 		fmt.Fprintf(w, "watchdog: %s\n", c.Watchdog)
 	}
 	fmt.Fprintf(w, "logging: logfile %s, debugfile %s, logfacility %s\n", orNone(c.Logfile), orNone(c.Debugfile), orNone(c.Logfacility))
+	t := c.Tuning
+	fmt.Fprintf(w, "resources: start timeout %s, stop timeout %s, monitor every %s (timeout %s), %d restarts in place before a group moves\n",
+		FormatDuration(t.StartTimeout), FormatDuration(t.StopTimeout), FormatDuration(t.MonitorInterval), FormatDuration(t.MonitorTimeout), t.MaxRestarts)
 	fmt.Fprintf(w, "resource groups (%d):\n", len(c.Groups))
 	for _, g := range c.Groups {
 		fmt.Fprintf(w, "  group %s (haresources line %d), preferred node %s, start order:", g.ID(), g.Line, g.Node)

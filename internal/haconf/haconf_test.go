@@ -261,3 +261,27 @@ func FuzzAuthkeys(f *testing.F) {
 		}
 	})
 }
+
+func TestTuning(t *testing.T) {
+	r := &Report{}
+	tu := parseTuning("lubdub.cf", "# comment\nstart_timeout 2s\nmonitor_interval 500ms\nmax_restarts 1\n", r)
+	if len(r.Errors) != 0 || tu.StartTimeout != 2*time.Second || tu.MonitorInterval != 500*time.Millisecond || tu.MaxRestarts != 1 || tu.StopTimeout != DefaultTuning.StopTimeout {
+		t.Fatalf("%+v %v", tu, r.Errors)
+	}
+	r = &Report{}
+	parseTuning("lubdub.cf", "start_timeout\nfrob 1\nmax_restarts -1\nstop_timeout 0\n", r)
+	if len(r.Errors) != 4 || r.Errors[1].Line != 2 {
+		t.Fatalf("errors = %v", r.Errors)
+	}
+}
+
+func FuzzTuning(f *testing.F) {
+	f.Add("start_timeout 2s\nmonitor_interval 0\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		r := &Report{}
+		tu := parseTuning("lubdub.cf", s, r)
+		if tu.StartTimeout <= 0 || tu.StopTimeout <= 0 || tu.MonitorTimeout <= 0 || tu.MaxRestarts < 0 {
+			t.Fatalf("bad tuning %+v", tu)
+		}
+	})
+}

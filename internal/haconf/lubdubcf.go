@@ -1,0 +1,86 @@
+package haconf
+
+import (
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Tuning is lubdub's own settings, from the optional lubdub.cf beside
+// ha.cf: what Heartbeat never had (resource timeouts, monitoring), kept
+// out of ha.cf so that the same ha.cf still serves Heartbeat nodes.
+type Tuning struct {
+	StartTimeout    time.Duration // start of one resource
+	StopTimeout     time.Duration // stop of one resource
+	MonitorInterval time.Duration // 0: no monitoring
+	MonitorTimeout  time.Duration
+	MaxRestarts     int // monitor failures restarted in place before the group moves
+}
+
+// DefaultTuning is used for what lubdub.cf does not set.
+var DefaultTuning = Tuning{
+	StartTimeout: 20 * time.Second, StopTimeout: 20 * time.Second,
+	MonitorInterval: 5 * time.Second, MonitorTimeout: 10 * time.Second, MaxRestarts: 3,
+}
+
+func loadTuning(file string, r *Report) Tuning {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		if !os.IsNotExist(err) {
+			r.errorf(file, 0, "cannot read lubdub's settings: %v", err)
+		}
+		return DefaultTuning
+	}
+	return parseTuning(file, string(data), r)
+}
+
+func parseTuning(file, text string, r *Report) Tuning {
+	t := DefaultTuning
+	for i, raw := range strings.Split(text, "\n") {
+		line := i + 1
+		if k := strings.IndexByte(raw, '#'); k >= 0 {
+			raw = raw[:k]
+		}
+		f := strings.Fields(raw)
+		if len(f) == 0 {
+			continue
+		}
+		if len(f) != 2 {
+			r.errorf(file, line, "expected 'name value', got %q", strings.TrimSpace(raw))
+			continue
+		}
+		dur := func(dst *time.Duration, allowZero bool) {
+			d, err := ParseTime(f[1])
+			if err != nil {
+				r.errorf(file, line, "%s: %v", f[0], err)
+				return
+			}
+			if d <= 0 && !allowZero {
+				r.errorf(file, line, "%s must be more than 0", f[0])
+				return
+			}
+			*dst = d
+		}
+		switch f[0] {
+		case "start_timeout":
+			dur(&t.StartTimeout, false)
+		case "stop_timeout":
+			dur(&t.StopTimeout, false)
+		case "monitor_interval":
+			dur(&t.MonitorInterval, true)
+		case "monitor_timeout":
+			dur(&t.MonitorTimeout, false)
+		case "max_restarts":
+			n, err := strconv.Atoi(f[1])
+			if err != nil || n < 0 || n > 100 {
+				r.errorf(file, line, "max_restarts %q must be a number from 0 to 100", f[1])
+				continue
+			}
+			t.MaxRestarts = n
+		default:
+			r.errorf(file, line, "unknown setting %q (start_timeout, stop_timeout, monitor_interval, monitor_timeout, max_restarts)", f[0])
+		}
+	}
+	return t
+}

@@ -1,0 +1,188 @@
+package resource
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+
+	"github.com/lubdub/lubdub/internal/haconf"
+)
+
+// Op names an executor operation.
+type Op string
+
+// Operations.
+const (
+	Start   Op = "start"
+	Stop    Op = "stop"
+	Monitor Op = "monitor"
+)
+
+// Result ends an operation on a group.
+type Result struct {
+	Group int
+	Op    Op
+	OK    bool
+	Err   error
+}
+
+// Executor runs operations on the resource groups, each in a goroutine of
+// its own, and reports results on a channel. The caller runs at most one
+// start or stop per group at a time.
+type Executor struct {
+	groups  [][]Agent
+	broken  []error // a group whose agents could not be set up
+	ids     []string
+	tuning  haconf.Tuning
+	log     *slog.Logger
+	results chan<- Result
+	wg      sync.WaitGroup
+}
+
+// stopAttempts is how often a resource's stop is tried before it counts
+// as failed.
+const stopAttempts = 3
+
+// NewExecutor prepares agents for every group. A group whose agents
+// cannot be set up here (a script missing) fails to start here, so that
+// another node takes it.
+func NewExecutor(groups []haconf.Group, env Env, tuning haconf.Tuning, results chan<- Result) *Executor {
+	x := &Executor{tuning: tuning, log: env.Log, results: results}
+	for _, g := range groups {
+		var agents []Agent
+		var broken error
+		for _, r := range g.Resources {
+			a, err := New(r, env)
+			if err != nil {
+				broken = errors.Join(broken, err)
+				continue
+			}
+			agents = append(agents, a)
+		}
+		if broken != nil {
+			env.Log.Error(fmt.Sprintf("resource group %s cannot run on this node: %v", g.ID(), broken), "group", g.ID())
+		}
+		x.groups = append(x.groups, agents)
+		x.broken = append(x.broken, broken)
+		x.ids = append(x.ids, g.ID())
+	}
+	return x
+}
+
+// Probe asks every resource whether it runs, at start-up: a group counts
+// as running if any of its resources does.
+func (x *Executor) Probe() []bool {
+	out := make([]bool, len(x.groups))
+	for g, agents := range x.groups {
+		for _, a := range agents {
+			ctx, cancel := context.WithTimeout(context.Background(), x.tuning.MonitorTimeout)
+			ok, err := a.Running(ctx)
+			cancel()
+			if err != nil {
+				x.log.Warn(fmt.Sprintf("status of %s at start-up: %v", a.Name(), err), "resource", a.Name())
+			}
+			if ok {
+				out[g] = true
+			}
+		}
+	}
+	return out
+}
+
+// Run starts an operation in the background.
+func (x *Executor) Run(g int, op Op) {
+	x.wg.Add(1)
+	go func() {
+		defer x.wg.Done()
+		var err error
+		switch op {
+		case Start:
+			err = x.start(g)
+		case Stop:
+			err = x.stop(g)
+		case Monitor:
+			err = x.monitor(g)
+		}
+		if err != nil && op != Monitor {
+			x.log.Error(fmt.Sprintf("%s of resource group %s failed: %v", op, x.ids[g], err), "group", x.ids[g])
+		}
+		x.results <- Result{Group: g, Op: op, OK: err == nil, Err: err}
+	}()
+}
+
+// Wait waits for running operations to end.
+func (x *Executor) Wait() { x.wg.Wait() }
+
+// start starts the resources left to right; the first failure ends it.
+func (x *Executor) start(g int) error {
+	if x.broken[g] != nil {
+		return x.broken[g]
+	}
+	for _, a := range x.groups[g] {
+		x.log.Info(fmt.Sprintf("starting %s", a.Name()), "resource", a.Name())
+		ctx, cancel := context.WithTimeout(context.Background(), x.tuning.StartTimeout)
+		err := a.Start(ctx)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("starting %s: %w", a.Name(), err)
+		}
+	}
+	return nil
+}
+
+// stop stops the resources right to left. A failed stop is tried again;
+// a resource that still runs after that fails the stop.
+func (x *Executor) stop(g int) error {
+	var errs error
+	for _, a := range slices.Backward(x.groups[g]) {
+		x.log.Info(fmt.Sprintf("stopping %s", a.Name()), "resource", a.Name())
+		if err := x.stopOne(a); err != nil {
+			errs = errors.Join(errs, err)
+		}
+	}
+	return errs
+}
+
+func (x *Executor) stopOne(a Agent) error {
+	var last error
+	for attempt := 1; attempt <= stopAttempts; attempt++ {
+		ctx, cancel := context.WithTimeout(context.Background(), x.tuning.StopTimeout)
+		err := a.Stop(ctx)
+		cancel()
+		ctx, cancel = context.WithTimeout(context.Background(), x.tuning.MonitorTimeout)
+		running, serr := a.Running(ctx)
+		cancel()
+		if err == nil && serr == nil && !running {
+			return nil
+		}
+		switch {
+		case err != nil:
+			last = err
+		case serr != nil:
+			last = fmt.Errorf("status after stop: %w", serr)
+		default:
+			last = fmt.Errorf("%s still runs after its stop", a.Name())
+		}
+		x.log.Warn(fmt.Sprintf("stopping %s, attempt %d of %d: %v", a.Name(), attempt, stopAttempts, last), "resource", a.Name())
+	}
+	return last
+}
+
+// monitor checks every resource of a running group.
+func (x *Executor) monitor(g int) error {
+	for _, a := range x.groups[g] {
+		ctx, cancel := context.WithTimeout(context.Background(), x.tuning.MonitorTimeout)
+		ok, err := a.Running(ctx)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("monitoring %s: %w", a.Name(), err)
+		}
+		if !ok {
+			return fmt.Errorf("%s is not running", a.Name())
+		}
+	}
+	return nil
+}

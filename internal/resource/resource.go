@@ -1,0 +1,268 @@
+// Package resource runs haresources resources: the built-in IPaddr,
+// IPaddr2 and Filesystem, Heartbeat resource.d scripts, LSB init scripts
+// and OCF agents. Every action runs without a shell in between, with a
+// timeout, its output logged line by line.
+package resource
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/lubdub/lubdub/internal/haconf"
+)
+
+// Agent is one resource.
+type Agent interface {
+	// Name is the resource as haresources writes it.
+	Name() string
+	Start(ctx context.Context) error
+	Stop(ctx context.Context) error
+	// Running reports whether the resource is active here.
+	Running(ctx context.Context) (bool, error)
+}
+
+// Env says where agents are found.
+type Env struct {
+	ConfigDir string // resource.d lives here
+	InitDir   string // /etc/init.d
+	OCFRoot   string // /usr/lib/ocf
+	Log       *slog.Logger
+}
+
+// New returns the agent for a resource.
+func New(r haconf.Resource, env Env) (Agent, error) {
+	if r.OCF() {
+		path := filepath.Join(env.OCFRoot, "resource.d", r.Provider, r.Type)
+		if err := executable(path); err != nil {
+			return nil, fmt.Errorf("OCF agent %s: %w", r.Raw, err)
+		}
+		return &ocfAgent{res: r, path: path, env: env}, nil
+	}
+	switch r.Type {
+	case "IPaddr", "IPaddr2":
+		return newIPAddr(r, env)
+	case "Filesystem":
+		return newFilesystem(r, env)
+	}
+	for _, dir := range []string{filepath.Join(env.ConfigDir, "resource.d"), env.InitDir} {
+		path := filepath.Join(dir, r.Type)
+		if executable(path) == nil {
+			return &scriptAgent{res: r, path: path, env: env, lsb: dir == env.InitDir}, nil
+		}
+	}
+	return nil, fmt.Errorf("resource %s: no script %s in %s/resource.d or %s", r.Raw, r.Type, env.ConfigDir, env.InitDir)
+}
+
+func executable(path string) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("%s does not exist", path)
+	}
+	if st.IsDir() || st.Mode().Perm()&0o111 == 0 {
+		return fmt.Errorf("%s is not executable", path)
+	}
+	return nil
+}
+
+// ErrTimeout is wrapped when an action runs past its timeout.
+var ErrTimeout = errors.New("timed out")
+
+// result of one script action.
+type result struct {
+	code   int
+	output string
+}
+
+// run executes path with args and extra environment, bounded by ctx. The
+// script and everything it started (its process group) are killed at the
+// deadline. Output goes to the log.
+func run(ctx context.Context, log *slog.Logger, name string, env []string, path string, args ...string) (result, error) {
+	cmd := exec.Command(path, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.Stdin = nil
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return result{}, fmt.Errorf("running %s: %w", path, err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var err error
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+		logOutput(log, name, out.String())
+		return result{code: -1, output: out.String()}, fmt.Errorf("%s %s: %w after %s (killed)", name, strings.Join(args, " "), ErrTimeout, time.Since(start).Round(time.Millisecond))
+	}
+	logOutput(log, name, out.String())
+	code := 0
+	if err != nil {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			return result{}, fmt.Errorf("running %s: %w", path, err)
+		}
+		code = ee.ExitCode()
+	}
+	return result{code: code, output: out.String()}, nil
+}
+
+func logOutput(log *slog.Logger, name, out string) {
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for n := 0; sc.Scan() && n < 50; n++ {
+		log.Info(fmt.Sprintf("%s: %s", name, sc.Text()), "resource", name)
+	}
+}
+
+// scriptAgent runs a Heartbeat resource.d script or an LSB init script:
+// "NAME [args...] start|stop|status".
+type scriptAgent struct {
+	res  haconf.Resource
+	path string
+	env  Env
+	lsb  bool
+}
+
+func (s *scriptAgent) Name() string { return s.res.Raw }
+
+func (s *scriptAgent) action(ctx context.Context, op string) (result, error) {
+	return run(ctx, s.env.Log, s.res.Raw, nil, s.path, append(append([]string{}, s.res.Args...), op)...)
+}
+
+func (s *scriptAgent) Start(ctx context.Context) error {
+	r, err := s.action(ctx, "start")
+	if err != nil {
+		return err
+	}
+	if r.code != 0 {
+		return fmt.Errorf("%s start exited with %d", s.res.Raw, r.code)
+	}
+	return nil
+}
+
+func (s *scriptAgent) Stop(ctx context.Context) error {
+	r, err := s.action(ctx, "stop")
+	if err != nil {
+		return err
+	}
+	if r.code != 0 {
+		return fmt.Errorf("%s stop exited with %d", s.res.Raw, r.code)
+	}
+	return nil
+}
+
+// Running judges status as Heartbeat does: output saying "running" or "OK"
+// means running, "stopped" or "not running" means stopped; LSB's exit
+// code 3 means stopped; otherwise the exit code decides.
+func (s *scriptAgent) Running(ctx context.Context) (bool, error) {
+	r, err := s.action(ctx, "status")
+	if err != nil {
+		return false, err
+	}
+	return statusRunning(r.code, r.output), nil
+}
+
+func statusRunning(code int, output string) bool {
+	out := strings.ToLower(output)
+	switch {
+	case code == 3:
+		return false
+	case strings.Contains(out, "not running"), strings.Contains(out, "stopped"), strings.Contains(out, "dead"):
+		return false
+	case strings.Contains(out, "running"), strings.Contains(output, "OK"):
+		return true
+	}
+	return code == 0
+}
+
+// ocfAgent runs an OCF resource agent with OCF_RESKEY_* parameters.
+type ocfAgent struct {
+	res  haconf.Resource
+	path string
+	env  Env
+}
+
+// OCF exit codes.
+const (
+	ocfSuccess    = 0
+	ocfNotRunning = 7
+)
+
+func (o *ocfAgent) Name() string { return o.res.Raw }
+
+func (o *ocfAgent) environ() []string {
+	env := []string{
+		"OCF_ROOT=" + o.env.OCFRoot,
+		"OCF_RA_VERSION_MAJOR=1", "OCF_RA_VERSION_MINOR=0",
+		"OCF_RESOURCE_INSTANCE=" + o.res.Type,
+		"OCF_RESOURCE_TYPE=" + o.res.Type,
+		"OCF_RESOURCE_PROVIDER=" + o.res.Provider,
+		"OCF_FUNCTIONS_DIR=" + filepath.Join(o.env.OCFRoot, "lib", "heartbeat"),
+	}
+	for _, p := range o.res.Params {
+		env = append(env, "OCF_RESKEY_"+p[0]+"="+p[1])
+	}
+	return env
+}
+
+func (o *ocfAgent) action(ctx context.Context, op string) (result, error) {
+	return run(ctx, o.env.Log, o.res.Raw, o.environ(), o.path, op)
+}
+
+func (o *ocfAgent) Start(ctx context.Context) error {
+	r, err := o.action(ctx, "start")
+	if err != nil {
+		return err
+	}
+	if r.code != ocfSuccess {
+		return fmt.Errorf("%s start exited with %d (%s)", o.res.Raw, r.code, ocfCode(r.code))
+	}
+	return nil
+}
+
+func (o *ocfAgent) Stop(ctx context.Context) error {
+	r, err := o.action(ctx, "stop")
+	if err != nil {
+		return err
+	}
+	if r.code != ocfSuccess {
+		return fmt.Errorf("%s stop exited with %d (%s)", o.res.Raw, r.code, ocfCode(r.code))
+	}
+	return nil
+}
+
+func (o *ocfAgent) Running(ctx context.Context) (bool, error) {
+	r, err := o.action(ctx, "monitor")
+	if err != nil {
+		return false, err
+	}
+	switch r.code {
+	case ocfSuccess:
+		return true, nil
+	case ocfNotRunning:
+		return false, nil
+	}
+	return false, fmt.Errorf("%s monitor exited with %d (%s)", o.res.Raw, r.code, ocfCode(r.code))
+}
+
+func ocfCode(c int) string {
+	names := map[int]string{1: "generic error", 2: "invalid argument", 3: "unimplemented", 4: "insufficient privileges",
+		5: "not installed", 6: "not configured", 7: "not running", 8: "running as master", 9: "failed master"}
+	if n, ok := names[c]; ok {
+		return n
+	}
+	return "unknown"
+}
