@@ -37,6 +37,9 @@ func commands() []Command {
 		{"check", "check the configuration and show what run would do", cmdCheck},
 		{"status", "show nodes, links and heartbeats (--json for scripts)", cmdStatus},
 		{"cl_status", "Heartbeat's cl_status: hbstatus, listnodes, nodestatus, ...", cmdClStatus},
+		{"standby", "hand this node's groups to the others: standby [all|local|foreign]", cmdMove("standby")},
+		{"takeover", "take groups over to this node: takeover [all|local|foreign]", cmdMove("takeover")},
+		{"cleanup", "clear a group that failed or is blocked on this node", cmdCleanup},
 		{"demo", "show a cluster at work in network namespaces on this machine (root)", cmdDemo},
 		{"version", "print the version", func(env *Env, _ []string) int {
 			fmt.Fprintf(env.Stdout, "lubdub %s\n", Version)
@@ -45,12 +48,18 @@ func commands() []Command {
 	}
 }
 
+// aliases are Heartbeat's command names, for links to the binary.
+var aliases = map[string]string{"hb_standby": "standby", "hb_takeover": "takeover"}
+
 // Run runs the command line and returns the exit code. Invoked through a
 // link named after a command (cl_status), the binary behaves as that
 // command.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	env := &Env{Ctx: ctx, Stdout: stdout, Stderr: stderr, Getenv: os.Getenv}
 	prog := filepath.Base(args[0])
+	if alias, ok := aliases[prog]; ok {
+		prog = alias
+	}
 	for _, c := range commands() {
 		if prog == c.Name && prog != "lubdub" {
 			return c.Run(env, args[1:])

@@ -75,6 +75,19 @@ func printStatus(w io.Writer, s *control.Status) {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", n.Name, n.Status, n.Generation, last, strings.Join(links, ", "))
 	}
 	tw.Flush()
+	if len(s.Groups) > 0 {
+		fmt.Fprintln(w)
+		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "GROUP\tPREFERRED\tOWNER\tHERE\tRESOURCES")
+		for _, g := range s.Groups {
+			owner := g.Owner
+			if owner == "" {
+				owner = "-"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", g.ID, g.Preferred, owner, g.Local, strings.Join(g.Resources, " "))
+		}
+		tw.Flush()
+	}
 	fmt.Fprintln(w)
 	for _, m := range s.Media {
 		line := fmt.Sprintf("medium %s %s: %s", m.Type, m.Name, m.State)

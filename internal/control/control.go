@@ -47,6 +47,7 @@ type Status struct {
 	Initdead   string            `json:"initdead"`
 	Resources  string            `json:"resources"`
 	Nodes      []Node            `json:"nodes"`
+	Groups     []Group           `json:"groups"`
 	Media      []Medium          `json:"media"`
 	Drops      map[string]uint64 `json:"drops"`
 }
@@ -62,6 +63,16 @@ type Node struct {
 	LastHeard  time.Time `json:"last_heard,omitzero"`
 	Since      time.Time `json:"since,omitzero"`
 	Links      []Link    `json:"links"`
+}
+
+// Group is one resource group.
+type Group struct {
+	ID        string            `json:"id"`
+	Preferred string            `json:"preferred"`
+	Owner     string            `json:"owner,omitempty"`
+	Local     string            `json:"local"`
+	Nodes     map[string]string `json:"nodes"`
+	Resources []string          `json:"resources"`
 }
 
 // Link is one heartbeat link of a node.

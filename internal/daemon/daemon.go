@@ -24,6 +24,8 @@ import (
 	"github.com/lubdub/lubdub/internal/hblog"
 	"github.com/lubdub/lubdub/internal/media"
 	"github.com/lubdub/lubdub/internal/membership"
+	"github.com/lubdub/lubdub/internal/placement"
+	"github.com/lubdub/lubdub/internal/resource"
 	"github.com/lubdub/lubdub/internal/wire"
 )
 
@@ -66,6 +68,14 @@ type daemon struct {
 	watchdog *watchdog
 	load     string
 	loadRead time.Time
+
+	eng        *placement.Engine
+	exec       *resource.Executor
+	results    chan resource.Result
+	engReady   bool
+	monitorDue []time.Time
+	monitoring []bool
+	leaving    bool
 }
 
 type ctrlReq struct {
@@ -123,6 +133,9 @@ func Run(ctx context.Context, opts Options) error {
 	d.openMedia(time.Now())
 	defer d.closeMedia()
 
+	d.setupResources()
+	defer d.exec.Wait()
+
 	now := time.Now()
 	d.mach = membership.New(d.machineConfig(uuid), now, d.log)
 	d.act(d.mach.Start(now))
@@ -131,6 +144,43 @@ func Run(ctx context.Context, opts Options) error {
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 	return d.loop(ctx, sigs)
+}
+
+// setupResources prepares the executor, asks every resource whether it
+// already runs here, and creates the placement engine.
+func (d *daemon) setupResources() {
+	ocfRoot := os.Getenv("OCF_ROOT")
+	if ocfRoot == "" {
+		ocfRoot = "/usr/lib/ocf"
+	}
+	d.results = make(chan resource.Result, 64)
+	env := resource.Env{ConfigDir: d.opts.ConfigDir, InitDir: "/etc/init.d", OCFRoot: ocfRoot, Log: d.log,
+		Node: strings.ToLower(d.opts.Node)}
+	d.exec = resource.NewExecutor(d.cfg.Groups, env, d.cfg.Tuning, d.results)
+	var groups []placement.Group
+	for _, g := range d.cfg.Groups {
+		groups = append(groups, placement.Group{ID: g.ID(), Preferred: g.Node})
+	}
+	d.eng = placement.New(placement.Config{Local: strings.ToLower(d.opts.Node), Nodes: d.cfg.Nodes, Groups: groups,
+		AutoFailback: d.cfg.AutoFailback, MaxRestarts: d.cfg.Tuning.MaxRestarts, Epoch: d.gen}, d.log)
+	// A group found running at start-up belongs to an earlier life of this
+	// node (its daemon died, not its machine); another node may have taken
+	// it over since. Stop it before joining; if it will not stop, block it.
+	found := d.exec.Probe()
+	stillRunning := make([]bool, len(found))
+	for g, running := range found {
+		if !running {
+			continue
+		}
+		d.log.Warn(fmt.Sprintf("resource group %s is running at start-up: stopping it before joining the cluster", d.cfg.Groups[g].ID()), "group", d.cfg.Groups[g].ID())
+		d.exec.Run(g, resource.Stop)
+		if r := <-d.results; !r.OK {
+			stillRunning[g] = true
+		}
+	}
+	d.eng.Probe(stillRunning)
+	d.monitorDue = make([]time.Time, len(groups))
+	d.monitoring = make([]bool, len(groups))
 }
 
 func (d *daemon) machineConfig(uuid []byte) membership.Config {
@@ -165,18 +215,29 @@ func (d *daemon) setupLogging(cfg *haconf.Config) {
 func (d *daemon) loop(ctx context.Context, sigs <-chan os.Signal) error {
 	timer := time.NewTimer(time.Until(d.wakeup()))
 	defer timer.Stop()
+	done := ctx.Done()
 	for {
 		select {
-		case <-ctx.Done():
-			d.shutdown("context ended")
-			return nil
+		case <-done:
+			done = nil
+			d.log.Info("asked to stop: giving up resources, then stopping")
+			d.leaving = true
+			d.place(d.eng.Leave())
 		case s := <-sigs:
 			if s == syscall.SIGHUP {
 				d.reload()
 				break
 			}
-			d.shutdown(fmt.Sprintf("signal %s", s))
-			return nil
+			if d.leaving {
+				d.log.Warn(fmt.Sprintf("second %s: stopping now, resources as they are", s))
+				d.shutdown(fmt.Sprintf("signal %s", s))
+				return nil
+			}
+			d.log.Info(fmt.Sprintf("%s: giving up resources, then stopping", s))
+			d.leaving = true
+			d.place(d.eng.Leave())
+		case r := <-d.results:
+			d.result(r)
 		case p := <-d.recv:
 			d.packet(time.Now(), p)
 		case r := <-d.ctrl:
@@ -188,6 +249,11 @@ func (d *daemon) loop(ctx context.Context, sigs <-chan os.Signal) error {
 			if d.watchdog != nil {
 				d.watchdog.tickle(now)
 			}
+			d.monitor(now)
+		}
+		if d.leaving && d.eng.Idle() {
+			d.shutdown("resources given up")
+			return nil
 		}
 		timer.Reset(time.Until(d.wakeup()))
 	}
@@ -204,7 +270,62 @@ func (d *daemon) wakeup() time.Time {
 	if d.watchdog != nil && d.watchdog.next.Before(t) {
 		t = d.watchdog.next
 	}
+	if d.cfg.Tuning.MonitorInterval > 0 {
+		for g := range d.monitorDue {
+			if d.eng.Local(g) == placement.Running && !d.monitoring[g] && d.monitorDue[g].Before(t) {
+				t = d.monitorDue[g]
+			}
+		}
+	}
 	return t
+}
+
+// monitor checks the status of running groups that are due.
+func (d *daemon) monitor(now time.Time) {
+	if d.cfg.Tuning.MonitorInterval <= 0 {
+		return
+	}
+	for g := range d.monitorDue {
+		if d.eng.Local(g) != placement.Running || d.eng.Busy(g) || d.monitoring[g] {
+			continue
+		}
+		if d.monitorDue[g].IsZero() {
+			d.monitorDue[g] = now.Add(d.cfg.Tuning.MonitorInterval)
+			continue
+		}
+		if now.Before(d.monitorDue[g]) {
+			continue
+		}
+		d.monitoring[g] = true
+		d.monitorDue[g] = now.Add(d.cfg.Tuning.MonitorInterval)
+		d.exec.Run(g, resource.Monitor)
+	}
+}
+
+// result takes the end of a resource operation.
+func (d *daemon) result(r resource.Result) {
+	if r.Op == resource.Monitor {
+		d.monitoring[r.Group] = false
+		if !r.OK && d.eng.Local(r.Group) == placement.Running && !d.eng.Busy(r.Group) {
+			d.log.Warn(fmt.Sprintf("monitor of resource group %s: %v", d.cfg.Groups[r.Group].ID(), r.Err), "group", d.cfg.Groups[r.Group].ID())
+			d.place(d.eng.MonitorFailed(r.Group))
+		}
+		return
+	}
+	d.monitorDue[r.Group] = time.Time{}
+	d.place(d.eng.Done(r.Group, placement.Op(r.Op), r.OK))
+}
+
+// place carries out the placement engine's actions.
+func (d *daemon) place(acts []placement.Action) {
+	for _, a := range acts {
+		switch a := a.(type) {
+		case placement.Send:
+			d.act(d.mach.SendMessage(time.Now(), a.Msg))
+		case placement.Run:
+			d.exec.Run(a.Group, resource.Op(a.Op))
+		}
+	}
 }
 
 func (d *daemon) shutdown(why string) {
@@ -322,11 +443,27 @@ func (d *daemon) act(acts []membership.Action) {
 			}
 		case membership.NodeChanged:
 			d.log.Debug("node status", "node", a.Node, "from", string(a.From), "to", string(a.To), "reason", a.Reason)
+			switch {
+			case a.To == membership.StatusDead:
+				d.place(d.eng.NodeDown(a.Node))
+			case a.To.Alive() && !a.From.Alive():
+				d.place(d.eng.NodeUp(a.Node))
+			}
+		case membership.NodeRestarted:
+			d.place(d.eng.NodeUp(a.Node))
 		case membership.Dropped:
 			d.dropped(a.Link, "", a.Node, string(a.Reason), a.Detail)
 		case membership.Deliver:
-			d.log.Debug("message not handled yet", "node", a.Node, "type", a.Msg.Value(wire.FType))
+			if a.Msg.Value(wire.FType) == placement.MsgType {
+				d.place(d.eng.Receive(a.Node, a.Msg))
+			} else {
+				d.log.Debug("message not handled", "node", a.Node, "type", a.Msg.Value(wire.FType))
+			}
 		}
+	}
+	if !d.engReady && d.mach.LocalStatus() == membership.StatusActive {
+		d.engReady = true
+		d.place(d.eng.Ready())
 	}
 }
 
@@ -348,6 +485,10 @@ func (d *daemon) reload() {
 		old.Warntime != cfg.Warntime || old.Initdead != cfg.Initdead {
 		d.log.Warn("node list or timings changed: they take effect when lubdub restarts")
 		cfg.Nodes, cfg.Keepalive, cfg.Deadtime, cfg.Warntime, cfg.Initdead = old.Nodes, old.Keepalive, old.Deadtime, old.Warntime, old.Initdead
+	}
+	if !reflect.DeepEqual(old.Groups, cfg.Groups) || old.Tuning != cfg.Tuning || old.AutoFailback != cfg.AutoFailback {
+		d.log.Warn("haresources, lubdub.cf or auto_failback changed: they take effect when lubdub restarts")
+		cfg.Groups, cfg.Tuning, cfg.AutoFailback = old.Groups, old.Tuning, old.AutoFailback
 	}
 	d.cfg = cfg
 	if old.Logfile != cfg.Logfile || old.Debugfile != cfg.Debugfile || old.Logfacility != cfg.Logfacility || old.Debug != cfg.Debug {
@@ -383,6 +524,40 @@ func (d *daemon) answer(req control.Request) control.Response {
 	switch req.Cmd {
 	case "status":
 		return control.Response{Status: d.status()}
+	case "standby", "takeover":
+		w := placement.Which(req.Name)
+		if w == "" {
+			w = placement.All
+		}
+		if w != placement.All && w != placement.Local && w != placement.Foreign {
+			return control.Response{Error: fmt.Sprintf("%s %q: say all, local or foreign", req.Cmd, req.Name)}
+		}
+		var acts []placement.Action
+		var err error
+		if req.Cmd == "standby" {
+			acts, err = d.eng.Standby(w)
+		} else {
+			acts, err = d.eng.Takeover(w)
+		}
+		d.place(acts)
+		if err != nil {
+			return control.Response{Error: err.Error()}
+		}
+		d.log.Info(fmt.Sprintf("%s %s requested", req.Cmd, w))
+		return control.Response{Value: fmt.Sprintf("%s %s: requested", req.Cmd, w)}
+	case "cleanup":
+		for g, grp := range d.cfg.Groups {
+			if grp.ID() == req.Name || req.Name == "all" {
+				d.place(d.eng.Cleanup(g))
+				if req.Name != "all" {
+					return control.Response{Value: "cleared " + grp.ID()}
+				}
+			}
+		}
+		if req.Name == "all" {
+			return control.Response{Value: "cleared every group"}
+		}
+		return control.Response{Error: fmt.Sprintf("no resource group %q", req.Name)}
 	case "param":
 		if req.Name == "hbversion" {
 			return control.Response{Value: d.opts.Version}
@@ -402,7 +577,17 @@ func (d *daemon) status() *control.Status {
 		Generation: d.gen, Started: d.started, Now: time.Now(),
 		Keepalive: haconf.FormatDuration(d.cfg.Keepalive), Deadtime: haconf.FormatDuration(d.cfg.Deadtime),
 		Warntime: haconf.FormatDuration(d.cfg.Warntime), Initdead: haconf.FormatDuration(d.cfg.Initdead),
-		Resources: "none", Drops: map[string]uint64{},
+		Resources: d.eng.Held(), Drops: map[string]uint64{},
+	}
+	for i, g := range d.eng.Groups() {
+		cg := control.Group{ID: g.ID, Preferred: g.Preferred, Owner: g.Owner, Local: string(g.Local), Nodes: map[string]string{}}
+		for n, st := range g.Nodes {
+			cg.Nodes[n] = string(st)
+		}
+		for _, r := range d.cfg.Groups[i].Resources {
+			cg.Resources = append(cg.Resources, r.String())
+		}
+		s.Groups = append(s.Groups, cg)
 	}
 	for k, v := range d.drops {
 		s.Drops[k] = v

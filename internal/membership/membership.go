@@ -103,6 +103,13 @@ type LinkChanged struct {
 	Node, Link, To string
 }
 
+// NodeRestarted reports that a peer came back with a new generation,
+// perhaps before it was found dead: what it held before is void.
+type NodeRestarted struct {
+	Node       string
+	Generation uint64
+}
+
 // Deliver hands a cluster message that membership does not consume to
 // the layers above (resource management).
 type Deliver struct {
@@ -118,11 +125,12 @@ type Dropped struct {
 	Detail string
 }
 
-func (Send) action()        {}
-func (NodeChanged) action() {}
-func (LinkChanged) action() {}
-func (Deliver) action()     {}
-func (Dropped) action()     {}
+func (Send) action()          {}
+func (NodeRestarted) action() {}
+func (NodeChanged) action()   {}
+func (LinkChanged) action()   {}
+func (Deliver) action()       {}
+func (Dropped) action()       {}
 
 type link struct {
 	status  string
@@ -438,6 +446,7 @@ func (m *Machine) receive(now time.Time, linkName string, msg *wire.Message) {
 	if gen > p.gen {
 		if p.gen > 0 {
 			m.log.Info(fmt.Sprintf("Heartbeat restart on node %s", p.name), "node", p.name, "generation", gen)
+			m.emit(NodeRestarted{Node: p.name, Generation: gen})
 		}
 		p.gen = gen
 		p.haveSeq = false

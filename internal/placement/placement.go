@@ -110,11 +110,12 @@ func (Send) action() {}
 const MsgType = "lubdub-rsc"
 
 type report struct {
-	rev    uint64
-	states []State
-	assign []Assignment
-	claims []uint64 // per group: the revision at which the node's claim began
-	ack    uint64   // the newest of our revisions it had seen
+	leaving bool
+	rev     uint64
+	states  []State
+	assign  []Assignment
+	claims  []uint64 // per group: the revision at which the node's claim began
+	ack     uint64   // the newest of our revisions it had seen
 }
 
 // Engine is one node's placement state machine.
@@ -142,6 +143,7 @@ type Engine struct {
 	// the group. Two nodes that claim at once both wait; as their reports
 	// cross they converge on the same desired owner and the other one
 	// withdraws, so acting never overlaps.
+	leaving bool // this node is shutting down: it gives up every group
 	rev     uint64
 	claims  []uint64
 	seenRev map[string]uint64 // newest revision received from each peer
@@ -169,13 +171,13 @@ func (e *Engine) flush() []Action {
 	return out
 }
 
-// Probe records what the resources' status said at start-up: a group
-// found running locally is held until the rules move it.
-func (e *Engine) Probe(running []bool) {
-	for i, r := range running {
+// Probe records groups that still run here after the daemon's start-up
+// stop failed: they are blocked until an operator clears them.
+func (e *Engine) Probe(stillRunning []bool) {
+	for i, r := range stillRunning {
 		if r && i < len(e.local) {
-			e.local[i] = Running
-			e.log.Info(fmt.Sprintf("resource group %s found running at start-up", e.cfg.Groups[i].ID), "group", e.cfg.Groups[i].ID)
+			e.local[i] = Blocked
+			e.log.Error(fmt.Sprintf("resource group %s still runs here and would not stop: blocked until an operator clears it (lubdub cleanup)", e.cfg.Groups[i].ID), "group", e.cfg.Groups[i].ID)
 		}
 	}
 }
@@ -315,6 +317,7 @@ func (e *Engine) Receive(node string, msg *wire.Message) []Action {
 			unacked = true
 		}
 	}
+	r.leaving = msg.Value("lv") == "1"
 	e.reports[node] = r
 	adopted := false
 	for i := range e.assign {
@@ -443,6 +446,25 @@ func (e *Engine) Takeover(w Which) ([]Action, error) {
 	return e.flush(), nil
 }
 
+// Leave starts a clean shutdown: every group this node holds is stopped
+// and handed to the others; Idle says when it is done.
+func (e *Engine) Leave() []Action {
+	e.leaving = true
+	e.sendReport()
+	e.reconcile()
+	return e.flush()
+}
+
+// Idle reports whether no operation runs and no group is held here.
+func (e *Engine) Idle() bool {
+	for g := range e.cfg.Groups {
+		if e.busy[g] || e.Acting(g) {
+			return false
+		}
+	}
+	return true
+}
+
 // Cleanup clears a failed or blocked group here, after an operator has
 // made sure it no longer runs.
 func (e *Engine) Cleanup(g int) []Action {
@@ -477,10 +499,10 @@ func (e *Engine) stateOf(node string, g int) (State, bool) {
 
 func (e *Engine) candidate(node string, g int) bool {
 	if node == e.cfg.Local {
-		if !e.ready {
+		if !e.ready || e.leaving {
 			return false
 		}
-	} else if !e.alive[node] || e.reports[node] == nil {
+	} else if !e.alive[node] || e.reports[node] == nil || e.reports[node].leaving {
 		return false
 	}
 	s, _ := e.stateOf(node, g)
@@ -499,6 +521,12 @@ func (e *Engine) firstCandidate(g int, after string) string {
 	}
 	return ""
 }
+
+// Local is this node's state for group g.
+func (e *Engine) Local(g int) State { return e.local[g] }
+
+// Busy reports whether an operation on g is under way here.
+func (e *Engine) Busy(g int) bool { return e.busy[g] }
 
 // Acting reports whether this node may be running g's resources: running,
 // stopping, blocked, or starting past its claim.
@@ -618,6 +646,9 @@ func (e *Engine) sendReport() {
 	m.Add(wire.FType, MsgType)
 	m.Add("rev", strconv.FormatUint(e.rev, 10))
 	m.Add("ep", strconv.FormatUint(e.cfg.Epoch, 10))
+	if e.leaving {
+		m.Add("lv", "1")
+	}
 	var acks []string
 	for _, n := range e.cfg.Nodes {
 		if v, ok := e.seenRev[n]; ok {

@@ -374,15 +374,17 @@ func TestThreeNodesDeterministic(t *testing.T) {
 	s.golden("three-nodes")
 }
 
-// A node that restarts with the group still running (its daemon crashed)
-// reports it, and the rules resolve the double claim without overlap.
-func TestProbeFindsRunningGroup(t *testing.T) {
+// A group that would not stop at start-up is blocked: nobody starts it.
+func TestProbeBlocks(t *testing.T) {
 	s := newSim(t, []string{"node1", "node2"}, web, "on")
-	s.step("node2 starts alone and finds the group running", func() { s.boot("node2", true) })
-	if s.owner(0) != "node2" {
-		t.Fatalf("owner %q", s.owner(0))
+	s.step("node1 starts with the group stuck running; node2 starts", func() {
+		s.boot("node1", true)
+		s.boot("node2")
+	})
+	if s.owner(0) != "" || s.nodes["node1"].e.Local(0) != Blocked {
+		t.Fatalf("owner %q, node1 %s", s.owner(0), s.nodes["node1"].e.Local(0))
 	}
-	s.step("node1 starts: failback", func() { s.boot("node1") })
+	s.step("operator clears it on node1", func() { s.handle("node1", s.nodes["node1"].e.Cleanup(0)) })
 	if s.owner(0) != "node1" {
 		t.Fatalf("owner %q", s.owner(0))
 	}
@@ -477,6 +479,10 @@ func TestRandomHistoriesNeverDoubleOwn(t *testing.T) {
 				s.handle(n, sn.e.MonitorFailed(r.IntN(2)))
 			case k == 6 && sn.up:
 				s.handle(n, sn.e.Cleanup(r.IntN(2)))
+			case k == 7 && sn.up && r.IntN(2) == 0:
+				s.handle(n, sn.e.Leave())
+				s.settle()
+				s.kill(n)
 			}
 			if r.IntN(3) > 0 {
 				s.settle()
@@ -511,4 +517,19 @@ func TestRandomHistoriesNeverDoubleOwn(t *testing.T) {
 			}
 		}
 	}
+}
+
+// A clean shutdown hands every group over before the node goes.
+func TestLeaveHandsOver(t *testing.T) {
+	s := newSim(t, []string{"node1", "node2"}, web, "off")
+	s.step("start", func() { s.bootAll("node1", "node2") })
+	s.step("node1 shuts down cleanly", func() { s.handle("node1", s.nodes["node1"].e.Leave()) })
+	if !s.nodes["node1"].e.Idle() {
+		t.Fatal("node1 not idle after leaving")
+	}
+	s.step("node1 goes", func() { s.kill("node1") })
+	if s.owner(0) != "node2" {
+		t.Fatalf("owner %q", s.owner(0))
+	}
+	s.golden("leave")
 }

@@ -36,6 +36,7 @@ type Env struct {
 	ConfigDir string // resource.d lives here
 	InitDir   string // /etc/init.d
 	OCFRoot   string // /usr/lib/ocf
+	Node      string // this node, given to scripts as HA_CURHOST as Heartbeat does
 	Log       *slog.Logger
 }
 
@@ -139,7 +140,8 @@ type scriptAgent struct {
 func (s *scriptAgent) Name() string { return s.res.Raw }
 
 func (s *scriptAgent) action(ctx context.Context, op string) (result, error) {
-	return run(ctx, s.env.Log, s.res.Raw, nil, s.path, append(append([]string{}, s.res.Args...), op)...)
+	env := []string{"HA_CURHOST=" + s.env.Node, "HA_DIR=" + s.env.ConfigDir}
+	return run(ctx, s.env.Log, s.res.Raw, env, s.path, append(append([]string{}, s.res.Args...), op)...)
 }
 
 func (s *scriptAgent) Start(ctx context.Context) error {
