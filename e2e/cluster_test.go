@@ -70,6 +70,8 @@ func newLab(t *testing.T) *lab.Lab {
 
 func dumpLogs(t *testing.T, dir string) {
 	logs, _ := filepath.Glob(filepath.Join(dir, "*.log"))
+	more, _ := filepath.Glob(filepath.Join(dir, "*", "*.log"))
+	logs = append(logs, more...)
 	for _, f := range logs {
 		b, _ := os.ReadFile(f)
 		if len(b) > 6000 {

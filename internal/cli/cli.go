@@ -40,6 +40,7 @@ func commands() []Command {
 		{"standby", "hand this node's groups to the others: standby [all|local|foreign]", cmdMove("standby")},
 		{"takeover", "take groups over to this node: takeover [all|local|foreign]", cmdMove("takeover")},
 		{"cleanup", "clear a group that failed or is blocked on this node", cmdCleanup},
+		{"probe", "poll a URL as a client and print each change and outage", cmdProbe},
 		{"demo", "show a cluster at work in network namespaces on this machine (root)", cmdDemo},
 		{"version", "print the version", func(env *Env, _ []string) int {
 			fmt.Fprintf(env.Stdout, "lubdub %s\n", Version)

@@ -6,7 +6,6 @@ package resource
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -91,25 +90,33 @@ func run(ctx context.Context, log *slog.Logger, name string, env []string, path 
 	cmd := exec.Command(path, args...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.Stdin = nil
+	// Output goes to an unlinked file, not a pipe: a daemon the script
+	// leaves behind may keep its copy of the descriptor, and waiting for a
+	// pipe's end would then wait for that daemon.
+	out, err := os.CreateTemp("", "lubdub-action-")
+	if err != nil {
+		return result{}, fmt.Errorf("creating output file for %s: %w", path, err)
+	}
+	os.Remove(out.Name())
+	defer out.Close()
+	cmd.Stdout, cmd.Stderr = out, out
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return result{}, fmt.Errorf("running %s: %w", path, err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	var err error
 	select {
 	case err = <-done:
 	case <-ctx.Done():
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		<-done
-		logOutput(log, name, out.String())
-		return result{code: -1, output: out.String()}, fmt.Errorf("%s %s: %w after %s (killed)", name, strings.Join(args, " "), ErrTimeout, time.Since(start).Round(time.Millisecond))
+		text := readOutput(out)
+		logOutput(log, name, text)
+		return result{code: -1, output: text}, fmt.Errorf("%s %s: %w after %s (killed)", name, strings.Join(args, " "), ErrTimeout, time.Since(start).Round(time.Millisecond))
 	}
-	logOutput(log, name, out.String())
+	text := readOutput(out)
+	logOutput(log, name, text)
 	code := 0
 	if err != nil {
 		var ee *exec.ExitError
@@ -118,7 +125,14 @@ func run(ctx context.Context, log *slog.Logger, name string, env []string, path 
 		}
 		code = ee.ExitCode()
 	}
-	return result{code: code, output: out.String()}, nil
+	return result{code: code, output: text}, nil
+}
+
+// readOutput reads what an action wrote, up to 64 KiB.
+func readOutput(f *os.File) string {
+	b := make([]byte, 64<<10)
+	n, _ := f.ReadAt(b, 0)
+	return string(b[:n])
 }
 
 func logOutput(log *slog.Logger, name, out string) {

@@ -1,0 +1,138 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// cmdProbe polls a URL as a client would and prints every change of what
+// it sees (which server answers, or the error), with the outage each
+// return to service ended: the client-visible measure of a failover.
+func cmdProbe(env *Env, args []string) int {
+	fs := newFlags(env, "probe", "[--interval 20ms] [--timeout 500ms] [--duration 0] URL")
+	interval := fs.Duration("interval", 20*time.Millisecond, "time between requests")
+	timeout := fs.Duration("timeout", 500*time.Millisecond, "time allowed for one request")
+	duration := fs.Duration("duration", 0, "stop after this long (0: until interrupted; at most 24h)")
+	if code, ok := parse(fs, args); !ok {
+		return code
+	}
+	if fs.NArg() != 1 || *interval <= 0 || *timeout <= 0 || *duration < 0 || *duration > 24*time.Hour {
+		fs.Usage()
+		return 2
+	}
+	url := fs.Arg(0)
+	if !strings.HasPrefix(url, "http://") {
+		fmt.Fprintln(env.Stderr, "lubdub probe: the URL must start with http://")
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(env.Ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if *duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, *duration)
+		defer cancel()
+	} else {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 24*time.Hour)
+		defer cancel()
+	}
+	p := &prober{out: env.Stdout, start: time.Now(),
+		client: &http.Client{Timeout: *timeout, Transport: &http.Transport{DisableKeepAlives: true,
+			DialContext: (&net.Dialer{Timeout: *timeout}).DialContext}}}
+	tick := time.NewTicker(*interval)
+	defer tick.Stop()
+	for {
+		p.once(ctx, url)
+		select {
+		case <-ctx.Done():
+			p.summary()
+			return 0
+		case <-tick.C:
+		}
+	}
+}
+
+type prober struct {
+	out       io.Writer
+	client    *http.Client
+	start     time.Time
+	last      string
+	lastOK    time.Time // last good answer
+	failSince time.Time // first failure of the current outage
+	requests  int
+	failures  int
+	outages   []time.Duration
+}
+
+func (p *prober) once(ctx context.Context, url string) {
+	p.requests++
+	now := time.Now()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	resp, err := p.client.Do(req)
+	state := ""
+	ok := false
+	if err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		state = "fail " + shortErr(err)
+	} else {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			state, ok = "ok "+strings.TrimSpace(string(body)), true
+		} else {
+			state = fmt.Sprintf("fail HTTP %d", resp.StatusCode)
+		}
+	}
+	if !ok {
+		p.failures++
+		if p.failSince.IsZero() {
+			p.failSince = now
+		}
+	}
+	if state != p.last {
+		line := fmt.Sprintf("%s +%.3fs %s", now.Format("15:04:05.000"), now.Sub(p.start).Seconds(), state)
+		if ok && !p.failSince.IsZero() && !p.lastOK.IsZero() {
+			// The outage runs from the last good answer to this one.
+			out := now.Sub(p.lastOK)
+			p.outages = append(p.outages, out)
+			line += fmt.Sprintf(" (outage %.3fs)", out.Seconds())
+		}
+		fmt.Fprintln(p.out, line)
+		p.last = state
+	}
+	if ok {
+		p.lastOK = now
+		p.failSince = time.Time{}
+	}
+}
+
+func (p *prober) summary() {
+	longest := time.Duration(0)
+	for _, o := range p.outages {
+		longest = max(longest, o)
+	}
+	fmt.Fprintf(p.out, "summary: %d requests, %d failed, %d outages, longest %.3fs\n", p.requests, p.failures, len(p.outages), longest.Seconds())
+}
+
+func shortErr(err error) string {
+	s := err.Error()
+	for _, k := range []string{"connection refused", "no route to host", "i/o timeout", "Client.Timeout", "connection reset", "network is unreachable", "EOF"} {
+		if strings.Contains(s, k) {
+			return k
+		}
+	}
+	if len(s) > 80 {
+		s = s[:80]
+	}
+	return s
+}
