@@ -210,7 +210,10 @@ func TestCrashFailoverAndFailbackOn(t *testing.T) {
 		t.Fatalf("no failback to node1:\n%s", c.probe.Output())
 	}
 	t.Logf("failback: client-visible outage %v", c.lastOutage())
-	if !waitFor(5*time.Second, func() bool { out, code := c.nodes["node1"].clStatus("rscstatus"); return strings.TrimSpace(out) == "all" && code == 0 }) {
+	if !waitFor(5*time.Second, func() bool {
+		out, code := c.nodes["node1"].clStatus("rscstatus")
+		return strings.TrimSpace(out) == "all" && code == 0
+	}) {
 		out, _ := c.nodes["node1"].clStatus("rscstatus")
 		t.Errorf("rscstatus on node1 = %q", out)
 	}
@@ -320,7 +323,9 @@ func TestMonitorRestartsDeadService(t *testing.T) {
 	var p int
 	fmt.Sscan(string(pid), &p)
 	must(t, syscall.Kill(p, syscall.SIGKILL))
-	if !waitFor(10*time.Second, func() bool { return strings.Contains(c.nodes["node1"].proc.Output(), "failed its monitor: restarting it here") }) {
+	if !waitFor(10*time.Second, func() bool {
+		return strings.Contains(c.nodes["node1"].proc.Output(), "failed its monitor: restarting it here")
+	}) {
 		t.Fatal("the monitor did not notice the dead web server")
 	}
 	if !c.served("node1", 10*time.Second) {
