@@ -271,6 +271,11 @@ func (l *Lab) Close() error {
 			p.Wait(5 * time.Second)
 		}
 	}
+	// Whatever still runs in the lab's namespaces was started by us, maybe
+	// indirectly (a daemon a resource script left behind): end it too.
+	for _, h := range l.hosts {
+		killAll(h.NS)
+	}
 	var errs []string
 	for _, h := range l.hosts {
 		if err := run("ip", "netns", "del", h.NS); err != nil {
@@ -310,8 +315,19 @@ func SweepStale() {
 				continue // its owner is alive
 			}
 		}
+		killAll(f[0])
 		exec.Command("ip", "netns", "del", f[0]).Run()
 		os.Remove(filepath.Join(ownerDir, id))
+	}
+}
+
+// killAll ends every process in a lab namespace.
+func killAll(ns string) {
+	out, _ := exec.Command("ip", "netns", "pids", ns).Output()
+	for _, f := range strings.Fields(string(out)) {
+		if pid, err := strconv.Atoi(f); err == nil && pid > 1 && pid != os.Getpid() {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
 	}
 }
 
