@@ -41,6 +41,7 @@ func commands() []Command {
 		{"takeover", "take groups over to this node: takeover [all|local|foreign]", cmdMove("takeover")},
 		{"cleanup", "clear a group that failed or is blocked on this node", cmdCleanup},
 		{"probe", "poll a URL as a client and print each change and outage", cmdProbe},
+		{"serve", "a minimal web server answering one line of text (for demos and benchmarks)", cmdServe},
 		{"demo", "show a cluster at work in network namespaces on this machine (root)", cmdDemo},
 		{"version", "print the version", func(env *Env, _ []string) int {
 			fmt.Fprintf(env.Stdout, "lubdub %s\n", Version)

@@ -80,8 +80,8 @@ func TestUsageAndBadArguments(t *testing.T) {
 	if _, errOut, code := run(t, "lubdub", "run", "-c", t.TempDir(), "--state-dir", t.TempDir(), "--socket", filepath.Join(t.TempDir(), "s")); code != 6 || !strings.Contains(errOut, "cannot read the main configuration file") {
 		t.Errorf("run without ha.cf: %d %q", code, errOut)
 	}
-	if _, errOut, code := run(t, "lubdub", "demo", "--nodes", "1"); code != 2 || !strings.Contains(errOut, "--nodes must be from 2 to 9") {
-		t.Errorf("demo --nodes 1: %d %q", code, errOut)
+	if _, errOut, code := run(t, "lubdub", "demo", "--deadtime", "100ms"); code != 2 || !strings.Contains(errOut, "deadtime more than twice keepalive") {
+		t.Errorf("demo --deadtime 100ms: %d %q", code, errOut)
 	}
 }
 

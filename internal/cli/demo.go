@@ -3,12 +3,14 @@ package cli
 import (
 	"context"
 	"crypto/rand"
+	_ "embed"
 	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"time"
@@ -18,20 +20,23 @@ import (
 	"github.com/lubdub/lubdub/internal/lab"
 )
 
-// cmdDemo builds a cluster in network namespaces on this machine, runs
-// lubdub on every node, crashes and restarts a node, stops one cleanly,
-// prints a timeline, and removes everything it made.
+//go:embed demo_websrv.sh
+var demoWebsrv string
+
+const demoVIP = "198.18.0.10"
+
+// cmdDemo runs the seed's test on this machine: two nodes and a client in
+// network namespaces, lubdub on both nodes with a VIP and a web server
+// that says which node serves, the client polling the VIP. It crashes the
+// active node, brings it back, moves the service by hand, prints a
+// timeline with the client-visible outage of each step, and removes
+// everything it made.
 func cmdDemo(env *Env, args []string) int {
-	fs := newFlags(env, "demo", "[--nodes N] [--keepalive T] [--deadtime T]")
-	count := fs.Int("nodes", 3, "number of nodes (2-9)")
+	fs := newFlags(env, "demo", "[--keepalive T] [--deadtime T]")
 	keepalive := fs.String("keepalive", "100ms", "ha.cf keepalive")
-	deadtime := fs.String("deadtime", "400ms", "ha.cf deadtime")
+	deadtime := fs.String("deadtime", "300ms", "ha.cf deadtime")
 	if code, ok := parse(fs, args); !ok {
 		return code
-	}
-	if *count < 2 || *count > 9 {
-		fmt.Fprintln(env.Stderr, "lubdub demo: --nodes must be from 2 to 9")
-		return 2
 	}
 	ka, err1 := haconf.ParseTime(*keepalive)
 	dt, err2 := haconf.ParseTime(*deadtime)
@@ -40,7 +45,7 @@ func cmdDemo(env *Env, args []string) int {
 		return 2
 	}
 	if err := lab.Available(); err != nil {
-		fmt.Fprintf(env.Stderr, "lubdub demo: %v (run it as root: sudo lubdub demo)\n", err)
+		fmt.Fprintf(env.Stderr, "lubdub demo: %v (run it as root)\n", err)
 		return 1
 	}
 	self, err := os.Executable()
@@ -51,7 +56,7 @@ func cmdDemo(env *Env, args []string) int {
 	ctx, stop := signal.NotifyContext(env.Ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	d := &demo{out: env.Stdout, self: self, keepalive: ka, deadtime: dt, start: time.Now()}
-	err = d.run(ctx, *count)
+	err = d.run(ctx)
 	if cerr := d.cleanup(); cerr != nil {
 		fmt.Fprintf(env.Stderr, "lubdub demo: %v\n", cerr)
 	}
@@ -70,7 +75,10 @@ type demo struct {
 	start     time.Time
 	dir       string
 	lab       *lab.Lab
-	nodes     []*demoNode
+	nodes     map[string]*demoNode
+	client    *lab.Host
+	probe     *lab.Proc
+	steps     [][2]string
 }
 
 type demoNode struct {
@@ -83,15 +91,14 @@ func (d *demo) say(format string, a ...any) {
 	fmt.Fprintf(d.out, "[%6.2fs] %s\n", time.Since(d.start).Seconds(), fmt.Sprintf(format, a...))
 }
 
-func (d *demo) run(ctx context.Context, count int) error {
+func (d *demo) run(ctx context.Context) error {
 	dir, err := os.MkdirTemp("", "lubdub-demo-")
 	if err != nil {
 		return err
 	}
 	d.dir = dir
 	lab.SweepStale()
-	d.lab, err = lab.New(dir)
-	if err != nil {
+	if d.lab, err = lab.New(dir); err != nil {
 		return fmt.Errorf("building the demo network: %w", err)
 	}
 	if err := d.lab.Segment("br0", 0); err != nil {
@@ -99,15 +106,15 @@ func (d *demo) run(ctx context.Context, count int) error {
 	}
 	secret := make([]byte, 16)
 	rand.Read(secret)
-	var names []string
-	for i := 1; i <= count; i++ {
-		names = append(names, fmt.Sprintf("node%d", i))
-	}
-	hacf := fmt.Sprintf("keepalive %s\ndeadtime %s\ninitdead 5s\nudpport 694\nbcast eth0\nnode %s\n",
-		haconf.FormatDuration(d.keepalive), haconf.FormatDuration(d.deadtime), strings.Join(names, " "))
-	fmt.Fprintf(d.out, "lubdub demo: %d nodes on one Ethernet segment (198.18.0.0/24, each in its own network namespace)\n", count)
-	fmt.Fprintf(d.out, "ha.cf:\n  %s\n", strings.ReplaceAll(strings.TrimSpace(hacf), "\n", "\n  "))
-	for i, name := range names {
+	hacf := fmt.Sprintf("keepalive %s\ndeadtime %s\ninitdead 5s\nudpport 694\nbcast eth0\nauto_failback on\nnode node1 node2\n",
+		haconf.FormatDuration(d.keepalive), haconf.FormatDuration(d.deadtime))
+	haresources := "node1 IPaddr2::" + demoVIP + "/24/eth0 websrv\n"
+	fmt.Fprintf(d.out, "lubdub demo: the seed's cluster on one machine. Two nodes and a client on one Ethernet segment\n")
+	fmt.Fprintf(d.out, "(198.18.0.0/24, each in a network namespace of its own); the VIP %s and a web server that\n", demoVIP)
+	fmt.Fprintf(d.out, "says which node serves; the client asks for http://%s/ every 20 ms.\n\n", demoVIP)
+	fmt.Fprintf(d.out, "ha.cf:\n  %s\nharesources:\n  %s\n", strings.ReplaceAll(strings.TrimSpace(hacf), "\n", "\n  "), strings.TrimSpace(haresources))
+	d.nodes = map[string]*demoNode{}
+	for i, name := range []string{"node1", "node2"} {
 		h, err := d.lab.Host(name)
 		if err != nil {
 			return err
@@ -117,61 +124,133 @@ func (d *demo) run(ctx context.Context, count int) error {
 			return err
 		}
 		n := &demoNode{name: name, host: h, dir: filepath.Join(dir, name), state: filepath.Join(dir, name+"-state"), sock: filepath.Join(dir, name+".sock")}
-		os.MkdirAll(n.dir, 0o755)
-		os.WriteFile(filepath.Join(n.dir, "ha.cf"), []byte(hacf), 0o644)
-		os.WriteFile(filepath.Join(n.dir, "authkeys"), []byte("auth 1\n1 sha256 "+hex.EncodeToString(secret)+"\n"), 0o600)
-		d.nodes = append(d.nodes, n)
+		files := map[string]string{
+			"ha.cf":             hacf,
+			"haresources":       haresources,
+			"authkeys":          "auth 1\n1 sha256 " + hex.EncodeToString(secret) + "\n",
+			"lubdub.cf":         "monitor_interval 1s\n",
+			"resource.d/websrv": strings.ReplaceAll(demoWebsrv, "@LUBDUB@", d.self),
+		}
+		for f, body := range files {
+			p := filepath.Join(n.dir, f)
+			os.MkdirAll(filepath.Dir(p), 0o755)
+			mode := os.FileMode(0o644)
+			if f == "authkeys" {
+				mode = 0o600
+			} else if strings.HasPrefix(f, "resource.d/") {
+				mode = 0o755
+			}
+			if err := os.WriteFile(p, []byte(body), mode); err != nil {
+				return err
+			}
+		}
+		d.nodes[name] = n
 		d.say("%s is %s", name, addr)
 	}
-	for _, n := range d.nodes {
+	if d.client, err = d.lab.Host("client"); err != nil {
+		return err
+	}
+	if _, err := d.client.Attach("br0", "eth0", 100); err != nil {
+		return err
+	}
+	d.say("client is 198.18.0.100")
+	n1, n2 := d.nodes["node1"], d.nodes["node2"]
+	for _, n := range []*demoNode{n1, n2} {
 		if err := d.startNode(n); err != nil {
 			return err
 		}
 	}
-	first, victim, leaver := d.nodes[0], d.nodes[len(d.nodes)-1], d.nodes[1]
-
-	t0 := time.Now()
-	if err := d.wait(ctx, 15*time.Second, func() bool { return d.allActive() }); err != nil {
-		return fmt.Errorf("nodes did not come up: %w", err)
+	if d.probe, err = d.client.Start("client.log", d.self, "probe", "--interval", "20ms", "--timeout", "300ms", "http://"+demoVIP+"/"); err != nil {
+		return err
 	}
-	d.say("all %d nodes list each other as active (%.0f ms after start)", count, ms(time.Since(t0)))
-	d.showStatus(first)
+	if err := d.servedBy(ctx, "node1", 20*time.Second); err != nil {
+		return fmt.Errorf("the service did not come up on node1: %w", err)
+	}
+	d.say("node1 holds the VIP and serves the client")
+	d.showStatus(n1)
 	d.pause(ctx, time.Second)
 
-	gen := d.view(first, victim.name).Generation
-	d.say("crash: SIGKILL to lubdub on %s", victim.name)
-	t0 = time.Now()
-	victim.proc.Signal(syscall.SIGKILL)
-	if err := d.wait(ctx, 10*time.Second, func() bool { return d.view(first, victim.name).Status == "dead" }); err != nil {
+	d.say("crash: lubdub on node1 is killed (SIGKILL) and its link is cut")
+	n1.host.Cut("eth0")
+	n1.proc.Signal(syscall.SIGKILL)
+	n1.proc.Wait(5 * time.Second)
+	if err := d.step(ctx, "crash of node1", "node2"); err != nil {
 		return err
 	}
-	took := time.Since(t0)
-	d.say("%s reports %s dead %.0f ms after the crash (deadtime %s, keepalive %s)", first.name, victim.name, ms(took),
-		haconf.FormatDuration(d.deadtime), haconf.FormatDuration(d.keepalive))
-
-	d.say("restart: lubdub run on %s", victim.name)
-	t0 = time.Now()
-	if err := d.startNode(victim); err != nil {
-		return err
-	}
-	if err := d.wait(ctx, 15*time.Second, func() bool { return d.allActive() }); err != nil {
-		return err
-	}
-	d.say("%s is back, active, %.0f ms after its restart; generation %d -> %d", victim.name, ms(time.Since(t0)), gen, d.view(first, victim.name).Generation)
 	d.pause(ctx, time.Second)
 
-	if leaver != first && leaver != victim {
-		d.say("clean stop: SIGTERM to lubdub on %s", leaver.name)
-		t0 = time.Now()
-		leaver.proc.Signal(syscall.SIGTERM)
-		if err := d.wait(ctx, 10*time.Second, func() bool { return d.view(first, leaver.name).Status == "dead" }); err != nil {
-			return err
-		}
-		d.say("%s reports %s stopped %.0f ms after SIGTERM (no waiting for deadtime)", first.name, leaver.name, ms(time.Since(t0)))
+	d.say("node1 comes back: lubdub starts (it clears what the killed daemon left), then its link returns")
+	if err := d.startNode(n1); err != nil {
+		return err
 	}
-	d.showStatus(first)
+	if err := d.wait(ctx, 10*time.Second, func() bool { _, err := control.Call(n1.sock, control.Request{Cmd: "status"}, time.Second); return err == nil }); err != nil {
+		return err
+	}
+	n1.host.Heal("eth0")
+	if err := d.step(ctx, "failback to node1 (auto_failback on)", "node1"); err != nil {
+		return err
+	}
+	d.pause(ctx, time.Second)
+
+	d.say("$ lubdub standby   # on node1 (hb_standby)")
+	if _, err := control.Call(n1.sock, control.Request{Cmd: "standby", Name: "all"}, 5*time.Second); err != nil {
+		return err
+	}
+	if err := d.step(ctx, "standby on node1", "node2"); err != nil {
+		return err
+	}
+	d.pause(ctx, time.Second)
+
+	d.say("$ lubdub takeover  # on node1 (hb_takeover)")
+	if _, err := control.Call(n1.sock, control.Request{Cmd: "takeover", Name: "all"}, 5*time.Second); err != nil {
+		return err
+	}
+	if err := d.step(ctx, "takeover by node1", "node1"); err != nil {
+		return err
+	}
+	d.pause(ctx, time.Second)
+
+	d.say("clean stop: SIGTERM to lubdub on node1 (hands over, no waiting for deadtime)")
+	n1.proc.Signal(syscall.SIGTERM)
+	if err := d.step(ctx, "SIGTERM on node1", "node2"); err != nil {
+		return err
+	}
+	d.showStatus(n2)
+
+	fmt.Fprintf(d.out, "timeline (keepalive %s, deadtime %s):\n\n| step | client-visible outage |\n| --- | --- |\n",
+		haconf.FormatDuration(d.keepalive), haconf.FormatDuration(d.deadtime))
+	for _, s := range d.steps {
+		fmt.Fprintf(d.out, "| %s | %s |\n", s[0], s[1])
+	}
+	fmt.Fprintln(d.out)
 	d.say("done; removing the demo network")
 	return nil
+}
+
+var outageRE = regexp.MustCompile(`\(outage ([0-9.]+s)\)`)
+
+// step waits for the client to be served by `by` and records the outage
+// the client saw.
+func (d *demo) step(ctx context.Context, what, by string) error {
+	before := len(outageRE.FindAllString(d.probe.Output(), -1))
+	if err := d.servedBy(ctx, by, 30*time.Second); err != nil {
+		return fmt.Errorf("%s: the client was not served by %s: %w", what, by, err)
+	}
+	outage := "none"
+	if m := outageRE.FindAllStringSubmatch(d.probe.Output(), -1); len(m) > before {
+		outage = m[len(m)-1][1]
+	}
+	d.say("the client is served by %s; it saw an outage of %s", by, outage)
+	d.steps = append(d.steps, [2]string{what, outage})
+	return nil
+}
+
+// servedBy waits until the client's last answer came from the node.
+func (d *demo) servedBy(ctx context.Context, node string, timeout time.Duration) error {
+	return d.wait(ctx, timeout, func() bool {
+		lines := strings.Split(strings.TrimSpace(d.probe.Output()), "\n")
+		return strings.Contains(lines[len(lines)-1], " ok "+node)
+	})
 }
 
 // pause lets the cluster run so that a reader can follow.
@@ -182,8 +261,6 @@ func (d *demo) pause(ctx context.Context, t time.Duration) {
 	}
 }
 
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
 func (d *demo) startNode(n *demoNode) error {
 	p, err := n.host.Start(n.name+".log", d.self, "run", "-c", n.dir, "--node", n.name, "--state-dir", n.state, "--socket", n.sock)
 	if err != nil {
@@ -191,30 +268,6 @@ func (d *demo) startNode(n *demoNode) error {
 	}
 	n.proc = p
 	return nil
-}
-
-func (d *demo) view(on *demoNode, name string) control.Node {
-	r, err := control.Call(on.sock, control.Request{Cmd: "status"}, time.Second)
-	if err != nil {
-		return control.Node{}
-	}
-	for _, v := range r.Status.Nodes {
-		if v.Name == name {
-			return v
-		}
-	}
-	return control.Node{}
-}
-
-func (d *demo) allActive() bool {
-	for _, on := range d.nodes {
-		for _, n := range d.nodes {
-			if d.view(on, n.name).Status != "active" {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 func (d *demo) showStatus(on *demoNode) {
@@ -246,6 +299,12 @@ func (d *demo) wait(ctx context.Context, timeout time.Duration, cond func() bool
 func (d *demo) cleanup() error {
 	var err error
 	if d.lab != nil {
+		for _, n := range d.nodes {
+			if n.proc != nil && n.proc.Running() {
+				n.proc.Signal(syscall.SIGTERM)
+				n.proc.Wait(10 * time.Second)
+			}
+		}
 		err = d.lab.Close()
 	}
 	if d.dir != "" {

@@ -21,6 +21,7 @@ func cmdProbe(env *Env, args []string) int {
 	interval := fs.Duration("interval", 20*time.Millisecond, "time between requests")
 	timeout := fs.Duration("timeout", 500*time.Millisecond, "time allowed for one request")
 	duration := fs.Duration("duration", 0, "stop after this long (0: until interrupted; at most 24h)")
+	untilOK := fs.Bool("until-ok", false, "exit 0 at the first good answer (exit 1 if none within --duration)")
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
@@ -49,10 +50,18 @@ func cmdProbe(env *Env, args []string) int {
 			DialContext: (&net.Dialer{Timeout: *timeout}).DialContext}}}
 	tick := time.NewTicker(*interval)
 	defer tick.Stop()
+	if *untilOK {
+		p.out = io.Discard
+	}
 	for {
-		p.once(ctx, url)
+		if p.once(ctx, url) && *untilOK {
+			return 0
+		}
 		select {
 		case <-ctx.Done():
+			if *untilOK {
+				return 1
+			}
 			p.summary()
 			return 0
 		case <-tick.C:
@@ -72,7 +81,7 @@ type prober struct {
 	outages   []time.Duration
 }
 
-func (p *prober) once(ctx context.Context, url string) {
+func (p *prober) once(ctx context.Context, url string) bool {
 	p.requests++
 	now := time.Now()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -81,7 +90,7 @@ func (p *prober) once(ctx context.Context, url string) {
 	ok := false
 	if err != nil {
 		if ctx.Err() != nil {
-			return
+			return false
 		}
 		state = "fail " + shortErr(err)
 	} else {
@@ -114,6 +123,7 @@ func (p *prober) once(ctx context.Context, url string) {
 		p.lastOK = now
 		p.failSince = time.Time{}
 	}
+	return ok
 }
 
 func (p *prober) summary() {

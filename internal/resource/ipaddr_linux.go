@@ -176,22 +176,31 @@ func (a *ipAddr) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", a.raw, err)
 	}
-	// Linux ignores ARP updates inside its 1s locktime: a burst now, and
-	// repeats past a second, in the background.
+	// Linux ignores ARP updates for an entry refreshed less than its
+	// locktime (1s) ago, and the previous holder may have announced the
+	// address just before it left: announce now, then every 50ms until the
+	// locktime is surely over, so that a client switches at most 50ms after
+	// it may, and once more at 2s. In the background.
 	if err := garp(ifi, a.addr); err != nil {
 		a.env.Log.Warn(fmt.Sprintf("gratuitous ARP for %s on %s: %v", a.addr, ifi.Name, err), "resource", a.raw)
 	}
 	go func() {
-		for _, d := range []time.Duration{100 * time.Millisecond, 100 * time.Millisecond, 900 * time.Millisecond, time.Second} {
-			time.Sleep(d)
+		for i := 1; i <= 25; i++ {
+			time.Sleep(garpSpacing)
 			if ok, _ := a.present(l); !ok {
 				return
 			}
 			garp(ifi, a.addr)
 		}
+		time.Sleep(2*time.Second - 25*garpSpacing)
+		if ok, _ := a.present(l); ok {
+			garp(ifi, a.addr)
+		}
 	}()
 	return nil
 }
+
+const garpSpacing = 50 * time.Millisecond
 
 // garp sends a gratuitous ARP request and reply for addr.
 func garp(ifi *net.Interface, addr netip.Addr) error {
