@@ -183,7 +183,10 @@ func (d *demo) run(ctx context.Context) error {
 	if err := d.startNode(n1); err != nil {
 		return err
 	}
-	if err := d.wait(ctx, 10*time.Second, func() bool { _, err := control.Call(n1.sock, control.Request{Cmd: "status"}, time.Second); return err == nil }); err != nil {
+	if err := d.wait(ctx, 10*time.Second, func() bool {
+		_, err := control.Call(n1.sock, control.Request{Cmd: "status"}, time.Second)
+		return err == nil
+	}); err != nil {
 		return err
 	}
 	n1.host.Heal("eth0")
