@@ -1,9 +1,7 @@
 package e2e
 
 import (
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -13,84 +11,22 @@ import (
 	"github.com/lubdub/lubdub/internal/lab"
 )
 
-const heartbeatBin = "/usr/libexec/heartbeat/heartbeat"
-
-// heartbeatNode runs Debian's Heartbeat 3.0.6 in a host namespace. Its
-// fixed paths (/etc/ha.d, /var/lib/heartbeat, /run) are replaced, in a
-// private mount namespace, by copies under the lab directory, so the
-// machine's own files are never touched.
-type heartbeatNode struct {
-	host *lab.Host
-	work string
-	proc *lab.Proc
-}
-
-const heartbeatWrapper = `#!/bin/sh
-set -e
-W="$1"
-mount --make-rprivate /
-mount --bind "$W/etc" /etc/ha.d
-mount --bind "$W/lib" /var/lib/heartbeat
-mount -t tmpfs tmpfs /run
-mkdir -p /run/heartbeat/ccm /run/heartbeat/crm /run/heartbeat/rsctmp /run/heartbeat/dopd
-chown -R hacluster:haclient /run/heartbeat
-exec ` + heartbeatBin + ` -f
-`
-
-func startHeartbeat(t *testing.T, l *lab.Lab, h *lab.Host, name, hacf, authkeys string) *heartbeatNode {
+// startHeartbeat runs Debian's Heartbeat in a host, stopped at the end of
+// the test.
+func startHeartbeat(t *testing.T, h *lab.Host, name, hacf, authkeys string) *lab.Heartbeat {
 	t.Helper()
-	w := filepath.Join(l.Dir, name+"-heartbeat")
-	must(t, os.MkdirAll(w, 0o755))
-	for src, dst := range map[string]string{"/etc/ha.d": "etc", "/var/lib/heartbeat": "lib"} {
-		if out, err := exec.Command("cp", "-a", src, filepath.Join(w, dst)).CombinedOutput(); err != nil {
-			t.Fatalf("copying %s: %v: %s", src, err, out)
-		}
-	}
-	etc := filepath.Join(w, "etc")
-	must(t, os.WriteFile(filepath.Join(etc, "ha.cf"), []byte(hacf), 0o644))
-	must(t, os.WriteFile(filepath.Join(etc, "authkeys"), []byte(authkeys), 0o600))
-	must(t, os.WriteFile(filepath.Join(etc, "haresources"), nil, 0o644))
-	must(t, os.WriteFile(filepath.Join(etc, "nodeinfo"), []byte(name+"\n"), 0o644))
-	wrapper := filepath.Join(w, "run.sh")
-	must(t, os.WriteFile(wrapper, []byte(heartbeatWrapper), 0o755))
-	p, err := h.StartSessionLeader(name+"-heartbeat.log", "unshare", "-m", "sh", wrapper, w)
+	hb, err := h.PrepareHeartbeat(name, map[string]string{"ha.cf": hacf, "authkeys": authkeys, "haresources": ""})
 	must(t, err)
-	hb := &heartbeatNode{host: h, work: w, proc: p}
-	t.Cleanup(func() {
-		if p.Running() {
-			p.KillGroup(syscall.SIGTERM)
-			if exited, _ := p.Wait(10 * time.Second); !exited {
-				p.KillGroup(syscall.SIGKILL)
-			}
-		}
-	})
+	must(t, hb.Start(name+"-heartbeat.log"))
+	t.Cleanup(func() { hb.Stop(10 * time.Second) })
 	return hb
-}
-
-// clStatus runs Heartbeat's own cl_status in Heartbeat's namespaces.
-func (hb *heartbeatNode) clStatus(args ...string) (string, int) {
-	cmd := exec.Command("nsenter", append([]string{"-t", fmt.Sprint(hb.proc.Pid()), "-m", "-n", "cl_status"}, args...)...)
-	out, err := cmd.Output()
-	code := 0
-	if err != nil {
-		code = -1
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		}
-	}
-	return strings.TrimSpace(string(out)), code
-}
-
-func (hb *heartbeatNode) log() string {
-	b, _ := os.ReadFile(filepath.Join(hb.work, "ha-log"))
-	return string(b)
 }
 
 // A lubdub node and a Heartbeat 3.0.6 node with the same ha.cf timings and
 // a sha1 key see each other alive, each through its own cl_status, and
 // each notices the other's death within deadtime.
 func TestMixedWithHeartbeat(t *testing.T) {
-	if _, err := os.Stat(heartbeatBin); err != nil {
+	if _, err := os.Stat(lab.HeartbeatBin); err != nil {
 		if os.Getenv("CI") != "" {
 			t.Fatalf("Heartbeat is not installed (%v): .ci/run must install Debian's heartbeat package", err)
 		}
@@ -104,7 +40,7 @@ func TestMixedWithHeartbeat(t *testing.T) {
 	const timings = "keepalive 500ms\ndeadtime 3000ms\nwarntime 1500ms\ninitdead 10000ms\nudpport 694\nbcast eth0\nauto_failback on\nnode node1\nnode node2\n"
 	const keys = "auth 2\n2 sha1 ItIsASecret\n"
 	lub := setupNode(t, l, h1, "node1", timings, keys)
-	hb := startHeartbeat(t, l, h2, "node2", "logfile "+filepath.Join(l.Dir, "node2-heartbeat", "ha-log")+"\n"+timings, keys)
+	hb := startHeartbeat(t, h2, "node2", "logfile "+filepath.Join(l.Dir, "node2-heartbeat", "ha-log")+"\n"+timings, keys)
 	lub.start(t)
 
 	bothActive := func() bool {
@@ -112,17 +48,17 @@ func TestMixedWithHeartbeat(t *testing.T) {
 		if !ok || v.Status != "active" {
 			return false
 		}
-		out, code := hb.clStatus("nodestatus", "node1")
+		out, code := hb.Exec("cl_status", "nodestatus", "node1")
 		return code == 0 && out == "active"
 	}
 	if !waitFor(25*time.Second, bothActive) {
-		t.Logf("heartbeat log:\n%s", hb.log())
+		t.Logf("heartbeat log:\n%s", hb.Log())
 		t.Fatal("lubdub and Heartbeat did not see each other as active")
 	}
 	if out, code := lub.clStatus("nodestatus", "node2"); strings.TrimSpace(out) != "active" || code != 0 {
 		t.Errorf("lubdub cl_status nodestatus node2 = %q exit %d", out, code)
 	}
-	if out, code := hb.clStatus("hblinkstatus", "node1", "eth0"); out != "up" || code != 0 {
+	if out, code := hb.Exec("cl_status", "hblinkstatus", "node1", "eth0"); out != "up" || code != 0 {
 		t.Errorf("Heartbeat cl_status hblinkstatus node1 eth0 = %q exit %d", out, code)
 	}
 	// Let them talk for a while: no packet dropped either way, no complaint.
@@ -132,7 +68,7 @@ func TestMixedWithHeartbeat(t *testing.T) {
 	if len(s.Drops) != 0 {
 		t.Errorf("lubdub dropped Heartbeat's packets: %v", s.Drops)
 	}
-	for _, line := range strings.Split(hb.log(), "\n") {
+	for _, line := range strings.Split(hb.Log(), "\n") {
 		if strings.Contains(line, "ERROR:") && !strings.Contains(line, "lock ourselves into memory") {
 			t.Errorf("Heartbeat complains: %s", line)
 		}
@@ -147,7 +83,7 @@ func TestMixedWithHeartbeat(t *testing.T) {
 	// lubdub dies: Heartbeat notices.
 	killed := time.Now()
 	must(t, lub.proc.Signal(syscall.SIGKILL))
-	if !waitFor(6*time.Second, func() bool { out, _ := hb.clStatus("nodestatus", "node1"); return out == "dead" }) {
+	if !waitFor(6*time.Second, func() bool { out, _ := hb.Exec("cl_status", "nodestatus", "node1"); return out == "dead" }) {
 		t.Fatal("Heartbeat did not notice lubdub's death")
 	}
 	if took := time.Since(killed); took > heartbeatBound {
@@ -162,7 +98,7 @@ func TestMixedWithHeartbeat(t *testing.T) {
 	}
 	// Heartbeat dies: lubdub notices.
 	killed = time.Now()
-	must(t, hb.proc.KillGroup(syscall.SIGKILL))
+	must(t, hb.Proc.KillGroup(syscall.SIGKILL))
 	if !waitFor(6*time.Second, func() bool { v, _ := lub.view("node2"); return v.Status == "dead" }) {
 		t.Fatal("lubdub did not notice Heartbeat's death")
 	}
