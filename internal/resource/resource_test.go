@@ -223,3 +223,44 @@ func TestFilesystemOnTmpfs(t *testing.T) {
 		t.Fatal("still mounted after stop")
 	}
 }
+
+// Debian's resource-agents (a dependency of the heartbeat package, which
+// CI installs): the real ocf:heartbeat:Dummy runs through the OCF agent.
+func TestDebianDummyAgent(t *testing.T) {
+	const root = "/usr/lib/ocf"
+	if _, err := os.Stat(filepath.Join(root, "resource.d/heartbeat/Dummy")); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("resource-agents is not installed: %v", err)
+		}
+		t.Skip("resource-agents is not installed")
+	}
+	state := filepath.Join(t.TempDir(), "dummy.state")
+	res, err := haconf.ParseResource("ocf:heartbeat:Dummy::state=" + state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(res, Env{OCFRoot: root, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if ok, err := a.Running(ctx); ok || err != nil {
+		t.Fatalf("monitor before start: running=%v err=%v", ok, err)
+	}
+	if err := a.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := a.Running(ctx); !ok || err != nil {
+		t.Fatalf("monitor after start: running=%v err=%v", ok, err)
+	}
+	if _, err := os.Stat(state); err != nil {
+		t.Fatalf("Dummy did not see OCF_RESKEY_state: %v", err)
+	}
+	if err := a.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := a.Running(ctx); ok {
+		t.Fatal("running after stop")
+	}
+}
