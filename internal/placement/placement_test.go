@@ -533,3 +533,28 @@ func TestLeaveHandsOver(t *testing.T) {
 	}
 	s.golden("leave")
 }
+
+// Whatever a peer reports, the engine neither panics nor starts a group
+// that the peer may hold.
+func FuzzReceiveReport(f *testing.F) {
+	f.Add([]byte(">>>\nt=lubdub-rsc\nrev=1\nep=1\nack=node2:7:1\nid0=IPaddr2::198.18.0.10/24/eth0\nst0=stopped\nas0=0 \n<<<\n"))
+	f.Add([]byte(">>>\nt=lubdub-rsc\nrev=99999999999999999999\nep=x\nid0=g\nst0=starting\ncr0=5\nas0=5 node1\nlv=1\n<<<\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p, err := wire.Decode(b)
+		if err != nil {
+			return
+		}
+		e := New(Config{Local: "node2", Nodes: []string{"node1", "node2"}, Groups: web, AutoFailback: "on", Epoch: 7}, slog.New(slog.DiscardHandler))
+		e.NodeUp("node1")
+		e.Ready()
+		acts := e.Receive("node1", p.Msg)
+		r := e.reports["node1"]
+		for _, a := range acts {
+			if run, ok := a.(Run); ok && run.Op == OpStart && r != nil && r.states[0].holds() {
+				t.Fatalf("started while node1 reports %s", r.states[0])
+			}
+		}
+		e.Groups()
+		e.Held()
+	})
+}
