@@ -149,27 +149,27 @@ func summary(ds []time.Duration) string {
 
 // cluster is one system on the bench topology.
 type cluster struct {
-	sc     scenario
-	l      *lab.Lab
-	hosts  map[string]*lab.Host
-	procs  map[string]*lab.Proc      // lubdub and keepalived daemons
-	hbs    map[string]*lab.Heartbeat // Heartbeat daemons
-	socks  map[string]string
-	probe  *lab.Proc
-	hacf   string
-	prefix string
+	sc    scenario
+	l     *lab.Lab
+	hosts map[string]*lab.Host
+	procs map[string]*lab.Proc      // lubdub and keepalived daemons
+	hbs   map[string]*lab.Heartbeat // Heartbeat daemons
+	socks map[string]string
+	probe *lab.Proc
 }
 
-func measure(sc scenario, rounds int, dir string) (map[string][]time.Duration, error) {
+// build makes the topology: the segment, the two nodes with their web
+// servers and the system's configuration, and the client; it starts the
+// system on both nodes and the client's probe.
+func build(sc scenario, dir string) (*cluster, error) {
 	os.MkdirAll(dir, 0o755)
 	l, err := lab.New(dir)
 	if err != nil {
 		return nil, err
 	}
-	defer l.Close()
 	c := &cluster{sc: sc, l: l, hosts: map[string]*lab.Host{}, procs: map[string]*lab.Proc{}, hbs: map[string]*lab.Heartbeat{}, socks: map[string]string{}}
 	if err := l.Segment("br0", 0); err != nil {
-		return nil, err
+		return c, err
 	}
 	for i, name := range []string{"node1", "node2", "client"} {
 		num := i + 1
@@ -178,29 +178,37 @@ func measure(sc scenario, rounds int, dir string) (map[string][]time.Duration, e
 		}
 		h, err := l.Host(name)
 		if err != nil {
-			return nil, err
+			return c, err
 		}
 		if _, err := h.Attach("br0", "eth0", num); err != nil {
-			return nil, err
+			return c, err
 		}
 		c.hosts[name] = h
-		if name != "client" {
-			if _, err := h.Start(name+"-web.log", bin, "serve", "--listen", "0.0.0.0:80", name); err != nil {
-				return nil, err
-			}
+		if name == "client" {
+			continue
 		}
-	}
-	for _, n := range []string{"node1", "node2"} {
-		if err := c.prepare(n); err != nil {
-			return nil, err
+		if _, err := h.Start(name+"-web.log", bin, "serve", "--listen", "0.0.0.0:80", name); err != nil {
+			return c, err
+		}
+		if err := c.prepare(name); err != nil {
+			return c, err
 		}
 	}
 	for _, n := range []string{"node1", "node2"} {
 		if err := c.start(n); err != nil {
-			return nil, err
+			return c, err
 		}
 	}
-	if c.probe, err = c.hosts["client"].Start("probe.log", bin, "probe", "--interval", "20ms", "--timeout", "300ms", "http://"+vip+"/"); err != nil {
+	c.probe, err = c.hosts["client"].Start("probe.log", bin, "probe", "--interval", "20ms", "--timeout", "300ms", "http://"+vip+"/")
+	return c, err
+}
+
+func measure(sc scenario, rounds int, dir string) (map[string][]time.Duration, error) {
+	c, err := build(sc, dir)
+	if c != nil {
+		defer c.l.Close()
+	}
+	if err != nil {
 		return nil, err
 	}
 	settle := max(10*time.Second, 3*sc.deadtime+5*time.Second)
@@ -420,36 +428,11 @@ func (c *cluster) stop(node string) {
 // VIP, failed client requests.
 func soakTest(d time.Duration, dir string) error {
 	sc := scenario{"lubdub", 100 * time.Millisecond, 300 * time.Millisecond}
-	os.MkdirAll(dir, 0o755)
-	l, err := lab.New(dir)
+	c, err := build(sc, dir)
+	if c != nil {
+		defer c.l.Close()
+	}
 	if err != nil {
-		return err
-	}
-	defer l.Close()
-	c := &cluster{sc: sc, l: l, hosts: map[string]*lab.Host{}, procs: map[string]*lab.Proc{}, socks: map[string]string{}}
-	l.Segment("br0", 0)
-	for i, name := range []string{"node1", "node2", "client"} {
-		num := i + 1
-		if name == "client" {
-			num = 100
-		}
-		h, err := l.Host(name)
-		if err != nil {
-			return err
-		}
-		h.Attach("br0", "eth0", num)
-		c.hosts[name] = h
-		if name != "client" {
-			h.Start(name+"-web.log", bin, "serve", "--listen", "0.0.0.0:80", name)
-			c.prepare(name)
-		}
-	}
-	for _, n := range []string{"node1", "node2"} {
-		if err := c.start(n); err != nil {
-			return err
-		}
-	}
-	if c.probe, err = c.hosts["client"].Start("probe.log", bin, "probe", "--interval", "20ms", "--timeout", "300ms", "http://"+vip+"/"); err != nil {
 		return err
 	}
 	if err := c.servedBy("node1", 30*time.Second); err != nil {
@@ -475,7 +458,7 @@ func soakTest(d time.Duration, dir string) error {
 	deaths := 0
 	late := 0
 	for _, n := range []string{"node1", "node2"} {
-		b, _ := os.ReadFile(filepath.Join(l.Dir, n+".log"))
+		b, _ := os.ReadFile(filepath.Join(c.l.Dir, n+".log"))
 		deaths += strings.Count(string(b), ": is dead")
 		late += strings.Count(string(b), "Late heartbeat")
 	}

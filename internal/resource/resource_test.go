@@ -60,8 +60,14 @@ esac
 
 func TestScriptAgentLifecycle(t *testing.T) {
 	env := testEnv(t, map[string]string{"ha.d/resource.d/svc": stateScript})
-	state := filepath.Join(t.TempDir(), "svc.state")
-	res, err := haconf.ParseResource("svc::" + state)
+	lifecycle(t, "svc::"+filepath.Join(t.TempDir(), "svc.state"), env)
+}
+
+// lifecycle creates the agent for a resource and takes it through
+// status, start, status, stop, status.
+func lifecycle(t *testing.T, spec string, env Env) {
+	t.Helper()
+	res, err := haconf.ParseResource(spec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,15 +75,16 @@ func TestScriptAgentLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
-	if ok, _ := a.Running(ctx); ok {
-		t.Fatal("running before start")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if ok, err := a.Running(ctx); ok || err != nil {
+		t.Fatalf("status before start: running=%v err=%v", ok, err)
 	}
 	if err := a.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if ok, _ := a.Running(ctx); !ok {
-		t.Fatal("not running after start")
+	if ok, err := a.Running(ctx); !ok || err != nil {
+		t.Fatalf("status after start: running=%v err=%v", ok, err)
 	}
 	if err := a.Stop(ctx); err != nil {
 		t.Fatal(err)
@@ -128,28 +135,7 @@ monitor) [ -e "$OCF_RESKEY_state" ] && exit 0; exit 7 ;;
 esac
 exit 3
 `})
-	state := filepath.Join(t.TempDir(), "dummy")
-	res, err := haconf.ParseResource("ocf:test:Dummy::state=" + state)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := New(res, env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	if ok, err := a.Running(ctx); ok || err != nil {
-		t.Fatalf("before start: %v %v", ok, err)
-	}
-	if err := a.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if ok, err := a.Running(ctx); !ok || err != nil {
-		t.Fatalf("after start: %v %v", ok, err)
-	}
-	if err := a.Stop(ctx); err != nil {
-		t.Fatal(err)
-	}
+	lifecycle(t, "ocf:test:Dummy::state="+filepath.Join(t.TempDir(), "dummy"), env)
 }
 
 func TestExecutorGroupOrderAndFailedStop(t *testing.T) {
@@ -235,32 +221,5 @@ func TestDebianDummyAgent(t *testing.T) {
 		t.Skip("resource-agents is not installed")
 	}
 	state := filepath.Join(t.TempDir(), "dummy.state")
-	res, err := haconf.ParseResource("ocf:heartbeat:Dummy::state=" + state)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := New(res, Env{OCFRoot: root, Log: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if ok, err := a.Running(ctx); ok || err != nil {
-		t.Fatalf("monitor before start: running=%v err=%v", ok, err)
-	}
-	if err := a.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if ok, err := a.Running(ctx); !ok || err != nil {
-		t.Fatalf("monitor after start: running=%v err=%v", ok, err)
-	}
-	if _, err := os.Stat(state); err != nil {
-		t.Fatalf("Dummy did not see OCF_RESKEY_state: %v", err)
-	}
-	if err := a.Stop(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if ok, _ := a.Running(ctx); ok {
-		t.Fatal("running after stop")
-	}
+	lifecycle(t, "ocf:heartbeat:Dummy::state="+state, Env{OCFRoot: root, Log: slog.New(slog.DiscardHandler)})
 }
