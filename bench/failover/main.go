@@ -98,7 +98,7 @@ func run(rounds int, soak time.Duration, only string) (err error) {
 		{"Heartbeat 3.0.6", 100 * time.Millisecond, 500 * time.Millisecond},
 		{"keepalived", 100 * time.Millisecond, 0},
 	}
-	fmt.Printf("failover benchmark: 2 nodes + client in namespaces, VIP only, client polling every 20 ms, %d rounds, median (min-max)\n", rounds)
+	fmt.Printf("failover benchmark: 2 nodes + client in namespaces, VIP only, client polling every 20 ms (100 ms timeout), %d rounds, median (min-max)\n", rounds)
 	fmt.Printf("machine: %d cores, %s\n\n", runtime.NumCPU(), kernel())
 	fmt.Printf("| | crash | standby / clean stop | failback |\n| --- | --- | --- | --- |\n")
 	for _, sc := range scenarios {
@@ -199,7 +199,7 @@ func build(sc scenario, dir string) (*cluster, error) {
 			return c, err
 		}
 	}
-	c.probe, err = c.hosts["client"].Start("probe.log", bin, "probe", "--interval", "20ms", "--timeout", "300ms", "http://"+vip+"/")
+	c.probe, err = c.hosts["client"].Start("probe.log", bin, "probe", "--interval", "20ms", "--timeout", "100ms", "http://"+vip+"/")
 	return c, err
 }
 
@@ -360,6 +360,12 @@ func (c *cluster) start(node string) error {
 			"--state-dir", filepath.Join(c.l.Dir, node+"-state"), "--socket", c.socks[node])
 	case "keepalived":
 		d := c.dir(node)
+		// Killed instances leave pid files behind, and their processes may
+		// linger as zombies that this machine's init reaps late: keepalived
+		// would take them for a running instance.
+		for _, f := range []string{"k.pid", "v.pid", "c.pid"} {
+			os.Remove(filepath.Join(d, f))
+		}
 		c.procs[node], err = h.Start(node+"-keepalived.log", "keepalived", "-n", "-l", "-D", "-P",
 			"-f", filepath.Join(d, "keepalived.conf"), "-p", filepath.Join(d, "k.pid"), "-r", filepath.Join(d, "v.pid"), "-c", filepath.Join(d, "c.pid"))
 	default:
@@ -370,11 +376,16 @@ func (c *cluster) start(node string) error {
 
 func (c *cluster) kill(node string) {
 	switch c.sc.system {
-	case "lubdub", "keepalived":
+	case "lubdub":
 		c.procs[node].KillGroup(syscall.SIGKILL)
+		c.procs[node].Wait(5 * time.Second)
+	case "keepalived":
+		c.procs[node].KillGroup(syscall.SIGKILL)
+		c.hosts[node].KillByName("keepalived") // its VRRP child too
 		c.procs[node].Wait(5 * time.Second)
 	default:
 		c.hbs[node].Proc.KillGroup(syscall.SIGKILL)
+		c.hosts[node].KillByName("heartbeat")
 		c.hbs[node].Proc.Wait(5 * time.Second)
 	}
 }

@@ -347,3 +347,19 @@ func runAll(cmds ...[]string) error {
 	}
 	return nil
 }
+
+// KillByName sends SIGKILL to every process in the host's namespace whose
+// command name (/proc/PID/comm) is name: what a daemon forked goes with
+// it, however it grouped its children.
+func (h *Host) KillByName(name string) {
+	out, _ := exec.Command("ip", "netns", "pids", h.NS).Output()
+	for _, f := range strings.Fields(string(out)) {
+		pid, err := strconv.Atoi(f)
+		if err != nil || pid <= 1 {
+			continue
+		}
+		if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); err == nil && strings.TrimSpace(string(comm)) == name {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+}
