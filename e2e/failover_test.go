@@ -192,8 +192,10 @@ func (c *haCluster) reboot(name string) {
 	c.watch.setCut(name, false)
 }
 
-func TestCrashFailoverAndFailbackOn(t *testing.T) {
-	c := haSetup(t, "on", nil)
+// crashOver waits for node1 to serve, crashes it and waits for node2 to
+// take the service over.
+func (c *haCluster) crashOver(t *testing.T) {
+	t.Helper()
 	if !c.served("node1", 15*time.Second) {
 		t.Fatalf("the client is not served by node1:\n%s", c.probe.Output())
 	}
@@ -201,6 +203,11 @@ func TestCrashFailoverAndFailbackOn(t *testing.T) {
 	if !c.served("node2", 10*time.Second) {
 		t.Fatalf("no takeover by node2:\n%s", c.probe.Output())
 	}
+}
+
+func TestCrashFailoverAndFailbackOn(t *testing.T) {
+	c := haSetup(t, "on", nil)
+	c.crashOver(t)
 	t.Logf("crash: client-visible outage %v", c.lastOutage())
 	if !waitFor(5*time.Second, func() bool { return c.owner("node2") == "node2" }) {
 		t.Errorf("node2 reports owner %q", c.owner("node2"))
@@ -224,13 +231,7 @@ func TestCrashFailoverAndFailbackOn(t *testing.T) {
 
 func TestFailbackOffStaysThenTakeover(t *testing.T) {
 	c := haSetup(t, "off", nil)
-	if !c.served("node1", 15*time.Second) {
-		t.Fatalf("the client is not served by node1:\n%s", c.probe.Output())
-	}
-	c.crash("node1")
-	if !c.served("node2", 10*time.Second) {
-		t.Fatalf("no takeover by node2:\n%s", c.probe.Output())
-	}
+	c.crashOver(t)
 	c.reboot("node1")
 	if !waitFor(10*time.Second, func() bool { v, _ := c.nodes["node2"].view("node1"); return v.Status == "active" }) {
 		t.Fatal("node1 did not rejoin")
