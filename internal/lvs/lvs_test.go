@@ -1,0 +1,201 @@
+package lvs
+
+import (
+	"errors"
+	"net/netip"
+	"strings"
+	"testing"
+)
+
+func run(t *testing.T, tab *Table, line string) error {
+	t.Helper()
+	c, err := Parse(strings.Fields(line))
+	if err != nil {
+		return err
+	}
+	return tab.Apply(c)
+}
+
+// The seed's director: 10.0.0.10:80 round robin over two real servers,
+// masquerading, listed as ipvsadm -L -n lists it.
+func TestSeedTable(t *testing.T) {
+	tab := &Table{}
+	for _, l := range []string{
+		"-A -t 198.18.0.10:80 -s rr",
+		"-a -t 198.18.0.10:80 -r 198.18.1.2:80 -m",
+		"-a -t 198.18.0.10:80 -r 198.18.1.3 -m -w 1",
+	} {
+		if err := run(t, tab, l); err != nil {
+			t.Fatalf("%s: %v", l, err)
+		}
+	}
+	out, err := tab.List(ListOptions{Numeric: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "IP Virtual Server version 1.2.1 (size=4096)\n" +
+		"Prot LocalAddress:Port Scheduler Flags\n" +
+		"  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n" +
+		"TCP  198.18.0.10:80 rr\n" +
+		"  -> 198.18.1.2:80                Masq    1      0          0         \n" +
+		"  -> 198.18.1.3:80                Masq    1      0          0         \n"
+	if out != want {
+		t.Fatalf("list:\n%s\nwant:\n%s", out, want)
+	}
+	save := tab.Save()
+	if save != "-A -t 198.18.0.10:80 -s rr\n-a -t 198.18.0.10:80 -r 198.18.1.2:80 -m -w 1\n-a -t 198.18.0.10:80 -r 198.18.1.3:80 -m -w 1\n" {
+		t.Fatalf("save:\n%s", save)
+	}
+	cmds, err := Restore(strings.NewReader("# saved\n" + save))
+	if err != nil {
+		t.Fatal(err)
+	}
+	again := &Table{}
+	for _, c := range cmds {
+		if err := again.Apply(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if again.Save() != save {
+		t.Fatalf("restore did not round-trip:\n%s", again.Save())
+	}
+}
+
+func TestIpvsadmRules(t *testing.T) {
+	tab := &Table{}
+	steps := []struct {
+		line, err string
+	}{
+		{"-A -t 198.18.0.10:80", ""},
+		{"-A -t 198.18.0.10:80 -s rr", "Service already exists"},
+		{"-E -t 198.18.0.11:80 -s rr", "No such service"},
+		{"-E -t 198.18.0.10:80 -s wrr -p", ""},
+		{"-a -t 198.18.0.10:80 -r 198.18.1.2:8080", "must be the service's"},
+		{"-a -t 198.18.0.10:80 -r 198.18.1.2:8080 -m -w 3", ""},
+		{"-a -t 198.18.0.10:80 -r 198.18.1.2:8080 -m", "Destination already exists"},
+		{"-e -t 198.18.0.10:80 -r 198.18.1.2:8080 -w 5", ""},
+		{"-e -t 198.18.0.10:80 -r 198.18.1.9:80 -w 5", "No such destination"},
+		{"-a -u 198.18.0.10:53 -r 198.18.1.2", "Service not defined"},
+		{"-A -f 7 -s sh -p 60 -M 255.255.255.0", ""},
+		{"-d -t 198.18.0.10:80 -r 198.18.1.2:8080", ""},
+		{"-D -t 198.18.0.10:80", ""},
+		{"-D -t 198.18.0.10:80", "No such service"},
+	}
+	for _, s := range steps {
+		err := run(t, tab, s.line)
+		if s.err == "" && err != nil || s.err != "" && (err == nil || !strings.Contains(err.Error(), s.err)) {
+			t.Fatalf("%s: err %v, want %q", s.line, err, s.err)
+		}
+	}
+	if got := tab.Save(); got != "-A -f 7 -s sh -p 60 -M 255.255.255.0\n" {
+		t.Fatalf("table: %q", got)
+	}
+	if err := run(t, tab, "-C"); err != nil || len(tab.Services) != 0 {
+		t.Fatalf("clear: %v %d", err, len(tab.Services))
+	}
+}
+
+func TestDefaultsAndFlags(t *testing.T) {
+	tab := &Table{}
+	run(t, tab, "-A -t 198.18.0.10:80 -p 600")
+	run(t, tab, "-a -t 198.18.0.10:80 -r 198.18.1.2")
+	s := tab.Services[0]
+	if s.Scheduler != "wlc" || !s.Persistent || s.Timeout != 600 || s.Dests[0].Fwd != Route || s.Dests[0].Weight != 1 || s.Dests[0].Addr.Port() != 80 {
+		t.Fatalf("%+v %+v", s, s.Dests[0])
+	}
+	out, _ := tab.List(ListOptions{})
+	if !strings.Contains(out, "TCP  198.18.0.10:80 wlc persistent 600\n  -> 198.18.1.2:80                Route   1") {
+		t.Fatalf("list:\n%s", out)
+	}
+	c, err := Parse([]string{"-Ln", "--stats"})
+	if err != nil || c.Op != OpList || !c.Numeric || !c.Stats {
+		t.Fatalf("-Ln --stats: %+v %v", c, err)
+	}
+	c, err = Parse([]string{"--add-service", "--tcp-service", "198.18.0.10:80", "--scheduler", "sh"})
+	if err != nil || c.Op != OpAddService || c.Scheduler != "sh" {
+		t.Fatalf("long options: %+v %v", c, err)
+	}
+	if _, err := tab.List(ListOptions{Only: &Key{Proto: "TCP", Addr: s.Addr}, Stats: true}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestBadArguments(t *testing.T) {
+	for line, want := range map[string]string{
+		"":                                       "No command specified",
+		"-A":                                     "No service specified",
+		"-A -t 198.18.0.10:80 -s fastest":        "Illegal scheduler",
+		"-A -t nonsense:80":                      "Illegal virtual server address",
+		"-A -t 198.18.0.10:80 -L":                "Two or more commands",
+		"-a -t 198.18.0.10:80":                   "No destination specified",
+		"-a -t 198.18.0.10:80 -r 1.2.3.4 -w x":   "Illegal weight",
+		"-A -t 198.18.0.10:80 -w 3":              "go with -a or -e",
+		"-A -t 198.18.0.10:80 -p 0":              "Illegal timeout",
+		"-L -x":                                  "Unknown option -x",
+		"-A -t 198.18.0.10:80 -u 198.18.0.10:53": "Two or more service options",
+		"-A -f 0":                                "Illegal fwmark",
+		"-a -t 198.18.0.10:80 -r":                "requires an argument",
+		"-D -t 198.18.0.10:80 --stats":           "go with -L",
+	} {
+		_, err := Parse(strings.Fields(line))
+		var ue *UsageError
+		if err == nil || !errors.As(err, &ue) || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: err %v, want a usage error with %q", line, err, want)
+		}
+	}
+	if _, err := Restore(strings.NewReader("-A -t 198.18.0.10:80\n-L\n")); err == nil || !strings.Contains(err.Error(), "line 2") {
+		t.Errorf("restore of -L: %v", err)
+	}
+}
+
+func FuzzParseApply(f *testing.F) {
+	f.Add("-A -t 198.18.0.10:80 -s rr -p 30")
+	f.Add("-a -t 198.18.0.10:80 -r 198.18.1.2:81 -m -w 2")
+	f.Add("-Ln --stats -t 198.18.0.10:80")
+	f.Fuzz(func(t *testing.T, s string) {
+		tab := &Table{}
+		tab.Apply(&Command{Op: OpAddService, Key: Key{Proto: "TCP", Addr: mustAP("198.18.0.10:80")}})
+		c, err := Parse(strings.Fields(s))
+		if err != nil {
+			return
+		}
+		_ = tab.Apply(c)
+		cmds, err := Restore(strings.NewReader(tab.Save()))
+		if err != nil {
+			t.Fatalf("saved table does not restore: %v\n%s", err, tab.Save())
+		}
+		again := &Table{}
+		for _, c := range cmds {
+			if err := again.Apply(c); err != nil {
+				t.Fatalf("restoring %q: %v", tab.Save(), err)
+			}
+		}
+		if again.Save() != tab.Save() {
+			t.Fatalf("round trip: %q vs %q", again.Save(), tab.Save())
+		}
+		tab.List(ListOptions{})
+	})
+}
+
+func FuzzRestore(f *testing.F) {
+	f.Add("-A -t 198.18.0.10:80 -s rr\n-a -t 198.18.0.10:80 -r 198.18.1.2:80 -m -w 1\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		cmds, err := Restore(strings.NewReader(s))
+		if err != nil {
+			return
+		}
+		tab := &Table{}
+		for _, c := range cmds {
+			tab.Apply(c)
+		}
+		tab.List(ListOptions{Stats: true})
+	})
+}
+
+func mustAP(s string) netip.AddrPort {
+	ap, err := parseRealServer(s)
+	if err != nil {
+		panic(err)
+	}
+	return ap
+}

@@ -1,0 +1,310 @@
+// Package lvs is the virtual-server table that ipvsadm manages, as a pure
+// model: ipvsadm's command line parsed into commands, commands applied to
+// a table with IPVS's rules and error messages, and the table printed in
+// ipvsadm's list and save formats. The kernel data paths (nftables,
+// IPVS) reconcile the kernel from this table.
+package lvs
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+)
+
+// Forwarding methods, as ipvsadm lists them.
+const (
+	Masq   = "Masq"   // -m, NAT
+	Route  = "Route"  // -g, direct routing (the default)
+	Tunnel = "Tunnel" // -i, IPIP
+	Local  = "Local"  // a real server on the director itself
+)
+
+// DefaultScheduler is ipvsadm's.
+const DefaultScheduler = "wlc"
+
+// DefaultPersistence is ipvsadm's -p without a value, in seconds.
+const DefaultPersistence = 300
+
+// Schedulers ipvsadm accepts.
+var Schedulers = []string{"rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh"}
+
+// Key identifies a virtual service: protocol and address, or a firewall
+// mark.
+type Key struct {
+	Proto  string // "TCP" or "UDP"; "FWM" with Mark
+	Addr   netip.AddrPort
+	FWMark uint32
+}
+
+func (k Key) String() string {
+	if k.Proto == "FWM" {
+		return fmt.Sprintf("FWM  %d", k.FWMark)
+	}
+	return fmt.Sprintf("%s  %s", k.Proto, k.Addr)
+}
+
+// flag is the ipvsadm option naming the service kind.
+func (k Key) flag() string {
+	switch k.Proto {
+	case "FWM":
+		return fmt.Sprintf("-f %d", k.FWMark)
+	case "UDP":
+		return "-u " + k.Addr.String()
+	}
+	return "-t " + k.Addr.String()
+}
+
+// Dest is one real server.
+type Dest struct {
+	Addr   netip.AddrPort
+	Fwd    string
+	Weight int
+	// Counters, filled in by the data path for listing.
+	ActiveConn, InActConn                     uint64
+	Conns, InPkts, OutPkts, InBytes, OutBytes uint64
+}
+
+// Service is one virtual service.
+type Service struct {
+	Key
+	Scheduler                                 string
+	Persistent                                bool
+	Timeout                                   int // persistence, seconds
+	Netmask                                   netip.Addr
+	Dests                                     []*Dest
+	Conns, InPkts, OutPkts, InBytes, OutBytes uint64
+}
+
+// ipvsError is one of IPVS's errors, worded as ipvsadm prints them.
+type ipvsError string
+
+func (e ipvsError) Error() string { return string(e) }
+
+// Errors from Apply, for callers to branch on.
+const (
+	ErrServiceExists     = ipvsError("Service already exists")
+	ErrNoService         = ipvsError("No such service")
+	ErrServiceNotDefined = ipvsError("Service not defined")
+	ErrDestExists        = ipvsError("Destination already exists")
+	ErrNoDest            = ipvsError("No such destination")
+)
+
+// Table is the whole virtual-server table, in insertion order.
+type Table struct {
+	Services []*Service
+}
+
+func (t *Table) find(k Key) (int, *Service) {
+	for i, s := range t.Services {
+		if s.Key == k {
+			return i, s
+		}
+	}
+	return -1, nil
+}
+
+func (s *Service) dest(a netip.AddrPort) (int, *Dest) {
+	for i, d := range s.Dests {
+		if d.Addr == a {
+			return i, d
+		}
+	}
+	return -1, nil
+}
+
+// Clone returns a deep copy.
+func (t *Table) Clone() *Table {
+	c := &Table{}
+	for _, s := range t.Services {
+		ns := *s
+		ns.Dests = nil
+		for _, d := range s.Dests {
+			nd := *d
+			ns.Dests = append(ns.Dests, &nd)
+		}
+		c.Services = append(c.Services, &ns)
+	}
+	return c
+}
+
+// Apply carries out a command that changes the table. Errors are
+// ipvsadm's messages.
+func (t *Table) Apply(c *Command) error {
+	switch c.Op {
+	case OpClear:
+		t.Services = nil
+	case OpAddService, OpEditService:
+		_, s := t.find(c.Key)
+		if c.Op == OpAddService {
+			if s != nil {
+				return ErrServiceExists
+			}
+			s = &Service{Key: c.Key, Scheduler: DefaultScheduler}
+			t.Services = append(t.Services, s)
+		} else if s == nil {
+			return ErrNoService
+		}
+		if c.Scheduler != "" {
+			s.Scheduler = c.Scheduler
+		}
+		if c.Op == OpAddService || c.PersistentSet {
+			s.Persistent, s.Timeout = c.Persistent, c.Timeout
+		}
+		if c.Netmask.IsValid() {
+			s.Netmask = c.Netmask
+		}
+	case OpDeleteService:
+		i, s := t.find(c.Key)
+		if s == nil {
+			return ErrNoService
+		}
+		t.Services = slices.Delete(t.Services, i, i+1)
+	case OpAddDest, OpEditDest, OpDeleteDest:
+		_, s := t.find(c.Key)
+		if s == nil {
+			return ErrServiceNotDefined
+		}
+		dst := c.Dest
+		if dst.Port() == 0 && c.Key.Proto != "FWM" {
+			dst = netip.AddrPortFrom(dst.Addr(), c.Key.Addr.Port())
+		}
+		i, d := s.dest(dst)
+		switch c.Op {
+		case OpAddDest:
+			if d != nil {
+				return ErrDestExists
+			}
+			d = &Dest{Addr: dst, Fwd: Route, Weight: 1}
+			s.Dests = append(s.Dests, d)
+		case OpEditDest:
+			if d == nil {
+				return ErrNoDest
+			}
+		case OpDeleteDest:
+			if d == nil {
+				return ErrNoDest
+			}
+			s.Dests = slices.Delete(s.Dests, i, i+1)
+			return nil
+		}
+		if c.Fwd != "" {
+			d.Fwd = c.Fwd
+		}
+		if c.WeightSet {
+			d.Weight = c.Weight
+		}
+	case OpZero:
+		for _, s := range t.Services {
+			if c.Key.Proto != "" && s.Key != c.Key {
+				continue
+			}
+			s.Conns, s.InPkts, s.OutPkts, s.InBytes, s.OutBytes = 0, 0, 0, 0, 0
+			for _, d := range s.Dests {
+				d.Conns, d.InPkts, d.OutPkts, d.InBytes, d.OutBytes = 0, 0, 0, 0, 0
+			}
+		}
+	default:
+		return fmt.Errorf("command %s does not change the table", c.Op)
+	}
+	return nil
+}
+
+// ListOptions are -L's modifiers.
+type ListOptions struct {
+	Stats   bool // --stats
+	Rate    bool // --rate (per second figures; the caller fills counters as rates)
+	Only    *Key // -L -t addr: one service
+	Numeric bool // -n (lubdub never resolves names)
+}
+
+// Header is ipvsadm's first line, kept as it is for scripts that read it.
+const Header = "IP Virtual Server version 1.2.1 (size=4096)\n"
+
+// List prints the table as ipvsadm -L -n does.
+func (t *Table) List(o ListOptions) (string, error) {
+	var b strings.Builder
+	b.WriteString(Header)
+	switch {
+	case o.Stats:
+		b.WriteString("Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes OutBytes\n")
+		b.WriteString("  -> RemoteAddress:Port\n")
+	case o.Rate:
+		b.WriteString("Prot LocalAddress:Port                 CPS    InPPS   OutPPS    InBPS   OutBPS\n")
+		b.WriteString("  -> RemoteAddress:Port\n")
+	default:
+		b.WriteString("Prot LocalAddress:Port Scheduler Flags\n")
+		b.WriteString("  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n")
+	}
+	found := false
+	for _, s := range t.Services {
+		if o.Only != nil && s.Key != *o.Only {
+			continue
+		}
+		found = true
+		if o.Stats || o.Rate {
+			fmt.Fprintf(&b, "%-33s %8s %8s %8s %8s %8s\n", s.Key.String(), num(s.Conns), num(s.InPkts), num(s.OutPkts), num(s.InBytes), num(s.OutBytes))
+			for _, d := range s.Dests {
+				fmt.Fprintf(&b, "  -> %-28s %8s %8s %8s %8s %8s\n", d.Addr, num(d.Conns), num(d.InPkts), num(d.OutPkts), num(d.InBytes), num(d.OutBytes))
+			}
+			continue
+		}
+		line := s.Key.String() + " " + s.Scheduler
+		if s.Persistent {
+			line += fmt.Sprintf(" persistent %d", s.Timeout)
+			if s.Netmask.IsValid() && s.Netmask != netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+				line += " mask " + s.Netmask.String()
+			}
+		}
+		b.WriteString(line + "\n")
+		for _, d := range s.Dests {
+			fmt.Fprintf(&b, "  -> %-28s %-7s %-6d %-10d %-10d\n", d.Addr, d.Fwd, d.Weight, d.ActiveConn, d.InActConn)
+		}
+	}
+	if o.Only != nil && !found {
+		return "", ErrNoService
+	}
+	return b.String(), nil
+}
+
+// num prints a counter as ipvsadm does: K, M, G above 9999 units.
+func num(v uint64) string {
+	switch {
+	case v < 100000:
+		return fmt.Sprint(v)
+	case v < 100000*1000:
+		return fmt.Sprintf("%dK", v/1000)
+	case v < 100000*1000*1000:
+		return fmt.Sprintf("%dM", v/1000000)
+	}
+	return fmt.Sprintf("%dG", v/1000000000)
+}
+
+// Save prints the table in ipvsadm -S -n's format, which -R reads back.
+func (t *Table) Save() string {
+	var b strings.Builder
+	for _, s := range t.Services {
+		fmt.Fprintf(&b, "-A %s -s %s", s.Key.flag(), s.Scheduler)
+		if s.Persistent {
+			fmt.Fprintf(&b, " -p %d", s.Timeout)
+			if s.Netmask.IsValid() {
+				fmt.Fprintf(&b, " -M %s", s.Netmask)
+			}
+		}
+		b.WriteString("\n")
+		for _, d := range s.Dests {
+			fmt.Fprintf(&b, "-a %s -r %s %s -w %d\n", s.Key.flag(), d.Addr, fwdSwitch(d.Fwd), d.Weight)
+		}
+	}
+	return b.String()
+}
+
+func fwdSwitch(f string) string {
+	switch f {
+	case Masq:
+		return "-m"
+	case Tunnel:
+		return "-i"
+	}
+	return "-g"
+}
