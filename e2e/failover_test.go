@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/lubdub/lubdub/internal/lab"
+	"github.com/lubdub/lubdub/internal/probe"
 )
 
 const vip = "198.18.0.10"
@@ -63,21 +63,16 @@ func haSetup(t *testing.T, autoFailback string, node1Files map[string]string) *h
 
 // served waits until the client is served by the given node.
 func (c *haCluster) served(by string, timeout time.Duration) bool {
-	return waitFor(timeout, func() bool {
-		lines := strings.Split(strings.TrimSpace(c.probe.Output()), "\n")
-		return strings.Contains(lines[len(lines)-1], " ok "+by)
-	})
+	return waitFor(timeout, func() bool { return probe.ServedBy(c.probe.Output(), by) })
 }
 
 // lastOutage is the outage the probe reported when service came back.
 func (c *haCluster) lastOutage() time.Duration {
-	m := regexp.MustCompile(`\(outage ([0-9.]+)s\)`).FindAllStringSubmatch(c.probe.Output(), -1)
-	if len(m) == 0 {
+	o := probe.Outages(c.probe.Output())
+	if len(o) == 0 {
 		return 0
 	}
-	var s float64
-	fmt.Sscan(m[len(m)-1][1], &s)
-	return time.Duration(s * float64(time.Second))
+	return o[len(o)-1]
 }
 
 func (c *haCluster) owner(on string) string {

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -40,7 +39,7 @@ func TestMixedWithHeartbeat(t *testing.T) {
 	const timings = "keepalive 500ms\ndeadtime 3000ms\nwarntime 1500ms\ninitdead 10000ms\nudpport 694\nbcast eth0\nauto_failback on\nnode node1\nnode node2\n"
 	const keys = "auth 2\n2 sha1 ItIsASecret\n"
 	lub := setupNode(t, l, h1, "node1", timings, keys)
-	hb := startHeartbeat(t, h2, "node2", "logfile "+filepath.Join(l.Dir, "node2-heartbeat", "ha-log")+"\n"+timings, keys)
+	hb := startHeartbeat(t, h2, "node2", timings, keys)
 	lub.start(t)
 
 	bothActive := func() bool {

@@ -22,7 +22,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"slices"
 	"strings"
@@ -31,6 +30,7 @@ import (
 
 	"github.com/lubdub/lubdub/internal/control"
 	"github.com/lubdub/lubdub/internal/lab"
+	"github.com/lubdub/lubdub/internal/probe"
 )
 
 const vip = "198.18.0.10"
@@ -261,22 +261,18 @@ func measure(sc scenario, rounds int, dir string) (map[string][]time.Duration, e
 	return res, nil
 }
 
-var outageRE = regexp.MustCompile(`ok (node[12]) \(outage ([0-9.]+)s\)`)
-
 // outage waits until the client is served by node and returns the outage
 // it saw on the way (0 if it saw none).
 func (c *cluster) outage(node string, timeout time.Duration) (time.Duration, error) {
-	before := len(outageRE.FindAllString(c.probe.Output(), -1))
+	before := len(probe.Outages(c.probe.Output()))
 	if err := c.servedBy(node, timeout); err != nil {
 		return 0, fmt.Errorf("not served by %s: %w\n%s", node, err, tail(c.probe.Output(), 10))
 	}
-	m := outageRE.FindAllStringSubmatch(c.probe.Output(), -1)
-	if len(m) <= before {
+	o := probe.Outages(c.probe.Output())
+	if len(o) <= before {
 		return 0, nil
 	}
-	var s float64
-	fmt.Sscan(m[len(m)-1][2], &s)
-	return time.Duration(s * float64(time.Second)), nil
+	return o[len(o)-1], nil
 }
 
 func tail(s string, n int) string {
@@ -290,8 +286,7 @@ func tail(s string, n int) string {
 func (c *cluster) servedBy(node string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
-		lines := strings.Split(strings.TrimSpace(c.probe.Output()), "\n")
-		if strings.Contains(lines[len(lines)-1], " ok "+node) {
+		if probe.ServedBy(c.probe.Output(), node) {
 			return nil
 		}
 		time.Sleep(5 * time.Millisecond)
@@ -339,7 +334,7 @@ vrrp_instance VI_1 {
 		os.WriteFile(filepath.Join(c.dir(node), "keepalived.conf"), []byte(conf), 0o644)
 	default:
 		hb, err := c.hosts[node].PrepareHeartbeat(node, map[string]string{
-			"ha.cf":       "logfile " + filepath.Join(c.l.Dir, node+"-heartbeat", "ha-log") + "\n" + hacf,
+			"ha.cf":       hacf,
 			"authkeys":    "auth 1\n1 sha1 bench\n",
 			"haresources": haresources,
 		})

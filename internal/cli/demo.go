@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"syscall"
 	"time"
@@ -18,6 +17,7 @@ import (
 	"github.com/lubdub/lubdub/internal/control"
 	"github.com/lubdub/lubdub/internal/haconf"
 	"github.com/lubdub/lubdub/internal/lab"
+	"github.com/lubdub/lubdub/internal/probe"
 )
 
 //go:embed demo_websrv.sh
@@ -230,18 +230,16 @@ func (d *demo) run(ctx context.Context) error {
 	return nil
 }
 
-var outageRE = regexp.MustCompile(`\(outage ([0-9.]+s)\)`)
-
 // step waits for the client to be served by `by` and records the outage
 // the client saw.
 func (d *demo) step(ctx context.Context, what, by string) error {
-	before := len(outageRE.FindAllString(d.probe.Output(), -1))
+	before := len(probe.Outages(d.probe.Output()))
 	if err := d.servedBy(ctx, by, 30*time.Second); err != nil {
 		return fmt.Errorf("%s: the client was not served by %s: %w", what, by, err)
 	}
 	outage := "none"
-	if m := outageRE.FindAllStringSubmatch(d.probe.Output(), -1); len(m) > before {
-		outage = m[len(m)-1][1]
+	if o := probe.Outages(d.probe.Output()); len(o) > before {
+		outage = fmt.Sprintf("%.3fs", o[len(o)-1].Seconds())
 	}
 	d.say("the client is served by %s; it saw an outage of %s", by, outage)
 	d.steps = append(d.steps, [2]string{what, outage})
@@ -250,10 +248,7 @@ func (d *demo) step(ctx context.Context, what, by string) error {
 
 // servedBy waits until the client's last answer came from the node.
 func (d *demo) servedBy(ctx context.Context, node string, timeout time.Duration) error {
-	return d.wait(ctx, timeout, func() bool {
-		lines := strings.Split(strings.TrimSpace(d.probe.Output()), "\n")
-		return strings.Contains(lines[len(lines)-1], " ok "+node)
-	})
+	return d.wait(ctx, timeout, func() bool { return probe.ServedBy(d.probe.Output(), node) })
 }
 
 // pause lets the cluster run so that a reader can follow.

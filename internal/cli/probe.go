@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/lubdub/lubdub/internal/probe"
 )
 
 // cmdProbe polls a URL as a client would and prints every change of what
@@ -114,7 +116,7 @@ func (p *prober) once(ctx context.Context, url string) bool {
 			// The outage runs from the last good answer to this one.
 			out := now.Sub(p.lastOK)
 			p.outages = append(p.outages, out)
-			line += fmt.Sprintf(" (outage %.3fs)", out.Seconds())
+			line += fmt.Sprintf(probe.OutageFormat, out.Seconds())
 		}
 		fmt.Fprintln(p.out, line)
 		p.last = state

@@ -37,7 +37,8 @@ exec ` + HeartbeatBin + ` -f
 
 // PrepareHeartbeat writes a Heartbeat node's files (ha.cf, authkeys,
 // haresources and any others, relative to /etc/ha.d) under the lab
-// directory. The node's name goes into /etc/ha.d/nodeinfo.
+// directory. The node's name goes into /etc/ha.d/nodeinfo, and ha.cf gets
+// a logfile line naming Work/ha-log, which Log reads.
 func (h *Host) PrepareHeartbeat(name string, files map[string]string) (*Heartbeat, error) {
 	w := filepath.Join(h.lab.Dir, name+"-heartbeat")
 	if err := os.MkdirAll(w, 0o755); err != nil {
@@ -52,6 +53,7 @@ func (h *Host) PrepareHeartbeat(name string, files map[string]string) (*Heartbea
 		}
 	}
 	files["nodeinfo"] = name + "\n"
+	files["ha.cf"] = "logfile " + filepath.Join(w, "ha-log") + "\n" + files["ha.cf"]
 	for f, body := range files {
 		mode := os.FileMode(0o644)
 		if f == "authkeys" {
@@ -105,11 +107,8 @@ func (hb *Heartbeat) Exec(name string, args ...string) (string, int) {
 	return strings.TrimSpace(string(out)), code
 }
 
-// Log is Heartbeat's log file, when ha.cf names Work/ha-log.
+// Log is what Heartbeat wrote to its logfile.
 func (hb *Heartbeat) Log() string {
 	b, _ := os.ReadFile(filepath.Join(hb.Work, "ha-log"))
 	return string(b)
 }
-
-// LogPath is where Log reads.
-func (hb *Heartbeat) LogPath() string { return filepath.Join(hb.Work, "ha-log") }

@@ -159,16 +159,10 @@ func (u *udpMedium) isOwn(from *net.UDPAddr) bool {
 	u.ownMu.Lock()
 	defer u.ownMu.Unlock()
 	if time.Since(u.ownTime) > 5*time.Second {
-		u.own = u.own[:0]
+		u.own = nil
 		if ifi, err := net.InterfaceByName(u.cfg.Dev); err == nil {
 			addrs, _ := ifi.Addrs()
-			for _, ad := range addrs {
-				if n, ok := ad.(*net.IPNet); ok {
-					if v, ok := netip.AddrFromSlice(n.IP.To4()); ok {
-						u.own = append(u.own, v)
-					}
-				}
-			}
+			u.own = ipv4s(addrs)
 		}
 		u.ownTime = time.Now()
 	}
@@ -256,12 +250,8 @@ func ifaceIPv4(dev string) (netip.Addr, error) {
 	if err != nil {
 		return netip.Addr{}, fmt.Errorf("listing addresses of %s: %w", dev, err)
 	}
-	for _, a := range addrs {
-		if n, ok := a.(*net.IPNet); ok {
-			if v, ok := netip.AddrFromSlice(n.IP.To4()); ok {
-				return v, nil
-			}
-		}
+	if v := ipv4s(addrs); len(v) > 0 {
+		return v[0], nil
 	}
 	return netip.Addr{}, fmt.Errorf("interface %s has no IPv4 address", dev)
 }
@@ -272,6 +262,11 @@ func LocalAddrs() ([]netip.Addr, error) {
 	if err != nil {
 		return nil, err
 	}
+	return ipv4s(addrs), nil
+}
+
+// ipv4s keeps the IPv4 addresses of an address list.
+func ipv4s(addrs []net.Addr) []netip.Addr {
 	var out []netip.Addr
 	for _, a := range addrs {
 		if n, ok := a.(*net.IPNet); ok {
@@ -280,5 +275,5 @@ func LocalAddrs() ([]netip.Addr, error) {
 			}
 		}
 	}
-	return out, nil
+	return out
 }
