@@ -42,6 +42,7 @@ func commands() []Command {
 		{"cleanup", "clear a group that failed or is blocked on this node", cmdCleanup},
 		{"probe", "poll a URL as a client and print each change and outage", cmdProbe},
 		{"serve", "a minimal web server answering one line of text (for demos and benchmarks)", cmdServe},
+		{"lvs", "ipvsadm: virtual services in the kernel (nftables or IPVS), same options and output", cmdLVS},
 		{"demo", "show a cluster at work in network namespaces on this machine (root)", cmdDemo},
 		{"version", "print the version", func(env *Env, _ []string) int {
 			fmt.Fprintf(env.Stdout, "lubdub %s\n", Version)
@@ -51,7 +52,7 @@ func commands() []Command {
 }
 
 // aliases are Heartbeat's command names, for links to the binary.
-var aliases = map[string]string{"hb_standby": "standby", "hb_takeover": "takeover"}
+var aliases = map[string]string{"hb_standby": "standby", "hb_takeover": "takeover", "ipvsadm": "lvs"}
 
 // Run runs the command line and returns the exit code. Invoked through a
 // link named after a command (cl_status), the binary behaves as that

@@ -24,10 +24,11 @@ func cmdProbe(env *Env, args []string) int {
 	timeout := fs.Duration("timeout", 500*time.Millisecond, "time allowed for one request")
 	duration := fs.Duration("duration", 0, "stop after this long (0: until interrupted; at most 24h)")
 	untilOK := fs.Bool("until-ok", false, "exit 0 at the first good answer (exit 1 if none within --duration)")
+	count := fs.Int("count", 0, "stop after this many requests (0: no limit)")
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
-	if fs.NArg() != 1 || *interval <= 0 || *timeout <= 0 || *duration < 0 || *duration > 24*time.Hour {
+	if fs.NArg() != 1 || *interval <= 0 || *timeout <= 0 || *duration < 0 || *duration > 24*time.Hour || *count < 0 {
 		fs.Usage()
 		return 2
 	}
@@ -57,6 +58,10 @@ func cmdProbe(env *Env, args []string) int {
 	}
 	for {
 		if p.once(ctx, url) && *untilOK {
+			return 0
+		}
+		if *count > 0 && p.requests >= *count {
+			p.summary()
 			return 0
 		}
 		select {

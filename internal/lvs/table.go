@@ -104,7 +104,7 @@ func (t *Table) find(k Key) (int, *Service) {
 	return -1, nil
 }
 
-func (s *Service) dest(a netip.AddrPort) (int, *Dest) {
+func (s *Service) Dest(a netip.AddrPort) (int, *Dest) {
 	for i, d := range s.Dests {
 		if d.Addr == a {
 			return i, d
@@ -169,7 +169,7 @@ func (t *Table) Apply(c *Command) error {
 		if dst.Port() == 0 && c.Key.Proto != "FWM" {
 			dst = netip.AddrPortFrom(dst.Addr(), c.Key.Addr.Port())
 		}
-		i, d := s.dest(dst)
+		i, d := s.Dest(dst)
 		switch c.Op {
 		case OpAddDest:
 			if d != nil {

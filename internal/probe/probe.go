@@ -34,3 +34,16 @@ func Outages(output string) []time.Duration {
 	}
 	return out
 }
+
+// Answers lists the good answers' texts, in order (consecutive equal
+// answers print once).
+func Answers(output string) []string {
+	var out []string
+	for _, l := range strings.Split(output, "\n") {
+		f := strings.Fields(l)
+		if len(f) >= 4 && f[2] == "ok" {
+			out = append(out, f[3])
+		}
+	}
+	return out
+}

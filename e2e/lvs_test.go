@@ -1,0 +1,160 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lubdub/lubdub/internal/lab"
+	"github.com/lubdub/lubdub/internal/probe"
+)
+
+// lvsLab is the seed's LVS-NAT setup: a client on the public segment, one
+// or two directors on both segments, and real servers on the private
+// segment whose default route is the directors' inside gateway address.
+type lvsLab struct {
+	l       *lab.Lab
+	client  *lab.Host
+	dirs    []*lab.Host
+	reals   []*lab.Host
+	servers []*lab.Proc
+}
+
+const (
+	lvsVIP = "198.18.0.10"
+	lvsGW  = "198.18.1.254" // the real servers' gateway; moves with the VIP
+)
+
+func newLVSLab(t *testing.T, directors int) *lvsLab {
+	t.Helper()
+	x := &lvsLab{l: newLab(t)}
+	must(t, x.l.Segment("pub", 0))
+	must(t, x.l.Segment("priv", 1))
+	x.client = addHost(t, x.l, "client", 100, "pub")
+	for i := range directors {
+		d := addHost(t, x.l, fmt.Sprintf("dir%d", i+1), i+1, "pub", "priv")
+		runIn(t, d, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+		x.dirs = append(x.dirs, d)
+	}
+	for i := range 2 {
+		r := addHost(t, x.l, fmt.Sprintf("rs%d", i+1), 11+i, "priv")
+		runIn(t, r, "ip", "route", "add", "default", "via", lvsGW)
+		x.reals = append(x.reals, r)
+		x.servers = append(x.servers, nil)
+		x.startServer(t, i)
+	}
+	return x
+}
+
+func runIn(t *testing.T, h *lab.Host, name string, args ...string) string {
+	t.Helper()
+	out, errOut, code := h.Output(10*time.Second, name, args...)
+	if code != 0 {
+		t.Fatalf("%s: %s %s: exit %d: %s%s", h.Name, name, strings.Join(args, " "), code, out, errOut)
+	}
+	return out
+}
+
+// startServer runs real server i's web server, answering with its name.
+func (x *lvsLab) startServer(t *testing.T, i int) {
+	t.Helper()
+	r := x.reals[i]
+	p, err := r.Start(r.Name+"-http.log", lubdubBin, "serve", "--listen", ":80", r.Name)
+	must(t, err)
+	x.servers[i] = p
+	if !waitFor(5*time.Second, func() bool {
+		_, _, code := r.Output(2*time.Second, lubdubBin, "probe", "--until-ok", "--duration", "1s", "http://"+r.Addr["eth0"]+"/")
+		return code == 0
+	}) {
+		t.Fatalf("%s's web server did not come up", r.Name)
+	}
+}
+
+// fetch asks the VIP n times from the client, a new connection each time,
+// and returns who answered, in order (consecutive equal answers once).
+func (x *lvsLab) fetch(t *testing.T, n int) []string {
+	t.Helper()
+	out, _, _ := x.client.Output(time.Duration(n)*time.Second+5*time.Second, lubdubBin, "probe", "--count", fmt.Sprint(n),
+		"--interval", "10ms", "--timeout", "1s", "http://"+lvsVIP+"/")
+	return probe.Answers(out)
+}
+
+func alternates(answers []string, n int, a, b string) bool {
+	if len(answers) != n {
+		return false
+	}
+	for i := 1; i < n; i++ {
+		if answers[i] == answers[i-1] || (answers[i] != a && answers[i] != b) {
+			return false
+		}
+	}
+	return true
+}
+
+// The seed's three ipvsadm lines, typed into lubdub lvs on a kernel
+// without IPVS: round robin alternates, -L -n shows the seed's table, and
+// the table lives in the kernel (no daemon runs).
+func TestLVSSeedRoundRobin(t *testing.T) {
+	x := newLVSLab(t, 1)
+	d := x.dirs[0]
+	runIn(t, d, "ip", "addr", "add", lvsVIP+"/24", "brd", "+", "dev", "eth0")
+	runIn(t, d, "ip", "addr", "add", lvsGW+"/24", "brd", "+", "dev", "eth1")
+	ipvsadm := filepath.Join(x.l.Dir, "ipvsadm")
+	must(t, os.Symlink(lubdubBin, ipvsadm))
+	runIn(t, d, ipvsadm, "-A", "-t", lvsVIP+":80", "-s", "rr")
+	runIn(t, d, ipvsadm, "-a", "-t", lvsVIP+":80", "-r", "198.18.1.11:80", "-m")
+	runIn(t, d, ipvsadm, "-a", "-t", lvsVIP+":80", "-r", "198.18.1.12:80", "-m")
+
+	if got := x.fetch(t, 10); !alternates(got, 10, "rs1", "rs2") {
+		t.Errorf("round robin: answers %v, want rs1 and rs2 alternating 10 times", got)
+	}
+	list := runIn(t, d, ipvsadm, "-L", "-n")
+	want := "IP Virtual Server version 1.2.1 (size=4096)\n" +
+		"Prot LocalAddress:Port Scheduler Flags\n" +
+		"  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n" +
+		"TCP  198.18.0.10:80 rr\n" +
+		"  -> 198.18.1.11:80               Masq    1      0          5         \n" +
+		"  -> 198.18.1.12:80               Masq    1      0          5         \n"
+	if list != want {
+		t.Errorf("-L -n:\n%s\nwant\n%s", list, want)
+	}
+	stats := runIn(t, d, ipvsadm, "-L", "-n", "--stats")
+	if f := strings.Fields(strings.Split(stats, "\n")[3]); len(f) < 4 || f[2] != "10" || f[3] == "0" {
+		t.Errorf("--stats does not count 10 connections:\n%s", stats)
+	}
+	if save := runIn(t, d, lubdubBin, "lvs", "-S", "-n"); save != "-A -t 198.18.0.10:80 -s rr\n"+
+		"-a -t 198.18.0.10:80 -r 198.18.1.11:80 -m -w 1\n-a -t 198.18.0.10:80 -r 198.18.1.12:80 -m -w 1\n" {
+		t.Errorf("-S:\n%s", save)
+	}
+
+	// Weight 0 takes a server out of rotation.
+	runIn(t, d, ipvsadm, "-e", "-t", lvsVIP+":80", "-r", "198.18.1.12:80", "-m", "-w", "0")
+	if got := x.fetch(t, 4); len(got) != 1 || got[0] != "rs1" {
+		t.Errorf("with rs2 at weight 0: answers %v, want only rs1", got)
+	}
+
+	// Bad input: ipvsadm-like messages and exit codes.
+	for _, c := range []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{"-A", "-t", lvsVIP + ":80", "-s", "rr"}, 1, "Service already exists"},
+		{[]string{"-A", "-t", lvsVIP + ":81"}, 1, "give -s rr, wrr, sh or dh"},
+		{[]string{"-a", "-t", lvsVIP + ":80", "-r", "198.18.1.13"}, 1, "forwarding method Route"},
+		{[]string{"-a", "-t", lvsVIP + ":82", "-r", "198.18.1.13", "-m"}, 1, "Service not defined"},
+		{[]string{"-A", "-t", "nonsense"}, 2, "Illegal virtual server"},
+	} {
+		_, errOut, code := d.Output(10*time.Second, ipvsadm, c.args...)
+		if code != c.code || !strings.Contains(errOut, c.msg) {
+			t.Errorf("ipvsadm %s: exit %d, %q; want exit %d and %q", strings.Join(c.args, " "), code, errOut, c.code, c.msg)
+		}
+	}
+	runIn(t, d, ipvsadm, "-C")
+	if list := runIn(t, d, ipvsadm, "-L", "-n"); strings.Contains(list, "TCP") {
+		t.Errorf("after -C:\n%s", list)
+	}
+}

@@ -1,0 +1,208 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/lubdub/lubdub/internal/datapath"
+	"github.com/lubdub/lubdub/internal/lvs"
+)
+
+// lvsLock serialises lubdub processes that change the kernel's table
+// (each reads, changes and writes it).
+const lvsLock = "/run/lubdub/lvs.lock"
+
+const lvsHelp = `Usage (ipvsadm's):
+  lubdub lvs -A|E -t|u service-address [-s scheduler] [-p [timeout]] [-M netmask]
+  lubdub lvs -D -t|u service-address
+  lubdub lvs -C
+  lubdub lvs -R < rules
+  lubdub lvs -S [-n]
+  lubdub lvs -a|e -t|u service-address -r server-address [-g|i|m] [-w weight]
+  lubdub lvs -d -t|u service-address -r server-address
+  lubdub lvs -L|l [-t|u service-address] [-n] [--stats|--rate|-c]
+  lubdub lvs -Z [-t|u service-address]
+Schedulers on nftables: rr, wrr, sh, dh (lc, wlc and the rest need IPVS).
+Forwarding on nftables: -m (masquerading); -g and -i need IPVS.
+The data path is chosen automatically (IPVS if the kernel has it, else
+nftables); --datapath=nftables|ipvs (first argument) or LUBDUB_DATAPATH
+forces one.
+`
+
+// cmdLVS is ipvsadm: it reads the table from the kernel, applies the
+// command and writes the difference back, so it needs no daemon.
+func cmdLVS(env *Env, args []string) int {
+	kind := env.Getenv("LUBDUB_DATAPATH")
+	if len(args) > 0 {
+		if v, ok := strings.CutPrefix(args[0], "--datapath="); ok {
+			kind, args = v, args[1:]
+		}
+	}
+	c, err := lvs.Parse(args)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "lubdub lvs: %v\n", err)
+		var ue *lvs.UsageError
+		if errors.As(err, &ue) {
+			fmt.Fprint(env.Stderr, lvsHelp)
+			return 2
+		}
+		return 1
+	}
+	if c.Op == lvs.OpHelp {
+		fmt.Fprint(env.Stdout, lvsHelp)
+		return 0
+	}
+	dp, err := datapath.Open(kind)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "lubdub lvs: %v\n", err)
+		return 1
+	}
+	defer dp.Close()
+	if err := runLVS(env, dp, c, os.Stdin); err != nil {
+		fmt.Fprintf(env.Stderr, "lubdub lvs: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// lockLVS takes the table lock; the returned function releases it.
+func lockLVS() (func(), error) {
+	if err := os.MkdirAll(filepath.Dir(lvsLock), 0o755); err != nil {
+		return nil, fmt.Errorf("creating lock directory: %w", err)
+	}
+	f, err := os.OpenFile(lvsLock, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("opening lock %s: %w", lvsLock, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("locking %s: %w", lvsLock, err)
+	}
+	return func() { f.Close() }, nil
+}
+
+func runLVS(env *Env, dp datapath.DataPath, c *lvs.Command, stdin io.Reader) error {
+	var only []lvs.Key
+	if c.Key.Proto != "" {
+		only = []lvs.Key{c.Key}
+	}
+	switch c.Op {
+	case lvs.OpList:
+		if c.Connections {
+			return listConns(env, dp)
+		}
+		t, err := dp.Load(nil, true)
+		if err != nil {
+			return err
+		}
+		if c.Rate {
+			// Rates over one second, from two readings of the counters.
+			time.Sleep(time.Second)
+			t2, err := dp.Load(nil, true)
+			if err != nil {
+				return err
+			}
+			t = rates(t, t2)
+		}
+		o := lvs.ListOptions{Stats: c.Stats, Rate: c.Rate, Numeric: true}
+		if only != nil {
+			o.Only = &only[0]
+		}
+		out, err := t.List(o)
+		if err != nil {
+			return err
+		}
+		fmt.Fprint(env.Stdout, out)
+		return nil
+	case lvs.OpSave:
+		t, err := dp.Load(nil, false)
+		if err != nil {
+			return err
+		}
+		fmt.Fprint(env.Stdout, t.Save())
+		return nil
+	case lvs.OpZero:
+		return dp.Zero(only)
+	}
+	unlock, err := lockLVS()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	cmds := []*lvs.Command{c}
+	if c.Op == lvs.OpRestore {
+		if cmds, err = lvs.Restore(stdin); err != nil {
+			return fmt.Errorf("-R: %w", err)
+		}
+		only = nil
+	}
+	if c.Op == lvs.OpClear {
+		only = nil
+	}
+	old, err := dp.Load(only, false)
+	if err != nil {
+		return err
+	}
+	t := old.Clone()
+	for _, c := range cmds {
+		if err := t.Apply(c); err != nil {
+			return err
+		}
+	}
+	return dp.Sync(old, t)
+}
+
+// rates turns two readings a second apart into per-second figures.
+func rates(a, b *lvs.Table) *lvs.Table {
+	d := func(x, y uint64) uint64 {
+		if y < x {
+			return 0
+		}
+		return y - x
+	}
+	for _, s := range b.Services {
+		var os *lvs.Service
+		for _, o := range a.Services {
+			if o.Key == s.Key {
+				os = o
+			}
+		}
+		if os == nil {
+			continue
+		}
+		s.Conns, s.InPkts, s.OutPkts, s.InBytes, s.OutBytes = d(os.Conns, s.Conns), d(os.InPkts, s.InPkts), d(os.OutPkts, s.OutPkts), d(os.InBytes, s.InBytes), d(os.OutBytes, s.OutBytes)
+		for _, x := range s.Dests {
+			if _, o := os.Dest(x.Addr); o != nil {
+				x.Conns, x.InPkts, x.OutPkts, x.InBytes, x.OutBytes = d(o.Conns, x.Conns), d(o.InPkts, x.InPkts), d(o.OutPkts, x.OutPkts), d(o.InBytes, x.InBytes), d(o.OutBytes, x.OutBytes)
+			}
+		}
+	}
+	return b
+}
+
+// listConns prints -L -c: the connections the director balances.
+func listConns(env *Env, dp datapath.DataPath) error {
+	l, ok := dp.(interface {
+		Conns() ([]datapath.Conn, error)
+	})
+	if !ok {
+		return fmt.Errorf("-c: listing connections is not available on %s: %w", dp.Name(), datapath.ErrUnsupported)
+	}
+	conns, err := l.Conns()
+	if err != nil {
+		return err
+	}
+	fmt.Fprint(env.Stdout, "IPVS connection entries\npro expire state       source             virtual            destination\n")
+	for _, c := range conns {
+		exp := c.Expire.Round(time.Second)
+		fmt.Fprintf(env.Stdout, "%-3s %02d:%02d  %-11s %-18s %-18s %s\n", c.Proto, int(exp.Minutes()), int(exp.Seconds())%60,
+			c.State, c.Client, c.Virtual, c.Real)
+	}
+	return nil
+}
