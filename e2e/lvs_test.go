@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -156,5 +157,96 @@ func TestLVSSeedRoundRobin(t *testing.T) {
 	runIn(t, d, ipvsadm, "-C")
 	if list := runIn(t, d, ipvsadm, "-L", "-n"); strings.Contains(list, "TCP") {
 		t.Errorf("after -C:\n%s", list)
+	}
+}
+
+const ldirectordCf = `# the seed's director, checked (ldirectord.cf format)
+checkinterval=1
+checktimeout=1
+quiescent=no
+fallback=198.18.1.1:8080 masq
+
+virtual=198.18.0.10:80
+	real=198.18.1.11:80 masq
+	real=198.18.1.12:80 masq
+	service=http
+	scheduler=rr
+	protocol=tcp
+	checktype=negotiate
+	request="/"
+	receive="rs[0-9]"
+`
+
+// listed reports whether lubdub lvs -L -n on h lists the real server.
+func listed(h *lab.Host, real string) bool {
+	out, _, _ := h.Output(5*time.Second, lubdubBin, "lvs", "-L", "-n")
+	return strings.Contains(out, "-> "+real+":")
+}
+
+// A killed real server leaves the table within checkinterval +
+// checktimeout and returns when it comes back; with none left the
+// fallback serves; SIGTERM takes the services out.
+func TestLdirectordHealthChecks(t *testing.T) {
+	x := newLVSLab(t, 1)
+	d := x.dirs[0]
+	runIn(t, d, "ip", "addr", "add", lvsVIP+"/24", "brd", "+", "dev", "eth0")
+	runIn(t, d, "ip", "addr", "add", lvsGW+"/24", "brd", "+", "dev", "eth1")
+	_, err := d.Start("sorry.log", lubdubBin, "serve", "--listen", "198.18.1.1:8080", "sorry")
+	must(t, err)
+	cf := filepath.Join(x.l.Dir, "ldirectord.cf")
+	must(t, os.WriteFile(cf, []byte(ldirectordCf), 0o644))
+	ld, err := d.Start("ldirectord.log", lubdubBin, "ldirectord", cf)
+	must(t, err)
+	if !waitFor(5*time.Second, func() bool { return listed(d, "198.18.1.11") && listed(d, "198.18.1.12") }) {
+		t.Fatalf("the real servers never entered the table:\n%s", ld.Output())
+	}
+	if got := x.fetch(t, 6); !alternates(got, 6, "rs1", "rs2") {
+		t.Errorf("answers %v, want rs1 and rs2 alternating", got)
+	}
+
+	bound := 2 * time.Second // checkinterval + checktimeout
+	killed := time.Now()
+	must(t, x.servers[0].Signal(syscall.SIGKILL))
+	x.servers[0].Wait(5 * time.Second)
+	if !waitFor(bound, func() bool { return !listed(d, "198.18.1.11") }) {
+		t.Fatalf("rs1 still listed %s after it died:\n%s", bound, ld.Output())
+	}
+	t.Logf("rs1 left the table %.2fs after it died", time.Since(killed).Seconds())
+	if got := x.fetch(t, 6); len(got) != 1 || got[0] != "rs2" {
+		t.Errorf("with rs1 dead: answers %v, want only rs2", got)
+	}
+
+	x.startServer(t, 0)
+	back := time.Now()
+	if !waitFor(bound, func() bool { return listed(d, "198.18.1.11") }) {
+		t.Fatalf("rs1 not back %s after it returned:\n%s", bound, ld.Output())
+	}
+	t.Logf("rs1 back in the table %.2fs after it returned", time.Since(back).Seconds())
+	if got := x.fetch(t, 6); !alternates(got, 6, "rs1", "rs2") {
+		t.Errorf("rs1 back: answers %v, want rs1 and rs2 alternating", got)
+	}
+
+	for _, s := range x.servers {
+		must(t, s.Signal(syscall.SIGKILL))
+		s.Wait(5 * time.Second)
+	}
+	if !waitFor(bound, func() bool { return listed(d, "198.18.1.1") && !listed(d, "198.18.1.11") && !listed(d, "198.18.1.12") }) {
+		t.Fatalf("the fallback did not replace the dead servers:\n%s", ld.Output())
+	}
+	if got := x.fetch(t, 3); len(got) != 1 || got[0] != "sorry" {
+		t.Errorf("with every real server dead: answers %v, want the fallback's", got)
+	}
+	for _, want := range []string{"Deleted real server: 198.18.1.11:80", "Added real server: 198.18.1.11:80", "Added real server: 198.18.1.1:8080"} {
+		if !strings.Contains(ld.Output(), want) {
+			t.Errorf("the log lacks %q:\n%s", want, ld.Output())
+		}
+	}
+
+	must(t, ld.Signal(syscall.SIGTERM))
+	if exited, _ := ld.Wait(5 * time.Second); !exited {
+		t.Fatal("ldirectord did not exit on SIGTERM")
+	}
+	if list := runIn(t, d, lubdubBin, "lvs", "-L", "-n"); strings.Contains(list, "TCP") {
+		t.Errorf("services left after SIGTERM:\n%s", list)
 	}
 }

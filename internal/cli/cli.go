@@ -43,6 +43,7 @@ func commands() []Command {
 		{"probe", "poll a URL as a client and print each change and outage", cmdProbe},
 		{"serve", "a minimal web server answering one line of text (for demos and benchmarks)", cmdServe},
 		{"lvs", "ipvsadm: virtual services in the kernel (nftables or IPVS), same options and output", cmdLVS},
+		{"ldirectord", "run an ldirectord.cf: virtual services with health-checked real servers", cmdLdirectord},
 		{"demo", "show a cluster at work in network namespaces on this machine (root)", cmdDemo},
 		{"version", "print the version", func(env *Env, _ []string) int {
 			fmt.Fprintf(env.Stdout, "lubdub %s\n", Version)

@@ -155,7 +155,7 @@ func (d *daemon) setupResources() {
 	}
 	d.results = make(chan resource.Result, 64)
 	env := resource.Env{ConfigDir: d.opts.ConfigDir, InitDir: "/etc/init.d", OCFRoot: ocfRoot, Log: d.log,
-		Node: strings.ToLower(d.opts.Node)}
+		Node: strings.ToLower(d.opts.Node), DataPath: d.cfg.Tuning.LVSDataPath}
 	d.exec = resource.NewExecutor(d.cfg.Groups, env, d.cfg.Tuning, d.results)
 	var groups []placement.Group
 	for _, g := range d.cfg.Groups {

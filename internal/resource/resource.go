@@ -36,6 +36,7 @@ type Env struct {
 	InitDir   string // /etc/init.d
 	OCFRoot   string // /usr/lib/ocf
 	Node      string // this node, given to scripts as HA_CURHOST as Heartbeat does
+	DataPath  string // for ldirectord: auto, nftables or ipvs
 	Log       *slog.Logger
 }
 
@@ -53,6 +54,8 @@ func New(r haconf.Resource, env Env) (Agent, error) {
 		return newIPAddr(r, env)
 	case "Filesystem":
 		return newFilesystem(r, env)
+	case "ldirectord":
+		return newLdirectord(r, env)
 	}
 	for _, dir := range []string{filepath.Join(env.ConfigDir, "resource.d"), env.InitDir} {
 		path := filepath.Join(dir, r.Type)

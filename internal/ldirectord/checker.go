@@ -1,0 +1,197 @@
+package ldirectord
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/lubdub/lubdub/internal/datapath"
+	"github.com/lubdub/lubdub/internal/lvs"
+)
+
+// CheckFunc runs one health check; nil means the server is healthy.
+type CheckFunc func(ctx context.Context, v *Virtual, r Real) error
+
+// Checker keeps one configuration's virtual services in the kernel.
+type Checker struct {
+	cfg    *Config
+	dp     datapath.DataPath
+	log    *slog.Logger
+	check  CheckFunc
+	health *Health
+	next   map[lvs.Key]time.Time
+	// last is what the checker last wrote, to log changes.
+	last map[lvs.Key]*lvs.Service
+}
+
+// NewChecker returns a checker; check is usually Check.
+func NewChecker(cfg *Config, dp datapath.DataPath, check CheckFunc, log *slog.Logger) *Checker {
+	return &Checker{cfg: cfg, dp: dp, log: log, check: check, health: NewHealth(),
+		next: map[lvs.Key]time.Time{}, last: map[lvs.Key]*lvs.Service{}}
+}
+
+// Start runs every check once and puts the services in the kernel.
+func (c *Checker) Start(ctx context.Context) error {
+	if err := c.cfg.Check(c.dp.Name()); err != nil {
+		return err
+	}
+	c.round(ctx, time.Now(), true)
+	return c.sync()
+}
+
+// Run checks each virtual service every checkinterval until ctx ends.
+func (c *Checker) Run(ctx context.Context) {
+	step := time.Duration(0)
+	for _, v := range c.cfg.Virtuals {
+		if step == 0 || v.CheckInterval < step {
+			step = v.CheckInterval
+		}
+	}
+	step = min(step, time.Second)
+	t := time.NewTicker(step)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			if c.round(ctx, now, false) {
+				if err := c.sync(); err != nil {
+					c.log.Error("ldirectord: updating the kernel's virtual services failed, will retry", "err", err)
+					c.last = map[lvs.Key]*lvs.Service{} // write again next round
+				}
+			} else if len(c.last) == 0 {
+				if err := c.sync(); err != nil {
+					c.log.Error("ldirectord: updating the kernel's virtual services failed, will retry", "err", err)
+				}
+			}
+		}
+	}
+}
+
+// round runs the checks that are due, in parallel, and reports whether
+// any server changed state.
+func (c *Checker) round(ctx context.Context, now time.Time, all bool) bool {
+	type result struct {
+		id  ID
+		v   *Virtual
+		err error
+	}
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		results []result
+	)
+	for _, v := range c.cfg.Virtuals {
+		if !all && now.Before(c.next[v.Key]) {
+			continue
+		}
+		c.next[v.Key] = now.Add(v.CheckInterval)
+		if v.CheckType == CheckOn || v.CheckType == CheckOff {
+			continue
+		}
+		for _, r := range v.Reals {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				cctx, cancel := context.WithTimeout(ctx, v.CheckTimeout)
+				defer cancel()
+				err := c.check(cctx, v, r)
+				mu.Lock()
+				results = append(results, result{ID{v.Key, r.Addr}, v, err})
+				mu.Unlock()
+			}()
+		}
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		return false
+	}
+	changed := false
+	for _, r := range results {
+		was := c.health.Up(r.id)
+		if c.health.Observe(r.id, r.err == nil, r.v.FailureCount) {
+			changed = true
+			if was {
+				c.log.Warn(fmt.Sprintf("ldirectord: real server %s of %s failed its %s check: %v", r.id.Real, r.id.Virtual, r.v.CheckType, r.err))
+			}
+		} else if r.err != nil && was {
+			c.log.Info(fmt.Sprintf("ldirectord: real server %s of %s failed its %s check (%d of %d): %v",
+				r.id.Real, r.id.Virtual, r.v.CheckType, c.health.fails[r.id], r.v.FailureCount, r.err))
+		}
+	}
+	return changed
+}
+
+// sync writes the services this configuration owns; other services in
+// the kernel are left alone.
+func (c *Checker) sync() error {
+	old, err := c.dp.Load(c.cfg.Keys(), false)
+	if err != nil {
+		return err
+	}
+	nt := &lvs.Table{}
+	for _, v := range c.cfg.Virtuals {
+		s := Service(v, c.health.Up)
+		c.logChanges(c.last[v.Key], s)
+		c.last[v.Key] = s
+		nt.Services = append(nt.Services, s)
+	}
+	return c.dp.Sync(old, nt)
+}
+
+// logChanges logs as ldirectord does: Added, Deleted and Quiescent real
+// servers.
+func (c *Checker) logChanges(old, s *lvs.Service) {
+	weight := func(x *lvs.Service, a lvs.Dest) (int, bool) {
+		if x == nil {
+			return 0, false
+		}
+		_, d := x.Dest(a.Addr)
+		if d == nil {
+			return 0, false
+		}
+		return d.Weight, true
+	}
+	for _, d := range s.Dests {
+		w, had := weight(old, *d)
+		switch {
+		case (!had || w == 0) && d.Weight > 0:
+			c.log.Info(fmt.Sprintf("Added real server: %s (%s) (Weight set to %d)", d.Addr, s.Key.Addr, d.Weight))
+		case (!had || w > 0) && d.Weight == 0:
+			c.log.Info(fmt.Sprintf("Quiescent real server: %s (%s) (Weight set to 0)", d.Addr, s.Key.Addr))
+		}
+	}
+	if old != nil {
+		for _, d := range old.Dests {
+			if _, nd := s.Dest(d.Addr); nd == nil {
+				c.log.Info(fmt.Sprintf("Deleted real server: %s (%s)", d.Addr, s.Key.Addr))
+			}
+		}
+	}
+}
+
+// Remove takes the configuration's virtual services out of the kernel
+// (ldirectord's cleanstop).
+func (c *Checker) Remove() error { return Remove(c.cfg, c.dp) }
+
+// Remove takes a configuration's virtual services out of the kernel.
+func Remove(cfg *Config, dp datapath.DataPath) error {
+	old, err := dp.Load(cfg.Keys(), false)
+	if err != nil {
+		return err
+	}
+	return dp.Sync(old, &lvs.Table{})
+}
+
+// Present reports how many of the configuration's services the kernel
+// holds.
+func Present(cfg *Config, dp datapath.DataPath) (int, error) {
+	t, err := dp.Load(cfg.Keys(), false)
+	if err != nil {
+		return 0, err
+	}
+	return len(t.Services), nil
+}
