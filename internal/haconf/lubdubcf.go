@@ -15,7 +15,7 @@ type Tuning struct {
 	StopTimeout     time.Duration // stop of one resource
 	MonitorInterval time.Duration // 0: no monitoring
 	MonitorTimeout  time.Duration
-	MaxRestarts     int // monitor failures restarted in place before the group moves
+	MaxRestarts     int    // monitor failures restarted in place before the group moves
 	LVSDataPath     string // auto, nftables or ipvs: where ldirectord resources put virtual services
 }
 
