@@ -131,6 +131,22 @@ func TestLVSSeedRoundRobin(t *testing.T) {
 		t.Errorf("-S:\n%s", save)
 	}
 
+	// A client on the real servers' own segment is masqueraded, or the
+	// real server would answer it directly and the answer be dropped.
+	inside := addHost(t, x.l, "inside", 50, "priv")
+	runIn(t, inside, "ip", "route", "add", "default", "via", lvsGW)
+	out, _, _ := inside.Output(10*time.Second, lubdubBin, "probe", "--count", "4", "--interval", "10ms", "--timeout", "1s", "http://"+lvsVIP+"/")
+	if got := probe.Answers(out); !alternates(got, 4, "rs1", "rs2") {
+		t.Errorf("client on the real servers' segment: answers %v\n%s", got, out)
+	}
+
+	// Persistence: one client sticks to one server.
+	runIn(t, d, ipvsadm, "-E", "-t", lvsVIP+":80", "-s", "rr", "-p", "60")
+	if got := x.fetch(t, 6); len(got) != 1 {
+		t.Errorf("persistent service: answers %v, want one server throughout", got)
+	}
+	runIn(t, d, ipvsadm, "-E", "-t", lvsVIP+":80", "-s", "rr")
+
 	// Weight 0 takes a server out of rotation.
 	runIn(t, d, ipvsadm, "-e", "-t", lvsVIP+":80", "-r", "198.18.1.12:80", "-m", "-w", "0")
 	if got := x.fetch(t, 4); len(got) != 1 || got[0] != "rs1" {
@@ -248,5 +264,61 @@ func TestLdirectordHealthChecks(t *testing.T) {
 	}
 	if list := runIn(t, d, lubdubBin, "lvs", "-L", "-n"); strings.Contains(list, "TCP") {
 		t.Errorf("services left after SIGTERM:\n%s", list)
+	}
+}
+
+// Two directors in a lubdub cluster share the VIP, the real servers'
+// gateway and the virtual services (ldirectord::ldirectord.cf in
+// haresources): when the active one dies, the other takes all three and
+// the client is served again.
+func TestDirectorFailover(t *testing.T) {
+	x := newLVSLab(t, 2)
+	hacf := fastTimings + "bcast eth0 eth1\nauto_failback on\nnode dir1 dir2\n"
+	cf := strings.ReplaceAll(ldirectordCf, "fallback=198.18.1.1:8080 masq\n", "")
+	nodes := map[string]*node{}
+	for i, name := range []string{"dir1", "dir2"} {
+		n := setupNode(t, x.l, x.dirs[i], name, hacf, sha256Keys)
+		must(t, os.WriteFile(filepath.Join(n.dir, "haresources"),
+			[]byte("dir1 IPaddr2::"+lvsVIP+"/24/eth0 IPaddr2::"+lvsGW+"/24/eth1 ldirectord::ldirectord.cf\n"), 0o644))
+		must(t, os.WriteFile(filepath.Join(n.dir, "ldirectord.cf"), []byte(cf), 0o644))
+		must(t, os.WriteFile(filepath.Join(n.dir, "lubdub.cf"), []byte("monitor_interval 500ms\nstart_timeout 5s\nstop_timeout 5s\n"), 0o644))
+		n.start(t)
+		nodes[name] = n
+	}
+	p, err := x.client.Start("probe.log", lubdubBin, "probe", "--interval", "20ms", "--timeout", "300ms", "http://"+lvsVIP+"/")
+	must(t, err)
+	// servedBoth waits for the probe to print, after offset, four answers
+	// in a row alternating between the real servers.
+	servedBoth := func(offset int, timeout time.Duration) bool {
+		return waitFor(timeout, func() bool {
+			a := probe.Answers(p.Output()[offset:])
+			return len(a) >= 4 && alternates(a[len(a)-4:], 4, "rs1", "rs2")
+		})
+	}
+	if !servedBoth(0, 15*time.Second) {
+		t.Fatalf("the client is not balanced over rs1 and rs2:\n%s", p.Output())
+	}
+	if !listed(x.dirs[0], "198.18.1.11") || listed(x.dirs[1], "198.18.1.11") {
+		t.Fatalf("dir1 should hold the virtual services, dir2 not")
+	}
+
+	// dir1 dies: its links go and its daemon is killed.
+	crashed := len(p.Output())
+	must(t, x.dirs[0].Cut("eth0"))
+	must(t, x.dirs[0].Cut("eth1"))
+	must(t, nodes["dir1"].proc.Signal(syscall.SIGKILL))
+	nodes["dir1"].proc.Wait(5 * time.Second)
+	if !waitFor(10*time.Second, func() bool { return listed(x.dirs[1], "198.18.1.11") && listed(x.dirs[1], "198.18.1.12") }) {
+		t.Fatalf("dir2 did not take the virtual services over")
+	}
+	if !servedBoth(crashed, 10*time.Second) {
+		t.Fatalf("the client is not balanced again after the takeover:\n%s", p.Output())
+	}
+	if o := probe.Outages(p.Output()[crashed:]); len(o) > 0 {
+		t.Logf("client-visible outage at the takeover: %.2fs", o[len(o)-1].Seconds())
+	}
+	list := runIn(t, x.dirs[1], lubdubBin, "lvs", "-L", "-n")
+	if !strings.Contains(list, "TCP  198.18.0.10:80 rr") {
+		t.Errorf("dir2's table:\n%s", list)
 	}
 }

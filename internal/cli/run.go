@@ -3,11 +3,14 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"strings"
 
 	"github.com/lubdub/lubdub/internal/control"
 	"github.com/lubdub/lubdub/internal/daemon"
 	"github.com/lubdub/lubdub/internal/haconf"
+	"github.com/lubdub/lubdub/internal/resource"
 )
 
 func cmdRun(env *Env, args []string) int {
@@ -52,8 +55,24 @@ func cmdCheck(env *Env, args []string) int {
 	for _, d := range r.Notes {
 		fmt.Fprintf(env.Stderr, "note: %s\n", d)
 	}
-	if len(r.Errors) > 0 {
-		fmt.Fprintf(env.Stderr, "%d error(s): lubdub would not start\n", len(r.Errors))
+	// ldirectord resources bring a file of their own: read it too.
+	nerr := len(r.Errors)
+	if c != nil {
+		for _, g := range c.Groups {
+			for _, res := range g.Resources {
+				if res.Type != "ldirectord" {
+					continue
+				}
+				quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+				if _, err := resource.New(res, resource.Env{ConfigDir: *dir, Log: quiet}); err != nil {
+					fmt.Fprintln(env.Stderr, err)
+					nerr++
+				}
+			}
+		}
+	}
+	if nerr > 0 {
+		fmt.Fprintf(env.Stderr, "%d error(s): lubdub would not start\n", nerr)
 		return 1
 	}
 	local := strings.ToLower(*node)

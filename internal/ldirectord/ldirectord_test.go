@@ -1,0 +1,268 @@
+package ldirectord
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lubdub/lubdub/internal/lvs"
+)
+
+const sample = `# Global Directives
+checktimeout=3
+checkinterval=1
+#fallback=127.0.0.1:80
+autoreload=yes
+quiescent=no
+
+virtual=192.168.6.240:80
+	real=192.168.6.2:80 masq
+	real=192.168.6.3:80 masq 3
+	real=192.168.6.6:8080 masq 1 "alive.html", "OK"
+	fallback=127.0.0.1:80 masq
+	service=http
+	scheduler=rr
+	#persistent=600
+	protocol=tcp
+	checktype=negotiate
+	checkport=80
+	request="index.html"
+	receive="Test Page"
+	virtualhost=www.x.y.z
+
+virtual=192.168.6.240:53
+	real=192.168.6.2 masq
+	checktype=ping
+	quiescent=yes
+	persistent=600
+	netmask=255.255.255.0
+`
+
+func TestParseSample(t *testing.T) {
+	c, err := Parse("ldirectord.cf", strings.NewReader(sample))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Virtuals) != 2 || len(c.Notes) != 1 || !strings.Contains(c.Notes[0], "ldirectord.cf:5: autoreload") {
+		t.Fatalf("virtuals %d, notes %q", len(c.Virtuals), c.Notes)
+	}
+	v := c.Virtuals[0]
+	if v.Key.String() != "TCP  192.168.6.240:80" || v.Scheduler != "rr" || v.CheckType != CheckNegotiate || v.Service != "http" ||
+		v.CheckTimeout != 3*time.Second || v.CheckInterval != time.Second || v.Quiescent || v.FailureCount != 1 ||
+		v.VirtualHost != "www.x.y.z" || v.CheckPort != 80 || v.Request != "index.html" || v.ReceiveRE.String() != "Test Page" {
+		t.Errorf("first virtual: %+v", v)
+	}
+	if len(v.Reals) != 3 || v.Reals[1].Weight != 3 || v.Reals[2].Request != "alive.html" || v.Reals[2].Receive != "OK" ||
+		v.Reals[2].Addr.Port() != 8080 || v.Reals[0].Fwd != lvs.Masq || v.Fallback == nil || v.Fallback.Line != 12 {
+		t.Errorf("reals %+v fallback %+v", v.Reals, v.Fallback)
+	}
+	u := c.Virtuals[1]
+	if u.Key.Proto != "UDP" || u.Reals[0].Addr.Port() != 53 || !u.Quiescent || u.Persistent != 600 ||
+		u.Netmask.String() != "255.255.255.0" || u.Scheduler != "wrr" || u.CheckTimeout != 3*time.Second || u.Fallback != nil {
+		t.Errorf("second virtual: %+v", u)
+	}
+}
+
+func TestParseErrorsNameTheLine(t *testing.T) {
+	for _, c := range []struct{ text, want string }{
+		{"virtual=1.2.3.4\n", "f.cf:1: virtual=1.2.3.4: want an IPv4 address and port"},
+		{"virtual=1.2.3.4:80\n\treal=1.2.3.5 gateway\n", "f.cf:2: real=1.2.3.5 gateway: forwarding method \"gateway\""},
+		{"virtual=1.2.3.4:80\n\treal=1.2.3.5 masq\n\treal=1.2.3.5 masq\n", "f.cf:3: real server 1.2.3.5:80 is already listed at line 2"},
+		{"checkinterval=soon\n", "f.cf:1: checkinterval=soon"},
+		{"real=1.2.3.4 masq\n", "f.cf:1: unknown global directive \"real\""},
+		{"virtual=1.2.3.4:80\n\tfrobnicate=1\n", "f.cf:2: unknown directive \"frobnicate\""},
+		{"virtual=1.2.3.4:3306\n\treal=1.2.3.5 masq\n", "f.cf:1: service=mysql: lubdub negotiates http, https and simpletcp"},
+		{"virtual=1.2.3.4:80\n\treceive=\"(\"\n", "f.cf:1: receive=\"(\" is not a regular expression"},
+		{"virtual=1.2.3.4:80\nvirtual=1.2.3.4:80\n", "f.cf:2: virtual service TCP  1.2.3.4:80 is already defined at line 1"},
+		{"# nothing\n", "f.cf: no virtual= service"},
+		{"virtual=1.2.3.4:80\n\treal=1.2.3.5->1.2.3.9 masq\n", "address ranges"},
+		{"virtual=1.2.3.4:80\n\tlogin=\"x\"\n", "f.cf:2: login= is for service checks lubdub does not do"},
+		{"junk\n", "f.cf:1: \"junk\" is not a directive"},
+	} {
+		_, err := Parse("f.cf", strings.NewReader(c.text))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: got %v, want %q", c.text, err, c.want)
+		}
+	}
+}
+
+func TestTimeoutsFallBackAsLdirectordSays(t *testing.T) {
+	get := func(text string) *Virtual {
+		c, err := Parse("f", strings.NewReader(text))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.Virtuals[0]
+	}
+	if v := get("virtual=1.2.3.4:80\n"); v.CheckTimeout != DefaultNegotiateTimeout || v.CheckInterval != DefaultCheckInterval || !v.Quiescent {
+		t.Errorf("defaults: %+v", v)
+	}
+	if v := get("virtual=1.2.3.4:80\n\tchecktype=connect\n"); v.CheckTimeout != DefaultCheckTimeout {
+		t.Errorf("connect default timeout %s", v.CheckTimeout)
+	}
+	if v := get("negotiatetimeout=7\nvirtual=1.2.3.4:80\n\tchecktype=connect\n"); v.CheckTimeout != 7*time.Second {
+		t.Errorf("connect falls back to negotiatetimeout: %s", v.CheckTimeout)
+	}
+	if v := get("checktimeout=2\nvirtual=1.2.3.4:80\n\tchecktimeout=500ms\n"); v.CheckTimeout != 500*time.Millisecond {
+		t.Errorf("per-virtual checktimeout: %s", v.CheckTimeout)
+	}
+}
+
+func TestServiceFollowsHealth(t *testing.T) {
+	c, err := Parse("f", strings.NewReader(sample))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := c.Virtuals[0]
+	up := map[string]bool{}
+	f := func(id ID) bool { return up[id.Real.String()] }
+	save := func() string { return (&lvs.Table{Services: []*lvs.Service{Service(v, f)}}).Save() }
+
+	if got := save(); got != "-A -t 192.168.6.240:80 -s rr\n-a -t 192.168.6.240:80 -r 127.0.0.1:80 -m -w 1\n" {
+		t.Errorf("none up: fallback only, got\n%s", got)
+	}
+	up["192.168.6.3:80"] = true
+	if got := save(); got != "-A -t 192.168.6.240:80 -s rr\n-a -t 192.168.6.240:80 -r 192.168.6.3:80 -m -w 3\n" {
+		t.Errorf("one up, not quiescent: got\n%s", got)
+	}
+	v.Quiescent = true
+	if got := save(); got != "-A -t 192.168.6.240:80 -s rr\n-a -t 192.168.6.240:80 -r 192.168.6.2:80 -m -w 0\n"+
+		"-a -t 192.168.6.240:80 -r 192.168.6.3:80 -m -w 3\n-a -t 192.168.6.240:80 -r 192.168.6.6:8080 -m -w 0\n" {
+		t.Errorf("quiescent: got\n%s", got)
+	}
+	v.CheckType = CheckOff
+	if got := save(); got != "-A -t 192.168.6.240:80 -s rr\n" {
+		t.Errorf("checktype=off: got\n%s", got)
+	}
+	v.CheckType = CheckOn
+	if n := len(Service(v, f).Dests); n != 3 {
+		t.Errorf("checktype=on: %d servers, want 3", n)
+	}
+}
+
+func TestHealthFailureCount(t *testing.T) {
+	h := NewHealth()
+	id := ID{Real: netip.MustParseAddrPort("1.2.3.4:80")}
+	if h.Observe(id, false, 3) || h.Up(id) {
+		t.Fatal("an unchecked server that fails stays down without a change")
+	}
+	if !h.Observe(id, true, 3) || !h.Up(id) {
+		t.Fatal("a pass brings it up")
+	}
+	for range 2 {
+		if h.Observe(id, false, 3) || !h.Up(id) {
+			t.Fatal("two failures of three keep it up")
+		}
+	}
+	if !h.Observe(id, false, 3) || h.Up(id) {
+		t.Fatal("the third failure takes it down")
+	}
+}
+
+// fakeDP is an in-memory data path for the checker's logic.
+type fakeDP struct {
+	t     lvs.Table
+	syncs int
+}
+
+func (f *fakeDP) Name() string { return "nftables" }
+func (f *fakeDP) Load(keys []lvs.Key, _ bool) (*lvs.Table, error) {
+	out := &lvs.Table{}
+	for _, s := range f.t.Clone().Services {
+		for _, k := range keys {
+			if s.Key == k {
+				out.Services = append(out.Services, s)
+			}
+		}
+	}
+	return out, nil
+}
+func (f *fakeDP) Sync(old, new *lvs.Table) error {
+	f.syncs++
+	for _, s := range old.Services {
+		if i, _ := find(&f.t, s.Key); i >= 0 {
+			f.t.Services = append(f.t.Services[:i], f.t.Services[i+1:]...)
+		}
+	}
+	f.t.Services = append(f.t.Services, new.Clone().Services...)
+	return nil
+}
+func (f *fakeDP) Zero([]lvs.Key) error { return nil }
+func (f *fakeDP) Close() error         { return nil }
+
+func find(t *lvs.Table, k lvs.Key) (int, *lvs.Service) {
+	for i, s := range t.Services {
+		if s.Key == k {
+			return i, s
+		}
+	}
+	return -1, nil
+}
+
+func TestCheckerRefusesGateOnNFTables(t *testing.T) {
+	c, err := Parse("f.cf", strings.NewReader("virtual=1.2.3.4:80\n\treal=1.2.3.5 gate\n\tscheduler=rr\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := NewChecker(c, &fakeDP{}, func(context.Context, *Virtual, Real) error { return nil }, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err := ch.Start(context.Background()); err == nil || !strings.Contains(err.Error(), "f.cf:2: real server 1.2.3.5:80: gate and ipip need IPVS") {
+		t.Errorf("got %v", err)
+	}
+}
+
+func TestCheckerAddsAndRemoves(t *testing.T) {
+	c, err := Parse("f.cf", strings.NewReader("checkinterval=10ms\nquiescent=no\nvirtual=1.2.3.4:80\n\treal=1.2.3.5 masq\n\treal=1.2.3.6 masq\n\tscheduler=rr\n\tchecktype=connect\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := map[string]bool{"1.2.3.6:80": true}
+	check := func(_ context.Context, _ *Virtual, r Real) error {
+		if down[r.Addr.String()] {
+			return errors.New("refused")
+		}
+		return nil
+	}
+	dp := &fakeDP{}
+	ch := NewChecker(c, dp, check, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err := ch.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := dp.t.Save(); got != "-A -t 1.2.3.4:80 -s rr\n-a -t 1.2.3.4:80 -r 1.2.3.5:80 -m -w 1\n" {
+		t.Errorf("after start:\n%s", got)
+	}
+	down = map[string]bool{"1.2.3.5:80": true}
+	if !ch.round(context.Background(), time.Now().Add(time.Hour), false) {
+		t.Fatal("the round saw no change")
+	}
+	if err := ch.sync(); err != nil {
+		t.Fatal(err)
+	}
+	if got := dp.t.Save(); got != "-A -t 1.2.3.4:80 -s rr\n-a -t 1.2.3.4:80 -r 1.2.3.6:80 -m -w 1\n" {
+		t.Errorf("after the swap:\n%s", got)
+	}
+	if err := ch.Remove(); err != nil || len(dp.t.Services) != 0 {
+		t.Errorf("remove: %v %v", err, dp.t.Services)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add(sample)
+	f.Add("virtual=1.2.3.4:80\n\treal=1.2.3.5 masq 2 \"a\", \"b\"\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		c, err := Parse("f", strings.NewReader(text))
+		if err != nil {
+			return
+		}
+		for _, v := range c.Virtuals {
+			if v.CheckInterval <= 0 || v.CheckTimeout <= 0 || v.FailureCount < 1 {
+				t.Fatalf("bad defaults: %+v", v)
+			}
+			Service(v, func(ID) bool { return true })
+		}
+	})
+}
