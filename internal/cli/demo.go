@@ -32,7 +32,8 @@ const demoVIP = "198.18.0.10"
 // timeline with the client-visible outage of each step, and removes
 // everything it made.
 func cmdDemo(env *Env, args []string) int {
-	fs := newFlags(env, "demo", "[--keepalive T] [--deadtime T]")
+	fs := newFlags(env, "demo", "[--keepalive T] [--deadtime T] [--part all|failover|lvs]")
+	part := fs.String("part", "all", "failover (the seed's two-node cluster), lvs (the seed's LVS director) or all")
 	keepalive := fs.String("keepalive", "100ms", "ha.cf keepalive")
 	deadtime := fs.String("deadtime", "300ms", "ha.cf deadtime")
 	if code, ok := parse(fs, args); !ok {
@@ -40,6 +41,10 @@ func cmdDemo(env *Env, args []string) int {
 	}
 	ka, err1 := haconf.ParseTime(*keepalive)
 	dt, err2 := haconf.ParseTime(*deadtime)
+	if *part != "all" && *part != "failover" && *part != "lvs" {
+		fmt.Fprintln(env.Stderr, "lubdub demo: --part is all, failover or lvs")
+		return 2
+	}
 	if err1 != nil || err2 != nil || dt <= 2*ka {
 		fmt.Fprintln(env.Stderr, "lubdub demo: --keepalive and --deadtime must be times, deadtime more than twice keepalive")
 		return 2
@@ -55,7 +60,7 @@ func cmdDemo(env *Env, args []string) int {
 	}
 	ctx, stop := signal.NotifyContext(env.Ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	d := &demo{out: env.Stdout, self: self, keepalive: ka, deadtime: dt, start: time.Now()}
+	d := &demo{out: env.Stdout, self: self, keepalive: ka, deadtime: dt, start: time.Now(), part: *part, nodes: map[string]*demoNode{}}
 	err = d.run(ctx)
 	if cerr := d.cleanup(); cerr != nil {
 		fmt.Fprintf(env.Stderr, "lubdub demo: %v\n", cerr)
@@ -75,6 +80,8 @@ type demo struct {
 	start     time.Time
 	dir       string
 	lab       *lab.Lab
+	lvsLab    *lab.Lab
+	part      string
 	nodes     map[string]*demoNode
 	client    *lab.Host
 	probe     *lab.Proc
@@ -98,6 +105,13 @@ func (d *demo) run(ctx context.Context) error {
 	}
 	d.dir = dir
 	lab.SweepStale()
+	if d.part == "lvs" {
+		if err := d.runLVS(ctx); err != nil {
+			return err
+		}
+		d.say("done; removing the demo network")
+		return nil
+	}
 	if d.lab, err = lab.New(dir); err != nil {
 		return fmt.Errorf("building the demo network: %w", err)
 	}
@@ -113,7 +127,6 @@ func (d *demo) run(ctx context.Context) error {
 	fmt.Fprintf(d.out, "(198.18.0.0/24, each in a network namespace of its own); the VIP %s and a web server that\n", demoVIP)
 	fmt.Fprintf(d.out, "says which node serves; the client asks for http://%s/ every 20 ms.\n\n", demoVIP)
 	fmt.Fprintf(d.out, "ha.cf:\n  %s\nharesources:\n  %s\n", strings.ReplaceAll(strings.TrimSpace(hacf), "\n", "\n  "), strings.TrimSpace(haresources))
-	d.nodes = map[string]*demoNode{}
 	for i, name := range []string{"node1", "node2"} {
 		h, err := d.lab.Host(name)
 		if err != nil {
@@ -226,6 +239,11 @@ func (d *demo) run(ctx context.Context) error {
 		fmt.Fprintf(d.out, "| %s | %s |\n", s[0], s[1])
 	}
 	fmt.Fprintln(d.out)
+	if d.part == "all" {
+		if err := d.runLVS(ctx); err != nil {
+			return err
+		}
+	}
 	d.say("done; removing the demo network")
 	return nil
 }
@@ -295,15 +313,21 @@ func (d *demo) wait(ctx context.Context, timeout time.Duration, cond func() bool
 }
 
 func (d *demo) cleanup() error {
-	var err error
-	if d.lab != nil {
-		for _, n := range d.nodes {
-			if n.proc != nil && n.proc.Running() {
-				n.proc.Signal(syscall.SIGTERM)
-				n.proc.Wait(10 * time.Second)
-			}
+	// Daemons first, cleanly, so that they take down what they started.
+	for _, n := range d.nodes {
+		if n.proc != nil && n.proc.Running() {
+			n.proc.Signal(syscall.SIGTERM)
+			n.proc.Wait(10 * time.Second)
 		}
-		err = d.lab.Close()
+	}
+	var err error
+	for _, l := range []*lab.Lab{d.lab, d.lvsLab} {
+		if l == nil {
+			continue
+		}
+		if cerr := l.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
 	}
 	if d.dir != "" {
 		os.RemoveAll(d.dir)

@@ -14,6 +14,7 @@ import (
 	"github.com/google/nftables/expr"
 	"github.com/google/nftables/userdata"
 	"github.com/lubdub/lubdub/internal/lvs"
+	"github.com/mdlayher/netlink"
 	"github.com/ti-mo/conntrack"
 	"golang.org/x/sys/unix"
 )
@@ -44,11 +45,27 @@ type NFT struct {
 
 // OpenNFT connects to nftables in the current network namespace.
 func OpenNFT() (*NFT, error) {
-	c, err := nftables.New(nftables.AsLasting())
+	c, err := nftables.New(nftables.AsLasting(), nftables.WithSockOptions(bigBuffers))
 	if err != nil {
 		return nil, fmt.Errorf("opening nftables netlink: %w", err)
 	}
 	return &NFT{conn: c, table: &nftables.Table{Family: nftables.TableFamilyIPv4, Name: TableName}, seq: map[lvs.Key]int64{}}, nil
+}
+
+// bigBuffers lets one transaction carry thousands of services (the
+// default socket buffer holds about a hundred) and one dump read them
+// back. Forcing the size needs CAP_NET_ADMIN, which changing nftables
+// needs anyway; without it the defaults stay.
+func bigBuffers(c *netlink.Conn) error {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	raw.Control(func(fd uintptr) {
+		unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, 64<<20)
+		unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 16<<20)
+	})
+	return nil
 }
 
 func (n *NFT) Name() string { return NFTables }

@@ -41,34 +41,36 @@ func (c *Checker) Start(ctx context.Context) error {
 	return c.sync()
 }
 
-// Run checks each virtual service every checkinterval until ctx ends.
+// Run checks each virtual service every checkinterval until ctx ends,
+// waking exactly when the next service is due.
 func (c *Checker) Run(ctx context.Context) {
-	step := time.Duration(0)
-	for _, v := range c.cfg.Virtuals {
-		if step == 0 || v.CheckInterval < step {
-			step = v.CheckInterval
-		}
-	}
-	step = min(step, time.Second)
-	t := time.NewTicker(step)
+	t := time.NewTimer(time.Until(c.due()))
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			if c.round(ctx, now, false) {
+			if c.round(ctx, now, false) || len(c.last) == 0 {
 				if err := c.sync(); err != nil {
 					c.log.Error("ldirectord: updating the kernel's virtual services failed, will retry", "err", err)
 					c.last = map[lvs.Key]*lvs.Service{} // write again next round
 				}
-			} else if len(c.last) == 0 {
-				if err := c.sync(); err != nil {
-					c.log.Error("ldirectord: updating the kernel's virtual services failed, will retry", "err", err)
-				}
 			}
+			t.Reset(time.Until(c.due()))
 		}
 	}
+}
+
+// due is when the next virtual service's checks are due.
+func (c *Checker) due() time.Time {
+	var first time.Time
+	for _, v := range c.cfg.Virtuals {
+		if n := c.next[v.Key]; first.IsZero() || n.Before(first) {
+			first = n
+		}
+	}
+	return first
 }
 
 // round runs the checks that are due, in parallel, and reports whether

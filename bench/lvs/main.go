@@ -1,0 +1,480 @@
+// Command lvs measures lubdub's load-balancing data path on this kernel
+// (nftables when it has no IPVS), in one run:
+//
+//   - requests per second and p99 latency (wrk, from Debian) from a client
+//     to nginx real servers: straight to one real server (routed through
+//     the director, which only forwards), through the VIP with one real
+//     server (the director's cost), with two (the gain), and through
+//     haproxy in TCP mode on the same director with one and two, each
+//     with keep-alive connections and with a new connection per request;
+//
+//   - the time one rule change takes with 1, 100 and 1,000 virtual
+//     services in the kernel, in process (read the service, change it,
+//     one nftables transaction) and as the `lubdub lvs -e` command an
+//     operator types.
+//
+//     sudo go run ./bench/lvs [-duration 10s] [-conns 50]
+//
+// It installs nothing: apt-get install wrk nginx-light haproxy first.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/lubdub/lubdub/internal/datapath"
+	"github.com/lubdub/lubdub/internal/lab"
+	"github.com/lubdub/lubdub/internal/lvs"
+	"github.com/ti-mo/conntrack"
+)
+
+const (
+	vip = "198.18.0.10"
+	gw  = "198.18.1.254"
+)
+
+var bin string
+
+func main() {
+	duration := flag.Duration("duration", 10*time.Second, "length of each wrk run (1s-60s)")
+	conns := flag.Int("conns", 50, "wrk connections (1-1000)")
+	rounds := flag.Int("rounds", 3, "wrk runs per path and mode, interleaved; the median is shown (1-9)")
+	only := flag.String("only", "", "measure only paths whose name contains this")
+	flush := flag.Bool("flush-conntrack", false, "internal: empty conntrack's table in the current namespace")
+	inner := flag.Int("inner-rules", 0, "internal: time rule changes with this many services in the current namespace")
+	flag.Parse()
+	if *flush {
+		c, err := conntrack.Dial(nil)
+		if err == nil {
+			err = c.Flush()
+			c.Close()
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench: flushing conntrack:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if *inner > 0 {
+		if err := innerRules(*inner); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if *duration < time.Second || *duration > time.Minute || *conns < 1 || *conns > 1000 || *rounds < 1 || *rounds > 9 {
+		fmt.Fprintln(os.Stderr, "bench: -duration 1s-60s, -conns 1-1000, -rounds 1-9")
+		os.Exit(2)
+	}
+	if err := run(*duration, *conns, *rounds, *only); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+type bench struct {
+	l      *lab.Lab
+	dir    string
+	client *lab.Host
+	dirh   *lab.Host
+	rs     []*lab.Host
+}
+
+func run(duration time.Duration, conns, rounds int, only string) (err error) {
+	if err := lab.Available(); err != nil {
+		return err
+	}
+	for _, tool := range []string{"wrk", "nginx", "haproxy"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return fmt.Errorf("%s is not installed: apt-get install wrk nginx-light haproxy", tool)
+		}
+	}
+	dir, err := os.MkdirTemp("", "lubdub-bench-lvs-")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err == nil {
+			os.RemoveAll(dir)
+		} else {
+			fmt.Fprintf(os.Stderr, "bench: logs kept in %s\n", dir)
+		}
+	}()
+	bin = filepath.Join(dir, "lubdub")
+	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/lubdub").CombinedOutput(); err != nil {
+		return fmt.Errorf("building lubdub (run from the repository root): %v\n%s", err, out)
+	}
+	lab.SweepStale()
+	l, err := lab.New(dir)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	b := &bench{l: l, dir: dir}
+	if err := b.build(); err != nil {
+		return err
+	}
+	fmt.Printf("LVS benchmark: client -> director -> nginx real servers in namespaces; wrk -t2 -c%d -d%s, median of %d interleaved runs; machine: %d cores, %s\n\n",
+		conns, duration, rounds, runtime.NumCPU(), kernel())
+	fmt.Printf("| path | keep-alive req/s | p99 | new connection per request req/s | p99 |\n| --- | --- | --- | --- | --- |\n")
+	type path struct {
+		name  string
+		url   string
+		setup func() error
+	}
+	lvsSetup := func(n int) func() error {
+		return func() error {
+			if err := b.lubdubLVS("-C"); err != nil {
+				return err
+			}
+			if err := b.lubdubLVS("-A", "-t", vip+":80", "-s", "rr"); err != nil {
+				return err
+			}
+			for i := range n {
+				if err := b.lubdubLVS("-a", "-t", vip+":80", "-r", b.rs[i].Addr["eth0"]+":80", "-m"); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}
+	var haproxy *lab.Proc
+	haSetup := func(n int) func() error {
+		return func() error {
+			if err := b.lubdubLVS("-C"); err != nil {
+				return err
+			}
+			cfg := fmt.Sprintf("global\n  maxconn 4096\ndefaults\n  mode tcp\n  timeout connect 5s\n  timeout client 30s\n  timeout server 30s\nlisten vip\n  bind %s:80\n  balance roundrobin\n", vip)
+			for i := range n {
+				cfg += fmt.Sprintf("  server rs%d %s:80\n", i+1, b.rs[i].Addr["eth0"])
+			}
+			f := filepath.Join(b.dir, fmt.Sprintf("haproxy%d.cfg", n))
+			if err := os.WriteFile(f, []byte(cfg), 0o644); err != nil {
+				return err
+			}
+			p, err := b.dirh.Start(fmt.Sprintf("haproxy%d.log", n), "haproxy", "-db", "-f", f)
+			if err != nil {
+				return err
+			}
+			haproxy = p
+			return waitHTTP(b.client, "http://"+vip+"/")
+		}
+	}
+	paths := []path{
+		{"straight to one real server (director only routes)", "http://198.18.1.11/", func() error { return b.lubdubLVS("-C") }},
+		{"lubdub lvs (nftables), 1 real server", "http://" + vip + "/", lvsSetup(1)},
+		{"lubdub lvs (nftables), 2 real servers", "http://" + vip + "/", lvsSetup(2)},
+		{"haproxy 2.6 TCP mode, 1 real server", "http://" + vip + "/", haSetup(1)},
+		{"haproxy 2.6 TCP mode, 2 real servers", "http://" + vip + "/", haSetup(2)},
+	}
+	// Rounds interleave the paths, so that a slow spell of the machine
+	// does not land on one path only.
+	type res struct{ ka, nc []wrkResult }
+	results := make([]res, len(paths))
+	for range rounds {
+		for i, p := range paths {
+			if !strings.Contains(p.name, only) {
+				continue
+			}
+			// Each run starts with an empty conntrack table on the
+			// director: a run of new connections leaves tens of thousands
+			// of entries in TIME_WAIT for 2 minutes, and a full table
+			// would slow whichever path came next.
+			if err := b.flushConntrack(); err != nil {
+				return err
+			}
+			if err := p.setup(); err != nil {
+				return fmt.Errorf("%s: %w", p.name, err)
+			}
+			ka, err := b.wrk(p.url, duration, conns, false)
+			if err != nil {
+				return fmt.Errorf("%s: %w", p.name, err)
+			}
+			if err := b.flushConntrack(); err != nil {
+				return err
+			}
+			nc, err := b.wrk(p.url, duration, conns, true)
+			if err != nil {
+				return fmt.Errorf("%s: %w", p.name, err)
+			}
+			results[i].ka, results[i].nc = append(results[i].ka, ka), append(results[i].nc, nc)
+			if haproxy != nil {
+				haproxy.Signal(15)
+				haproxy.Wait(5 * time.Second)
+				haproxy = nil
+			}
+		}
+	}
+	for i, p := range paths {
+		if len(results[i].ka) == 0 {
+			continue
+		}
+		ka, nc := median(results[i].ka), median(results[i].nc)
+		fmt.Printf("| %s | %.0f | %s | %.0f | %s |\n", p.name, ka.rps, ka.p99, nc.rps, nc.p99)
+	}
+
+	fmt.Printf("\nrule change (add a real server to one service, then remove it), median of 20 (min-max):\n\n")
+	fmt.Printf("| services in the kernel | in process: read + one nftables transaction | `lubdub lvs -a` command |\n| --- | --- | --- |\n")
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	for _, n := range []int{1, 100, 1000} {
+		h, err := l.Host(fmt.Sprintf("rules%d", n))
+		if err != nil {
+			return err
+		}
+		out, errOut, code := h.Output(5*time.Minute, self, "-inner-rules", strconv.Itoa(n))
+		if code != 0 {
+			return fmt.Errorf("rule timing with %d services: %s%s", n, out, errOut)
+		}
+		inproc := strings.TrimSpace(out)
+		cli, err := b.cliTiming(h, n)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("| %d | %s | %s |\n", n, inproc, cli)
+	}
+	return nil
+}
+
+func (b *bench) build() error {
+	l := b.l
+	if err := l.Segment("pub", 0); err != nil {
+		return err
+	}
+	if err := l.Segment("priv", 1); err != nil {
+		return err
+	}
+	host := func(name string, num int, segs ...string) (*lab.Host, error) {
+		h, err := l.Host(name)
+		if err != nil {
+			return nil, err
+		}
+		for i, s := range segs {
+			if _, err := h.Attach(s, fmt.Sprintf("eth%d", i), num); err != nil {
+				return nil, err
+			}
+		}
+		return h, nil
+	}
+	var err error
+	if b.client, err = host("client", 100, "pub"); err != nil {
+		return err
+	}
+	if b.dirh, err = host("dir", 1, "pub", "priv"); err != nil {
+		return err
+	}
+	for _, c := range [][]string{
+		{"sysctl", "-qw", "net.ipv4.ip_forward=1"},
+		{"ip", "addr", "add", vip + "/24", "brd", "+", "dev", "eth0"},
+		{"ip", "addr", "add", gw + "/24", "brd", "+", "dev", "eth1"},
+	} {
+		if err := do(b.dirh, c...); err != nil {
+			return err
+		}
+	}
+	if err := do(b.client, "ip", "route", "add", "198.18.1.0/24", "via", "198.18.0.1"); err != nil {
+		return err
+	}
+	for i := range 2 {
+		name := fmt.Sprintf("rs%d", i+1)
+		h, err := host(name, 11+i, "priv")
+		if err != nil {
+			return err
+		}
+		if err := do(h, "ip", "route", "add", "default", "via", gw); err != nil {
+			return err
+		}
+		conf := fmt.Sprintf(`worker_processes 1;
+daemon off;
+pid %[1]s/%[2]s.pid;
+error_log %[1]s/%[2]s-error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path %[1]s/%[2]s-tmp;
+  proxy_temp_path %[1]s/%[2]s-tmp;
+  fastcgi_temp_path %[1]s/%[2]s-tmp;
+  uwsgi_temp_path %[1]s/%[2]s-tmp;
+  scgi_temp_path %[1]s/%[2]s-tmp;
+  server { listen 80; location / { return 200 "%[2]s\n"; } }
+}
+`, b.dir, name)
+		f := filepath.Join(b.dir, name+"-nginx.conf")
+		if err := os.WriteFile(f, []byte(conf), 0o644); err != nil {
+			return err
+		}
+		if _, err := h.Start(name+"-nginx.log", "nginx", "-c", f, "-p", b.dir); err != nil {
+			return err
+		}
+		if err := waitHTTP(h, "http://"+h.Addr["eth0"]+"/"); err != nil {
+			return fmt.Errorf("%s's nginx: %w", name, err)
+		}
+		b.rs = append(b.rs, h)
+	}
+	return nil
+}
+
+func (b *bench) flushConntrack() error {
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	return do(b.dirh, self, "-flush-conntrack")
+}
+
+func do(h *lab.Host, args ...string) error {
+	out, errOut, code := h.Output(10*time.Second, args[0], args[1:]...)
+	if code != 0 {
+		return fmt.Errorf("%s: %s: %s%s", h.Name, strings.Join(args, " "), out, errOut)
+	}
+	return nil
+}
+
+func (b *bench) lubdubLVS(args ...string) error {
+	return do(b.dirh, append([]string{bin, "lvs", "--datapath=nftables"}, args...)...)
+}
+
+func waitHTTP(h *lab.Host, url string) error {
+	_, errOut, code := h.Output(10*time.Second, bin, "probe", "--until-ok", "--duration", "5s", url)
+	if code != 0 {
+		return fmt.Errorf("%s did not answer: %s", url, errOut)
+	}
+	return nil
+}
+
+type wrkResult struct {
+	rps float64
+	p99 string
+}
+
+var (
+	rpsRE = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	p99RE = regexp.MustCompile(`\n\s+99%\s+(\S+)`)
+	errRE = regexp.MustCompile(`Non-2xx or 3xx responses|Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)`)
+)
+
+func (b *bench) wrk(url string, d time.Duration, conns int, close bool) (wrkResult, error) {
+	args := []string{"-t2", fmt.Sprintf("-c%d", conns), fmt.Sprintf("-d%ds", int(d.Seconds())), "--latency"}
+	if close {
+		args = append(args, "-H", "Connection: close")
+	}
+	out, errOut, code := b.client.Output(d+30*time.Second, "wrk", append(args, url)...)
+	if code != 0 {
+		return wrkResult{}, fmt.Errorf("wrk: exit %d: %s%s", code, out, errOut)
+	}
+	m, p := rpsRE.FindStringSubmatch(out), p99RE.FindStringSubmatch(out)
+	if m == nil || p == nil {
+		return wrkResult{}, fmt.Errorf("cannot read wrk's output:\n%s", out)
+	}
+	r := wrkResult{p99: p[1]}
+	r.rps, _ = strconv.ParseFloat(m[1], 64)
+	if e := errRE.FindString(out); e != "" {
+		r.p99 += " (" + e + ")"
+	}
+	return r, nil
+}
+
+// median is the run with the median rate.
+func median(rs []wrkResult) wrkResult {
+	s := slices.Clone(rs)
+	slices.SortFunc(s, func(a, b wrkResult) int { return int(a.rps - b.rps) })
+	return s[len(s)/2]
+}
+
+// innerRules runs inside a fresh namespace: n services with two real
+// servers each, then 20 times: add a third real server to one service
+// and remove it again, each a read of that service plus one transaction.
+func innerRules(n int) error {
+	dp, err := datapath.OpenNFT()
+	if err != nil {
+		return err
+	}
+	defer dp.Close()
+	t := &lvs.Table{}
+	for i := range n {
+		k := lvs.Key{Proto: "TCP", Addr: svcAddr(i)}
+		t.Services = append(t.Services, &lvs.Service{Key: k, Scheduler: "rr", Dests: []*lvs.Dest{
+			{Addr: mustAP("198.18.1.11:80"), Fwd: lvs.Masq, Weight: 1}, {Addr: mustAP("198.18.1.12:80"), Fwd: lvs.Masq, Weight: 1}}})
+	}
+	if err := dp.Sync(&lvs.Table{}, t); err != nil {
+		return fmt.Errorf("creating %d services: %w", n, err)
+	}
+	var times []time.Duration
+	for i := range 20 {
+		k := lvs.Key{Proto: "TCP", Addr: svcAddr(i * 7919 % n)}
+		for _, op := range []string{"-a", "-d"} {
+			args := []string{op, "-t", k.Addr.String(), "-r", "198.18.1.13:80"}
+			if op == "-a" {
+				args = append(args, "-m")
+			}
+			c, err := lvs.Parse(args)
+			if err != nil {
+				return err
+			}
+			start := time.Now()
+			old, err := dp.Load([]lvs.Key{k}, false)
+			if err != nil {
+				return err
+			}
+			nt := old.Clone()
+			if err := nt.Apply(c); err != nil {
+				return err
+			}
+			if err := dp.Sync(old, nt); err != nil {
+				return err
+			}
+			times = append(times, time.Since(start))
+		}
+	}
+	fmt.Println(summary(times))
+	return nil
+}
+
+func (b *bench) cliTiming(h *lab.Host, n int) (string, error) {
+	var times []time.Duration
+	for i := range 10 {
+		svc := svcAddr(i * 7919 % n).String()
+		for _, args := range [][]string{
+			{"lvs", "--datapath=nftables", "-a", "-t", svc, "-r", "198.18.1.13:80", "-m"},
+			{"lvs", "--datapath=nftables", "-d", "-t", svc, "-r", "198.18.1.13:80"},
+		} {
+			start := time.Now()
+			if err := do(h, append([]string{bin}, args...)...); err != nil {
+				return "", err
+			}
+			times = append(times, time.Since(start))
+		}
+	}
+	return summary(times), nil
+}
+
+// svcAddr spreads services over addresses and ports in 198.18.0.0/16.
+func svcAddr(i int) netip.AddrPort {
+	return mustAP(fmt.Sprintf("198.18.%d.%d:%d", 100+i/250, 1+i%250, 80))
+}
+
+func mustAP(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
+
+func summary(ds []time.Duration) string {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	ms := func(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d.Microseconds())/1000) }
+	return fmt.Sprintf("%s ms (%s-%s)", ms(s[len(s)/2]), ms(s[0]), ms(s[len(s)-1]))
+}
+
+func kernel() string {
+	b, _ := os.ReadFile("/proc/sys/kernel/osrelease")
+	return "Linux " + strings.TrimSpace(string(b))
+}
