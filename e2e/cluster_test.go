@@ -6,7 +6,6 @@ package e2e
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -29,14 +28,12 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		panic(err)
 	}
-	lubdubBin = filepath.Join(dir, "lubdub")
-	args := []string{"build", "-o", lubdubBin}
+	var flags []string
 	if raceEnabled {
-		args = append(args, "-race")
+		flags = append(flags, "-race")
 	}
-	out, err := exec.Command("go", append(args, "../cmd/lubdub")...).CombinedOutput()
-	if err != nil {
-		fmt.Printf("building lubdub: %v\n%s", err, out)
+	if lubdubBin, err = lab.BuildLubdub(dir, "../cmd/lubdub", flags...); err != nil {
+		fmt.Println(err)
 		os.Exit(1)
 	}
 	code := m.Run()
@@ -197,12 +194,8 @@ func activeCluster(t *testing.T, names []string) map[string]*node {
 // with address 198.18.<subnet>.<num>.
 func addHost(t *testing.T, l *lab.Lab, name string, num int, segments ...string) *lab.Host {
 	t.Helper()
-	h, err := l.Host(name)
+	h, err := l.AddHost(name, num, segments...)
 	must(t, err)
-	for i, seg := range segments {
-		_, err = h.Attach(seg, fmt.Sprintf("eth%d", i), num)
-		must(t, err)
-	}
 	return h
 }
 

@@ -37,7 +37,7 @@ func newLVSLab(t *testing.T, directors int) *lvsLab {
 	x.client = addHost(t, x.l, "client", 100, "pub")
 	for i := range directors {
 		d := addHost(t, x.l, fmt.Sprintf("dir%d", i+1), i+1, "pub", "priv")
-		runIn(t, d, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+		must(t, d.Sysctl("net.ipv4.ip_forward", "1"))
 		x.dirs = append(x.dirs, d)
 	}
 	for i := range 2 {

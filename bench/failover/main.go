@@ -86,9 +86,8 @@ func run(rounds int, soak time.Duration, only string) (err error) {
 			fmt.Fprintf(os.Stderr, "bench: logs kept in %s\n", dir)
 		}
 	}()
-	bin = filepath.Join(dir, "lubdub")
-	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/lubdub").CombinedOutput(); err != nil {
-		return fmt.Errorf("building lubdub (run from the repository root): %v\n%s", err, out)
+	if bin, err = lab.BuildLubdub(dir, "./cmd/lubdub"); err != nil {
+		return fmt.Errorf("%w (run from the repository root)", err)
 	}
 	lab.SweepStale()
 	scenarios := []scenario{

@@ -110,9 +110,8 @@ func run(duration time.Duration, conns, rounds int, only string) (err error) {
 			fmt.Fprintf(os.Stderr, "bench: logs kept in %s\n", dir)
 		}
 	}()
-	bin = filepath.Join(dir, "lubdub")
-	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/lubdub").CombinedOutput(); err != nil {
-		return fmt.Errorf("building lubdub (run from the repository root): %v\n%s", err, out)
+	if bin, err = lab.BuildLubdub(dir, "./cmd/lubdub"); err != nil {
+		return fmt.Errorf("%w (run from the repository root)", err)
 	}
 	lab.SweepStale()
 	l, err := lab.New(dir)
@@ -223,8 +222,8 @@ func run(duration time.Duration, conns, rounds int, only string) (err error) {
 		fmt.Printf("| %s | %.0f | %s | %.0f | %s |\n", p.name, ka.rps, ka.p99, nc.rps, nc.p99)
 	}
 
-	fmt.Printf("\nrule change (add a real server to one service, then remove it), median of 20 (min-max):\n\n")
-	fmt.Printf("| services in the kernel | in process: read + one nftables transaction | `lubdub lvs -a` command |\n| --- | --- | --- |\n")
+	fmt.Printf("\nrule changes, median (min-max) of 60 real-server changes (-a, -e -w 0, -d) and of 40 service changes (-A, -D):\n\n")
+	fmt.Printf("| services in the kernel | real server added/changed/removed, in process | service added/removed, in process | `lubdub lvs -a`/`-d` command |\n| --- | --- | --- | --- |\n")
 	self, err := os.Executable()
 	if err != nil {
 		return err
@@ -256,18 +255,7 @@ func (b *bench) build() error {
 	if err := l.Segment("priv", 1); err != nil {
 		return err
 	}
-	host := func(name string, num int, segs ...string) (*lab.Host, error) {
-		h, err := l.Host(name)
-		if err != nil {
-			return nil, err
-		}
-		for i, s := range segs {
-			if _, err := h.Attach(s, fmt.Sprintf("eth%d", i), num); err != nil {
-				return nil, err
-			}
-		}
-		return h, nil
-	}
+	host := l.AddHost
 	var err error
 	if b.client, err = host("client", 100, "pub"); err != nil {
 		return err
@@ -275,8 +263,10 @@ func (b *bench) build() error {
 	if b.dirh, err = host("dir", 1, "pub", "priv"); err != nil {
 		return err
 	}
+	if err := b.dirh.Sysctl("net.ipv4.ip_forward", "1"); err != nil {
+		return err
+	}
 	for _, c := range [][]string{
-		{"sysctl", "-qw", "net.ipv4.ip_forward=1"},
 		{"ip", "addr", "add", vip + "/24", "brd", "+", "dev", "eth0"},
 		{"ip", "addr", "add", gw + "/24", "brd", "+", "dev", "eth1"},
 	} {
@@ -411,34 +401,51 @@ func innerRules(n int) error {
 	if err := dp.Sync(&lvs.Table{}, t); err != nil {
 		return fmt.Errorf("creating %d services: %w", n, err)
 	}
-	var times []time.Duration
+	// change runs one ipvsadm command as the CLI does: read the
+	// service, apply, write the difference.
+	change := func(args ...string) (time.Duration, error) {
+		c, err := lvs.Parse(args)
+		if err != nil {
+			return 0, err
+		}
+		start := time.Now()
+		old, err := dp.Load([]lvs.Key{c.Key}, false)
+		if err != nil {
+			return 0, err
+		}
+		nt := old.Clone()
+		if err := nt.Apply(c); err != nil {
+			return 0, err
+		}
+		if err := dp.Sync(old, nt); err != nil {
+			return 0, err
+		}
+		return time.Since(start), nil
+	}
+	var times, svcTimes []time.Duration
 	for i := range 20 {
-		k := lvs.Key{Proto: "TCP", Addr: svcAddr(i * 7919 % n)}
-		for _, op := range []string{"-a", "-d"} {
-			args := []string{op, "-t", k.Addr.String(), "-r", "198.18.1.13:80"}
-			if op == "-a" {
-				args = append(args, "-m")
-			}
-			c, err := lvs.Parse(args)
+		svc := svcAddr(i * 7919 % n).String()
+		for _, args := range [][]string{
+			{"-a", "-t", svc, "-r", "198.18.1.13:80", "-m"},
+			{"-e", "-t", svc, "-r", "198.18.1.13:80", "-m", "-w", "0"},
+			{"-d", "-t", svc, "-r", "198.18.1.13:80"},
+		} {
+			d, err := change(args...)
 			if err != nil {
 				return err
 			}
-			start := time.Now()
-			old, err := dp.Load([]lvs.Key{k}, false)
+			times = append(times, d)
+		}
+		// A new service, and its removal.
+		for _, args := range [][]string{{"-A", "-u", svc, "-s", "rr"}, {"-D", "-u", svc}} {
+			d, err := change(args...)
 			if err != nil {
 				return err
 			}
-			nt := old.Clone()
-			if err := nt.Apply(c); err != nil {
-				return err
-			}
-			if err := dp.Sync(old, nt); err != nil {
-				return err
-			}
-			times = append(times, time.Since(start))
+			svcTimes = append(svcTimes, d)
 		}
 	}
-	fmt.Println(summary(times))
+	fmt.Printf("%s | %s\n", summary(times), summary(svcTimes))
 	return nil
 }
 

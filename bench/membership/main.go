@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -53,9 +52,9 @@ func run(steady time.Duration, kills int, keepalive, deadtime time.Duration) err
 		return err
 	}
 	defer os.RemoveAll(dir)
-	bin := filepath.Join(dir, "lubdub")
-	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/lubdub").CombinedOutput(); err != nil {
-		return fmt.Errorf("building lubdub (run from the repository root): %v\n%s", err, out)
+	bin, err := lab.BuildLubdub(dir, "./cmd/lubdub")
+	if err != nil {
+		return fmt.Errorf("%w (run from the repository root)", err)
 	}
 	lab.SweepStale()
 	l, err := lab.New(dir)

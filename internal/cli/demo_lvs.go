@@ -58,26 +58,15 @@ func (d *demo) runLVS(ctx context.Context) error {
 	fmt.Fprintf(d.out, "%s, an address that moves with the VIP. This kernel has no IPVS: lubdub uses nftables.\n\n", demoGW)
 	fmt.Fprintf(d.out, "haresources:\n  %s\nldirectord.cf:\n  %s\n", strings.TrimSpace(haresources),
 		strings.ReplaceAll(strings.TrimSpace(demoLdirectordCf), "\n", "\n  "))
-	host := func(name string, num int, segs ...string) (*lab.Host, error) {
-		h, err := l.Host(name)
-		if err != nil {
-			return nil, err
-		}
-		for i, s := range segs {
-			if _, err := h.Attach(s, fmt.Sprintf("eth%d", i), num); err != nil {
-				return nil, err
-			}
-		}
-		return h, nil
-	}
+	host := l.AddHost
 	dirs := map[string]*demoNode{}
 	for i, name := range []string{"dir1", "dir2"} {
 		h, err := host(name, i+1, "pub", "priv")
 		if err != nil {
 			return err
 		}
-		if _, errOut, code := h.Output(5*time.Second, "sysctl", "-qw", "net.ipv4.ip_forward=1"); code != 0 {
-			return fmt.Errorf("%s: enabling forwarding: %s", name, errOut)
+		if err := h.Sysctl("net.ipv4.ip_forward", "1"); err != nil {
+			return err
 		}
 		n := &demoNode{name: name, host: h, dir: filepath.Join(d.dir, name), state: filepath.Join(d.dir, name+"-state"), sock: filepath.Join(d.dir, name+".sock")}
 		files := map[string]string{

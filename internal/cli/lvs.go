@@ -5,18 +5,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/lubdub/lubdub/internal/datapath"
 	"github.com/lubdub/lubdub/internal/lvs"
 )
-
-// lvsLock serialises lubdub processes that change the kernel's table
-// (each reads, changes and writes it).
-const lvsLock = "/run/lubdub/lvs.lock"
 
 const lvsHelp = `Usage (ipvsadm's):
   lubdub lvs -A|E -t|u service-address [-s scheduler] [-p [timeout]] [-M netmask]
@@ -71,21 +65,8 @@ func cmdLVS(env *Env, args []string) int {
 	return 0
 }
 
-// lockLVS takes the table lock; the returned function releases it.
-func lockLVS() (func(), error) {
-	if err := os.MkdirAll(filepath.Dir(lvsLock), 0o755); err != nil {
-		return nil, fmt.Errorf("creating lock directory: %w", err)
-	}
-	f, err := os.OpenFile(lvsLock, os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("opening lock %s: %w", lvsLock, err)
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("locking %s: %w", lvsLock, err)
-	}
-	return func() { f.Close() }, nil
-}
+// lvsLock is datapath.Lock; the command's unit tests replace it.
+var lvsLock = datapath.Lock
 
 func runLVS(env *Env, dp datapath.DataPath, c *lvs.Command, stdin io.Reader) error {
 	var only []lvs.Key
@@ -130,7 +111,7 @@ func runLVS(env *Env, dp datapath.DataPath, c *lvs.Command, stdin io.Reader) err
 	case lvs.OpZero:
 		return dp.Zero(only)
 	}
-	unlock, err := lockLVS()
+	unlock, err := lvsLock()
 	if err != nil {
 		return err
 	}

@@ -5,51 +5,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lubdub/lubdub/internal/datapath"
 	"github.com/lubdub/lubdub/internal/lvs"
 )
 
-// memDP is an in-memory data path: the command's logic without a kernel.
-type memDP struct {
-	t     lvs.Table
-	syncs int
-}
-
-func (m *memDP) Name() string { return "memory" }
-func (m *memDP) Load(keys []lvs.Key, _ bool) (*lvs.Table, error) {
-	out := &lvs.Table{}
-	for _, s := range m.t.Clone().Services {
-		if keys == nil {
-			out.Services = append(out.Services, s)
-			continue
-		}
-		for _, k := range keys {
-			if k == s.Key {
-				out.Services = append(out.Services, s)
-			}
-		}
-	}
-	return out, nil
-}
-func (m *memDP) Sync(old, new *lvs.Table) error {
-	m.syncs++
-	keep := &lvs.Table{}
-	for _, s := range m.t.Services {
-		gone := false
-		for _, o := range old.Services {
-			gone = gone || o.Key == s.Key
-		}
-		if !gone {
-			keep.Services = append(keep.Services, s)
-		}
-	}
-	m.t.Services = append(keep.Services, new.Clone().Services...)
-	return nil
-}
-func (m *memDP) Zero([]lvs.Key) error { return nil }
-func (m *memDP) Close() error         { return nil }
-
-func lvsRun(t *testing.T, dp *memDP, stdin string, args ...string) (string, error) {
+func lvsRun(t *testing.T, dp *datapath.Mem, stdin string, args ...string) (string, error) {
 	t.Helper()
+	lvsLock = func() (func(), error) { return func() {}, nil }
+	t.Cleanup(func() { lvsLock = datapath.Lock })
 	c, err := lvs.Parse(args)
 	if err != nil {
 		t.Fatal(err)
@@ -60,19 +23,19 @@ func lvsRun(t *testing.T, dp *memDP, stdin string, args ...string) (string, erro
 }
 
 func TestLVSRestoreIsAllOrNothing(t *testing.T) {
-	dp := &memDP{}
+	dp := &datapath.Mem{}
 	if _, err := lvsRun(t, dp, "-A -t 198.18.0.10:80 -s rr\n-a -t 198.18.0.10:80 -r 198.18.1.2 -m\n-a -t 198.18.0.99:80 -r 198.18.1.2 -m\n", "-R"); err == nil ||
 		!strings.Contains(err.Error(), "Service not defined") {
 		t.Fatalf("got %v", err)
 	}
-	if dp.syncs != 0 || len(dp.t.Services) != 0 {
-		t.Fatalf("a failed restore changed the kernel: %d syncs, %v", dp.syncs, dp.t.Services)
+	if dp.Syncs != 0 || len(dp.Table.Services) != 0 {
+		t.Fatalf("a failed restore changed the kernel: %d syncs, %v", dp.Syncs, dp.Table.Services)
 	}
 	if _, err := lvsRun(t, dp, "-A -t 198.18.0.10:80 -s rr\n-a -t 198.18.0.10:80 -r 198.18.1.2 -m\n", "-R"); err != nil {
 		t.Fatal(err)
 	}
-	if dp.syncs != 1 {
-		t.Errorf("restore took %d transactions, want 1", dp.syncs)
+	if dp.Syncs != 1 {
+		t.Errorf("restore took %d transactions, want 1", dp.Syncs)
 	}
 	out, err := lvsRun(t, dp, "", "-S", "-n")
 	if err != nil || out != "-A -t 198.18.0.10:80 -s rr\n-a -t 198.18.0.10:80 -r 198.18.1.2:80 -m -w 1\n" {

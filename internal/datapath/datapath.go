@@ -14,7 +14,9 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"math"
+	"os"
+	"path/filepath"
+	"syscall"
 	"net/netip"
 	"slices"
 	"strings"
@@ -44,6 +46,27 @@ type Conn struct {
 	Expire                time.Duration
 	Client, Virtual, Real netip.AddrPort
 	Mark                  uint32
+}
+
+// LockFile serialises the lubdub processes that change the kernel's
+// table (ipvsadm commands, ldirectord checkers): each reads, changes and
+// writes it.
+const LockFile = "/run/lubdub/lvs.lock"
+
+// Lock takes LockFile; the returned function releases it.
+func Lock() (func(), error) {
+	if err := os.MkdirAll(filepath.Dir(LockFile), 0o755); err != nil {
+		return nil, fmt.Errorf("creating lock directory: %w", err)
+	}
+	f, err := os.OpenFile(LockFile, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("opening lock %s: %w", LockFile, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("locking %s: %w", LockFile, err)
+	}
+	return func() { f.Close() }, nil
 }
 
 // Kinds of data path for Open.
@@ -90,14 +113,20 @@ func CheckNFT(s *lvs.Service) error {
 	return nil
 }
 
-// maxSlots bounds the table a weighted scheduler picks from.
-const maxSlots = 256
+// SlotCount is the number of slots every service's scheduler picks from.
+// It is fixed, so that adding, removing or re-weighting a real server
+// only rewrites the slots (set elements) and never the rule that picks
+// (which would make the kernel re-validate the whole table). 240 divides
+// evenly among 1-6, 8, 10, 12, 15 and 16 servers; other counts are within
+// one slot of even.
+const SlotCount = 240
 
-// Slots returns, for a scheduler, the sequence of real servers (indexes
-// into weights) that the kernel cycles or hashes over. Servers with weight
-// 0 (quiescent) get no slot. rr gives each live server one slot; wrr, sh
-// and dh give slots in proportion to weight, interleaved smoothly (nginx's
-// smooth weighted round robin) so that 3:1 reads a a b a, not a a a b.
+// Slots returns, for a scheduler, which real server (an index into
+// weights) each of the SlotCount slots sends to; the kernel cycles (rr,
+// wrr) or hashes (sh, dh) over them. Servers with weight 0 (quiescent) get
+// none. rr deals slots in turn to the live servers; wrr, sh and dh give
+// them in proportion to weight, interleaved smoothly (nginx's smooth
+// weighted round robin), so that 3:1 reads a a b a a a b a.
 func Slots(sched string, weights []int) []int {
 	var live []int
 	for i, w := range weights {
@@ -108,30 +137,33 @@ func Slots(sched string, weights []int) []int {
 	if len(live) == 0 {
 		return nil
 	}
+	out := make([]int, 0, SlotCount)
 	if sched == "rr" {
-		return live
+		for i := range SlotCount {
+			out = append(out, live[i%len(live)])
+		}
+		return out
 	}
-	ws := make([]int, len(weights))
 	g, total := 0, 0
 	for _, i := range live {
 		g = gcd(g, weights[i])
 	}
+	ws := make([]int, len(weights))
 	for _, i := range live {
 		ws[i] = weights[i] / g
 		total += ws[i]
 	}
-	if total > maxSlots {
-		// Scale down, keeping every live server at least one slot.
-		scale := float64(maxSlots-len(live)) / float64(total)
+	if total > SlotCount {
+		// Scale down, so that every live server keeps at least one slot.
+		room, sum := SlotCount-len(live), total
 		total = 0
 		for _, i := range live {
-			ws[i] = 1 + int(math.Floor(float64(ws[i])*scale))
+			ws[i] = 1 + ws[i]*room/sum
 			total += ws[i]
 		}
 	}
 	cur := make([]int, len(weights))
-	out := make([]int, 0, total)
-	for range total {
+	for range SlotCount {
 		best := -1
 		for _, i := range live {
 			cur[i] += ws[i]
@@ -160,14 +192,6 @@ func svcName(k lvs.Key) string {
 
 func destName(k lvs.Key, d netip.AddrPort) string {
 	return fmt.Sprintf("%s/%s-%d", svcName(k), d.Addr(), d.Port())
-}
-
-func affName(k lvs.Key, d netip.AddrPort, timeout int, mask netip.Addr) string {
-	n := fmt.Sprintf("aff%d-%s", timeout, strings.TrimPrefix(destName(k, d), "svc-"))
-	if mask.IsValid() && mask != netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
-		n += "-mask-" + mask.String()
-	}
-	return n
 }
 
 // DestMark is the conntrack mark lubdub gives the connections it sends to

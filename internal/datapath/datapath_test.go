@@ -3,36 +3,48 @@ package datapath
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/lubdub/lubdub/internal/lvs"
 )
 
 func TestSlots(t *testing.T) {
+	count := func(s []int) map[int]int {
+		c := map[int]int{}
+		for _, i := range s {
+			c[i]++
+		}
+		return c
+	}
 	for _, c := range []struct {
 		sched   string
 		weights []int
-		want    string
+		head    string
+		counts  string
 	}{
-		{"rr", []int{1, 5, 0, 2}, "[0 1 3]"},
-		{"wrr", []int{3, 1}, "[0 0 1 0]"},
-		{"wrr", []int{2, 4}, "[1 0 1]"},
-		{"wrr", []int{0, 0}, "[]"},
-		{"sh", []int{1, 1}, "[0 1]"},
-		{"wrr", []int{5, 0, 5}, "[0 2]"},
+		{"rr", []int{1, 5, 0, 2}, "[0 1 3 0 1 3]", "map[0:80 1:80 3:80]"},
+		{"wrr", []int{3, 1}, "[0 0 1 0 0 0 1 0]", "map[0:180 1:60]"},
+		{"wrr", []int{2, 4}, "[1 0 1 1 0 1]", "map[0:80 1:160]"},
+		{"sh", []int{1, 1}, "[0 1 0 1 0 1]", "map[0:120 1:120]"},
+		{"wrr", []int{5, 0, 5}, "[0 2 0 2 0 2]", "map[0:120 2:120]"},
+		{"rr", []int{1, 1, 1, 1, 1, 1, 1}, "[0 1 2 3 4 5]", "map[0:35 1:35 2:34 3:34 4:34 5:34 6:34]"},
+		{"wrr", []int{65535, 1, 30000}, "[0 2 0 0 2 0]", "map[0:164 1:1 2:75]"},
 	} {
-		if got := fmt.Sprint(Slots(c.sched, c.weights)); got != c.want {
-			t.Errorf("%s %v: %s, want %s", c.sched, c.weights, got, c.want)
+		s := Slots(c.sched, c.weights)
+		if len(s) != SlotCount {
+			t.Errorf("%s %v: %d slots", c.sched, c.weights, len(s))
+			continue
+		}
+		if got := fmt.Sprint(s[:len(c.head)/2]); !strings.HasPrefix(c.head, got[:len(got)-1]) {
+			t.Errorf("%s %v: starts %v, want %s", c.sched, c.weights, s[:8], c.head)
+		}
+		if got := fmt.Sprint(count(s)); got != c.counts {
+			t.Errorf("%s %v: counts %s, want %s", c.sched, c.weights, got, c.counts)
 		}
 	}
-	// Large weights are scaled into maxSlots, every live server kept.
-	s := Slots("wrr", []int{65535, 1, 30000})
-	count := map[int]int{}
-	for _, i := range s {
-		count[i]++
-	}
-	if len(s) > maxSlots || count[1] < 1 || count[0] <= count[2] || count[2] <= count[1] {
-		t.Errorf("scaled slots: %d slots, counts %v", len(s), count)
+	if s := Slots("wrr", []int{0, 0}); s != nil {
+		t.Errorf("no live server: %v", s)
 	}
 }
 

@@ -28,10 +28,9 @@ const TableName = "lubdub"
 // would answer the client directly and the client would drop the reply).
 const MasqMark = 0x10000000
 
-// Register numbers (NFT_REG32_00 and up) for concatenated keys.
-const (
-	reg32 = 8
-)
+// reg32 is the first 32-bit register (the same bytes as NFT_REG_1), where
+// concatenated keys start.
+const reg32 = unix.NFT_REG32_00
 
 // The service lookup key is daddr . l4proto . dport (12 bytes).
 var svcKeyType, _ = nftables.ConcatSetType(nftables.TypeIPAddr, nftables.TypeInetProto, nftables.TypeInetService)
@@ -41,6 +40,10 @@ type NFT struct {
 	conn  *nftables.Conn
 	table *nftables.Table
 	seq   map[lvs.Key]int64 // creation order, from Load
+	// destRules are the handles of each service's real-server comment
+	// rules, from Load, so that a change of real servers can replace them
+	// without rebuilding the chain.
+	destRules map[lvs.Key][]uint64
 }
 
 // OpenNFT connects to nftables in the current network namespace.
@@ -49,7 +52,7 @@ func OpenNFT() (*NFT, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening nftables netlink: %w", err)
 	}
-	return &NFT{conn: c, table: &nftables.Table{Family: nftables.TableFamilyIPv4, Name: TableName}, seq: map[lvs.Key]int64{}}, nil
+	return &NFT{conn: c, table: &nftables.Table{Family: nftables.TableFamilyIPv4, Name: TableName}, seq: map[lvs.Key]int64{}, destRules: map[lvs.Key][]uint64{}}, nil
 }
 
 // bigBuffers lets one transaction carry thousands of services (the
@@ -169,6 +172,8 @@ func (n *NFT) loadService(k lvs.Key) (*lvs.Service, error) {
 		return nil, fmt.Errorf("reading service %s from nftables: %w", k, err)
 	}
 	var s *lvs.Service
+	var handles []uint64
+	defer func() { n.destRules[k] = handles }()
 	for _, r := range rules {
 		c, ok := userdata.GetString(r.UserData, userdata.TypeComment)
 		if !ok {
@@ -195,6 +200,7 @@ func (n *NFT) loadService(k lvs.Key) (*lvs.Service, error) {
 			return nil, fmt.Errorf("service %s: real server %q in chain %s: %w", k, d.Addr, ch.Name, err)
 		}
 		s.Dests = append(s.Dests, &lvs.Dest{Addr: a, Fwd: d.Fwd, Weight: d.Weight})
+		handles = append(handles, r.Handle)
 	}
 	if s == nil {
 		return nil, fmt.Errorf("service %s: chain %s has no lubdub description (was it changed by hand?)", k, ch.Name)
@@ -444,6 +450,9 @@ func (n *NFT) addBase() error {
 			return fmt.Errorf("adding nftables counters: %w", err)
 		}
 	}
+	if err := c.AddSet(n.targetsMap(), nil); err != nil {
+		return fmt.Errorf("adding nftables map: %w", err)
+	}
 	accept := nftables.ChainPolicyAccept
 	dispatch := append(loadSvcKey(), &expr.Lookup{SourceRegister: reg32, SetName: svcs.Name, SetID: svcs.ID, DestRegister: 0, IsDestRegSet: true})
 	for _, h := range []struct {
@@ -500,137 +509,229 @@ func (n *NFT) delService(s *lvs.Service) error {
 	}
 	sc := &nftables.Chain{Table: n.table, Name: svcName(s.Key)}
 	c.FlushChain(sc)
-	for _, d := range s.Dests {
-		if err := n.delDest(s, d); err != nil {
-			return err
-		}
-	}
 	c.DelChain(sc)
-	return nil
+	c.DelSet(n.slotsMap(s.Key))
+	if s.Persistent {
+		c.DelSet(&nftables.Set{Table: n.table, Name: persistName(s)})
+	}
+	return n.delDests(s.Key, s.Dests)
 }
 
-func (n *NFT) delDest(s *lvs.Service, d *lvs.Dest) error {
-	c := n.conn
-	dc := &nftables.Chain{Table: n.table, Name: destName(s.Key, d.Addr)}
-	c.FlushChain(dc)
-	c.DelChain(dc)
-	if s.Persistent {
-		c.DelSet(&nftables.Set{Table: n.table, Name: affName(s.Key, d.Addr, s.Timeout, s.Netmask)})
+// delDests removes real servers' targets and counters.
+func (n *NFT) delDests(k lvs.Key, dests []*lvs.Dest) error {
+	if len(dests) == 0 {
+		return nil
 	}
-	for _, name := range []string{"conns", "in", "out"} {
-		if err := c.SetDeleteElements(n.counterSet(name), []nftables.SetElement{{Key: destKey(s.Key, d.Addr)}}); err != nil {
+	var els []nftables.SetElement
+	for _, d := range dests {
+		els = append(els, nftables.SetElement{Key: destKey(k, d.Addr)})
+	}
+	for _, name := range []string{"conns", "in", "out", "targets"} {
+		if err := n.conn.SetDeleteElements(n.counterSet(name), els); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// putService creates a service or rebuilds its rules; counters of real
-// servers that stay are kept.
+func (n *NFT) slotsMap(k lvs.Key) *nftables.Set {
+	return &nftables.Set{Table: n.table, Name: "slots-" + strings.TrimPrefix(svcName(k), "svc-"), IsMap: true,
+		KeyType: nftables.TypeMark, KeyByteOrder: binaryutil.NativeEndian, DataType: nftables.TypeMark}
+}
+
+// persistName names a persistent service's map of clients; its timeout and
+// netmask are part of the name, so that changing them makes a new map.
+func persistName(s *lvs.Service) string {
+	n := fmt.Sprintf("persist%d-%s", s.Timeout, strings.TrimPrefix(svcName(s.Key), "svc-"))
+	if s.Netmask.IsValid() && s.Netmask != netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+		n += "-mask-" + s.Netmask.String()
+	}
+	return n
+}
+
+// Every real server of every service has a conntrack mark (DestMark).
+// A service's chain sets the mark (from its scheduler's slots, or from
+// the persistence map), and the global map "targets" turns the mark into
+// the address and port to translate to. The chain's rules stay the same
+// while real servers come and go: only set elements change.
+var targetType, _ = nftables.ConcatSetType(nftables.TypeIPAddr, nftables.TypeInetService)
+
+func (n *NFT) targetsMap() *nftables.Set {
+	return &nftables.Set{Table: n.table, Name: "targets", IsMap: true, KeyType: nftables.TypeMark,
+		KeyByteOrder: binaryutil.NativeEndian, DataType: targetType}
+}
+
+func targetElem(k lvs.Key, d *lvs.Dest) nftables.SetElement {
+	v := make([]byte, 8)
+	a := d.Addr.Addr().As4()
+	copy(v, a[:])
+	v[4], v[5] = byte(d.Addr.Port()>>8), byte(d.Addr.Port())
+	return nftables.SetElement{Key: destKey(k, d.Addr), Val: v}
+}
+
+// natByMark translates to the target of the connection's mark
+// (dnat ip to ct mark map @targets).
+func natByMark() []expr.Any {
+	return []expr.Any{
+		&expr.Ct{Key: expr.CtKeyMARK, Register: 1},
+		&expr.Lookup{SourceRegister: 1, SetName: "targets", DestRegister: 1, IsDestRegSet: true},
+		&expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 1, RegProtoMin: unix.NFT_REG32_01, Specified: true},
+	}
+}
+
+// putService creates a service or rebuilds its chain. Its rules do not
+// name real servers, so a change of real servers only (the scheduler and
+// persistence as they were) keeps them and changes set elements and the
+// comments: no rule with a kernel-validated expression is added, and the
+// commit does not walk the whole table. A change costs the same with one
+// service or thousands. Counters of real servers that stay are kept.
 func (n *NFT) putService(old, s *lvs.Service) error {
 	c := n.conn
 	sc := &nftables.Chain{Table: n.table, Name: svcName(s.Key)}
 	seq := n.seq[s.Key]
-	if old == nil {
+	handles, known := n.destRules[s.Key]
+	light := old != nil && known && old.Scheduler == s.Scheduler && old.Persistent == s.Persistent &&
+		old.Timeout == s.Timeout && old.Netmask == s.Netmask
+	delete(n.destRules, s.Key) // stale once this transaction is sent
+	switch {
+	case light:
+		for _, h := range handles {
+			if err := c.DelRule(&nftables.Rule{Table: n.table, Chain: sc, Handle: h}); err != nil {
+				return err
+			}
+		}
+	case old == nil:
 		seq = time.Now().UnixNano()
 		c.AddChain(sc)
 		if err := c.SetAddElements(n.servicesMap(), []nftables.SetElement{{Key: svcKey(s.Key),
 			VerdictData: &expr.Verdict{Kind: expr.VerdictGoto, Chain: sc.Name}}}); err != nil {
 			return err
 		}
-	} else {
+	default:
 		c.FlushChain(sc)
 	}
-	c.AddRule(&nftables.Rule{Table: n.table, Chain: sc, UserData: comment(svcMeta{Seq: seq, Sched: s.Scheduler,
-		Persist: s.Persistent, Timeout: s.Timeout, Mask: maskString(s.Netmask)})})
+	if !light {
+		c.AddRule(&nftables.Rule{Table: n.table, Chain: sc, UserData: comment(svcMeta{Seq: seq, Sched: s.Scheduler,
+			Persist: s.Persistent, Timeout: s.Timeout, Mask: maskString(s.Netmask)})})
+	}
 	for _, d := range s.Dests {
 		c.AddRule(&nftables.Rule{Table: n.table, Chain: sc, UserData: comment(destMeta{Addr: d.Addr.String(), Fwd: d.Fwd, Weight: d.Weight})})
 	}
 
-	// Real servers: gone ones deleted, new ones created, all rebuilt.
-	oldDests := map[netip.AddrPort]bool{}
+	// Real servers that come get a target and counters; those that go
+	// lose them.
+	var added, gone []*lvs.Dest
+	lostWeight := false
+	for _, d := range s.Dests {
+		var od *lvs.Dest
+		if old != nil {
+			_, od = old.Dest(d.Addr)
+		}
+		if od == nil {
+			added = append(added, d)
+		} else if od.Weight > 0 && d.Weight == 0 {
+			lostWeight = true
+		}
+	}
 	if old != nil {
 		for _, d := range old.Dests {
 			if _, nd := s.Dest(d.Addr); nd == nil {
-				if err := n.delDest(old, d); err != nil {
-					return err
-				}
-				continue
-			}
-			oldDests[d.Addr] = true
-			if old.Persistent && (!s.Persistent || affName(old.Key, d.Addr, old.Timeout, old.Netmask) != affName(s.Key, d.Addr, s.Timeout, s.Netmask)) {
-				c.DelSet(&nftables.Set{Table: n.table, Name: affName(old.Key, d.Addr, old.Timeout, old.Netmask)})
+				gone = append(gone, d)
 			}
 		}
 	}
-	affs := map[netip.AddrPort]*nftables.Set{}
-	for _, d := range s.Dests {
-		dc := &nftables.Chain{Table: n.table, Name: destName(s.Key, d.Addr)}
-		if oldDests[d.Addr] {
-			c.FlushChain(dc)
-		} else {
-			c.AddChain(dc)
-			for _, name := range []string{"conns", "in", "out"} {
-				if err := c.SetAddElements(n.counterSet(name), []nftables.SetElement{{Key: destKey(s.Key, d.Addr)}}); err != nil {
-					return err
-				}
+	if err := n.delDests(s.Key, gone); err != nil {
+		return err
+	}
+	if len(added) > 0 {
+		var els, targets []nftables.SetElement
+		for _, d := range added {
+			els = append(els, nftables.SetElement{Key: destKey(s.Key, d.Addr)})
+			targets = append(targets, targetElem(s.Key, d))
+		}
+		for _, name := range []string{"conns", "in", "out"} {
+			if err := c.SetAddElements(n.counterSet(name), els); err != nil {
+				return err
 			}
 		}
-		var e []expr.Any
-		if s.Persistent {
-			aff := &nftables.Set{Table: n.table, Name: affName(s.Key, d.Addr, s.Timeout, s.Netmask), KeyType: nftables.TypeIPAddr,
-				HasTimeout: true, Dynamic: true, Timeout: time.Duration(s.Timeout) * time.Second}
-			kept := oldDests[d.Addr] && old.Persistent && affName(old.Key, d.Addr, old.Timeout, old.Netmask) == aff.Name
-			if !kept { // a kept set keeps its clients
-				if err := c.AddSet(aff, nil); err != nil {
-					return fmt.Errorf("adding persistence set: %w", err)
-				}
-			}
-			affs[d.Addr] = aff
-			e = append(e, loadClient(s.Netmask)...)
-			e = append(e, &expr.Dynset{SrcRegKey: 1, SetName: aff.Name, SetID: aff.ID, Operation: unix.NFT_DYNSET_OP_UPDATE})
+		if err := c.SetAddElements(n.targetsMap(), targets); err != nil {
+			return err
 		}
-		a := d.Addr.Addr().As4()
-		e = append(e,
-			&expr.Immediate{Register: 1, Data: destKey(s.Key, d.Addr)},
-			&expr.Ct{Key: expr.CtKeyMARK, Register: 1, SourceRegister: true},
-			&expr.Immediate{Register: 1, Data: a[:]},
-			&expr.Immediate{Register: 2, Data: binaryutil.BigEndian.PutUint16(d.Addr.Port())},
-			&expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 1, RegProtoMin: 2, Specified: true},
-		)
-		c.AddRule(&nftables.Rule{Table: n.table, Chain: dc, Exprs: e})
 	}
 
-	// Persistence: a client seen within the timeout goes back to its
-	// server, while that server has weight.
+	// Persistence: a map of clients to their real server's mark, with
+	// the service's timeout. A client seen within it goes back to its
+	// server; clients of a server that left or lost its weight start
+	// afresh.
+	var persist *nftables.Set
+	if s.Persistent {
+		persist = &nftables.Set{Table: n.table, Name: persistName(s), KeyType: nftables.TypeIPAddr, DataType: nftables.TypeMark,
+			IsMap: true, HasTimeout: true, Dynamic: true, Timeout: time.Duration(s.Timeout) * time.Second}
+		if old != nil && old.Persistent && persistName(old) == persist.Name {
+			if len(gone) > 0 || lostWeight {
+				c.FlushSet(persist)
+			}
+		} else if err := c.AddSet(persist, nil); err != nil {
+			return fmt.Errorf("adding persistence map: %w", err)
+		}
+	}
+	if old != nil && old.Persistent && (persist == nil || persistName(old) != persist.Name) {
+		c.DelSet(&nftables.Set{Table: n.table, Name: persistName(old)})
+	}
+
+	// The scheduler's slots: slot number to mark, in a map of the
+	// service's own (an anonymous one would cost a scan of all the
+	// table's sets to name it).
 	weights := make([]int, len(s.Dests))
 	for i, d := range s.Dests {
 		weights[i] = d.Weight
-		if s.Persistent && d.Weight > 0 {
-			e := loadClient(s.Netmask)
-			e = append(e, &expr.Lookup{SourceRegister: 1, SetName: affs[d.Addr].Name, SetID: affs[d.Addr].ID},
-				&expr.Verdict{Kind: expr.VerdictGoto, Chain: destName(s.Key, d.Addr)})
-			c.AddRule(&nftables.Rule{Table: n.table, Chain: sc, Exprs: e})
+	}
+	m := n.slotsMap(s.Key)
+	var els []nftables.SetElement
+	for i, di := range Slots(s.Scheduler, weights) {
+		els = append(els, nftables.SetElement{Key: binaryutil.NativeEndian.PutUint32(uint32(i)), Val: destKey(s.Key, s.Dests[di].Addr)})
+	}
+	if old == nil {
+		if err := c.AddSet(m, els); err != nil {
+			return fmt.Errorf("adding scheduler map: %w", err)
+		}
+	} else {
+		c.FlushSet(m)
+		if len(els) > 0 {
+			if err := c.SetAddElements(m, els); err != nil {
+				return fmt.Errorf("filling scheduler map: %w", err)
+			}
 		}
 	}
-	slots := Slots(s.Scheduler, weights)
-	if len(slots) == 0 {
-		return nil // no live server: the packet goes on to the local stack
+	if light {
+		return nil
 	}
-	m := &nftables.Set{Table: n.table, Anonymous: true, Constant: true, IsMap: true, KeyType: nftables.TypeInteger,
-		KeyByteOrder: binaryutil.NativeEndian, DataType: nftables.TypeVerdict}
-	var els []nftables.SetElement
-	for i, di := range slots {
-		els = append(els, nftables.SetElement{Key: binaryutil.NativeEndian.PutUint32(uint32(i)),
-			VerdictData: &expr.Verdict{Kind: expr.VerdictGoto, Chain: destName(s.Key, s.Dests[di].Addr)}})
+
+	// remember: update @persist { ip saddr : ct mark }
+	remember := func() []expr.Any {
+		if persist == nil {
+			return nil
+		}
+		e := loadClient(s.Netmask)
+		return append(e, &expr.Ct{Key: expr.CtKeyMARK, Register: 2},
+			&expr.Dynset{SrcRegKey: 1, SrcRegData: 2, SetName: persist.Name, SetID: persist.ID, Operation: unix.NFT_DYNSET_OP_UPDATE})
 	}
-	if err := c.AddSet(m, els); err != nil {
-		return fmt.Errorf("adding scheduler map: %w", err)
+	if persist != nil {
+		// ct mark set ip saddr map @persist; refresh; dnat
+		e := loadClient(s.Netmask)
+		e = append(e, &expr.Lookup{SourceRegister: 1, SetName: persist.Name, SetID: persist.ID, DestRegister: 1, IsDestRegSet: true},
+			&expr.Ct{Key: expr.CtKeyMARK, Register: 1, SourceRegister: true})
+		e = append(e, remember()...)
+		e = append(e, natByMark()...)
+		c.AddRule(&nftables.Rule{Table: n.table, Chain: sc, Exprs: e})
 	}
+	// ct mark set numgen inc mod 240 map @slots (or jhash); remember;
+	// dnat. With no live server the map is empty, the lookup fails and
+	// the packet goes on to the local stack.
 	var pick []expr.Any
 	switch s.Scheduler {
 	case "rr", "wrr":
-		pick = []expr.Any{&expr.Numgen{Register: 1, Modulus: uint32(len(slots)), Type: unix.NFT_NG_INCREMENTAL}}
+		pick = []expr.Any{&expr.Numgen{Register: 1, Modulus: SlotCount, Type: unix.NFT_NG_INCREMENTAL}}
 	case "sh", "dh":
 		off := uint32(12) // saddr
 		if s.Scheduler == "dh" {
@@ -638,10 +739,13 @@ func (n *NFT) putService(old, s *lvs.Service) error {
 		}
 		pick = []expr.Any{
 			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: 4},
-			&expr.Hash{SourceRegister: 1, DestRegister: 1, Length: 4, Modulus: uint32(len(slots)), Seed: 0x6c756264, Type: expr.HashTypeJenkins},
+			&expr.Hash{SourceRegister: 1, DestRegister: 1, Length: 4, Modulus: SlotCount, Seed: 0x6c756264, Type: expr.HashTypeJenkins},
 		}
 	}
-	pick = append(pick, &expr.Lookup{SourceRegister: 1, SetName: m.Name, SetID: m.ID, DestRegister: 0, IsDestRegSet: true})
+	pick = append(pick, &expr.Lookup{SourceRegister: 1, SetName: m.Name, SetID: m.ID, DestRegister: 1, IsDestRegSet: true},
+		&expr.Ct{Key: expr.CtKeyMARK, Register: 1, SourceRegister: true})
+	pick = append(pick, remember()...)
+	pick = append(pick, natByMark()...)
 	c.AddRule(&nftables.Rule{Table: n.table, Chain: sc, Exprs: pick})
 	return nil
 }

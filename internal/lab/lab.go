@@ -130,6 +130,32 @@ func (h *Host) Attach(segment, ifname string, hostnum int) (string, error) {
 	return addr, nil
 }
 
+// AddHost creates a host attached to each segment in turn as eth0, eth1,
+// ..., with address 198.18.<subnet>.<num> on each.
+func (l *Lab) AddHost(name string, num int, segments ...string) (*Host, error) {
+	h, err := l.Host(name)
+	if err != nil {
+		return nil, err
+	}
+	for i, seg := range segments {
+		if _, err := h.Attach(seg, fmt.Sprintf("eth%d", i), num); err != nil {
+			return nil, err
+		}
+	}
+	return h, nil
+}
+
+// BuildLubdub builds the lubdub binary from pkg (./cmd/lubdub from the
+// repository root) into dir, for tests, the benchmarks and labs to run.
+func BuildLubdub(dir, pkg string, flags ...string) (string, error) {
+	bin := filepath.Join(dir, "lubdub")
+	args := append(append([]string{"build", "-o", bin}, flags...), pkg)
+	if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building lubdub (go %s): %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return bin, nil
+}
+
 // portName is the bridge-side end of a host's interface.
 func (h *Host) portName(ifname string) string {
 	n := h.Name + "-" + ifname
@@ -148,6 +174,17 @@ func (h *Host) Cut(ifname string) error {
 // Heal undoes Cut.
 func (h *Host) Heal(ifname string) error {
 	return run("ip", "-n", h.lab.bridgeNS, "link", "set", h.portName(ifname), "up")
+}
+
+// Sysctl sets a kernel setting inside the host's network namespace
+// (net.ipv4.ip_forward=1, say), through /proc/sys, so that no sysctl
+// binary is needed.
+func (h *Host) Sysctl(key, value string) error {
+	path := "/proc/sys/" + strings.ReplaceAll(key, ".", "/")
+	if _, errOut, code := h.Output(5*time.Second, "sh", "-c", `echo "$1" > "$2"`, "sh", value, path); code != 0 {
+		return fmt.Errorf("%s: setting %s=%s: %s", h.Name, key, value, strings.TrimSpace(errOut))
+	}
+	return nil
 }
 
 // Command returns a command that runs inside the host.

@@ -24,12 +24,13 @@ type Checker struct {
 	next   map[lvs.Key]time.Time
 	// last is what the checker last wrote, to log changes.
 	last map[lvs.Key]*lvs.Service
+	lock func() (func(), error) // datapath.Lock; tests replace it
 }
 
 // NewChecker returns a checker; check is usually Check.
 func NewChecker(cfg *Config, dp datapath.DataPath, check CheckFunc, log *slog.Logger) *Checker {
 	return &Checker{cfg: cfg, dp: dp, log: log, check: check, health: NewHealth(),
-		next: map[lvs.Key]time.Time{}, last: map[lvs.Key]*lvs.Service{}}
+		next: map[lvs.Key]time.Time{}, last: map[lvs.Key]*lvs.Service{}, lock: datapath.Lock}
 }
 
 // Start runs every check once and puts the services in the kernel.
@@ -130,6 +131,11 @@ func (c *Checker) round(ctx context.Context, now time.Time, all bool) bool {
 // sync writes the services this configuration owns; other services in
 // the kernel are left alone.
 func (c *Checker) sync() error {
+	unlock, err := c.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	old, err := c.dp.Load(c.cfg.Keys(), false)
 	if err != nil {
 		return err
@@ -177,10 +183,17 @@ func (c *Checker) logChanges(old, s *lvs.Service) {
 
 // Remove takes the configuration's virtual services out of the kernel
 // (ldirectord's cleanstop).
-func (c *Checker) Remove() error { return Remove(c.cfg, c.dp) }
+func (c *Checker) Remove() error { return remove(c.cfg, c.dp, c.lock) }
 
 // Remove takes a configuration's virtual services out of the kernel.
-func Remove(cfg *Config, dp datapath.DataPath) error {
+func Remove(cfg *Config, dp datapath.DataPath) error { return remove(cfg, dp, datapath.Lock) }
+
+func remove(cfg *Config, dp datapath.DataPath, lock func() (func(), error)) error {
+	unlock, err := lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	old, err := dp.Load(cfg.Keys(), false)
 	if err != nil {
 		return err

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lubdub/lubdub/internal/datapath"
 	"github.com/lubdub/lubdub/internal/lvs"
 )
 
@@ -164,52 +165,13 @@ func TestHealthFailureCount(t *testing.T) {
 	}
 }
 
-// fakeDP is an in-memory data path for the checker's logic.
-type fakeDP struct {
-	t     lvs.Table
-	syncs int
-}
-
-func (f *fakeDP) Name() string { return "nftables" }
-func (f *fakeDP) Load(keys []lvs.Key, _ bool) (*lvs.Table, error) {
-	out := &lvs.Table{}
-	for _, s := range f.t.Clone().Services {
-		for _, k := range keys {
-			if s.Key == k {
-				out.Services = append(out.Services, s)
-			}
-		}
-	}
-	return out, nil
-}
-func (f *fakeDP) Sync(old, new *lvs.Table) error {
-	f.syncs++
-	for _, s := range old.Services {
-		if i, _ := find(&f.t, s.Key); i >= 0 {
-			f.t.Services = append(f.t.Services[:i], f.t.Services[i+1:]...)
-		}
-	}
-	f.t.Services = append(f.t.Services, new.Clone().Services...)
-	return nil
-}
-func (f *fakeDP) Zero([]lvs.Key) error { return nil }
-func (f *fakeDP) Close() error         { return nil }
-
-func find(t *lvs.Table, k lvs.Key) (int, *lvs.Service) {
-	for i, s := range t.Services {
-		if s.Key == k {
-			return i, s
-		}
-	}
-	return -1, nil
-}
-
 func TestCheckerRefusesGateOnNFTables(t *testing.T) {
 	c, err := Parse("f.cf", strings.NewReader("virtual=1.2.3.4:80\n\treal=1.2.3.5 gate\n\tscheduler=rr\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ch := NewChecker(c, &fakeDP{}, func(context.Context, *Virtual, Real) error { return nil }, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ch := NewChecker(c, &datapath.Mem{Refuse: true}, func(context.Context, *Virtual, Real) error { return nil }, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ch.lock = noLock
 	if err := ch.Start(context.Background()); err == nil || !strings.Contains(err.Error(), "f.cf:2: real server 1.2.3.5:80: gate and ipip need IPVS") {
 		t.Errorf("got %v", err)
 	}
@@ -227,12 +189,13 @@ func TestCheckerAddsAndRemoves(t *testing.T) {
 		}
 		return nil
 	}
-	dp := &fakeDP{}
+	dp := &datapath.Mem{Refuse: true}
 	ch := NewChecker(c, dp, check, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ch.lock = noLock
 	if err := ch.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if got := dp.t.Save(); got != "-A -t 1.2.3.4:80 -s rr\n-a -t 1.2.3.4:80 -r 1.2.3.5:80 -m -w 1\n" {
+	if got := dp.Table.Save(); got != "-A -t 1.2.3.4:80 -s rr\n-a -t 1.2.3.4:80 -r 1.2.3.5:80 -m -w 1\n" {
 		t.Errorf("after start:\n%s", got)
 	}
 	down = map[string]bool{"1.2.3.5:80": true}
@@ -242,11 +205,11 @@ func TestCheckerAddsAndRemoves(t *testing.T) {
 	if err := ch.sync(); err != nil {
 		t.Fatal(err)
 	}
-	if got := dp.t.Save(); got != "-A -t 1.2.3.4:80 -s rr\n-a -t 1.2.3.4:80 -r 1.2.3.6:80 -m -w 1\n" {
+	if got := dp.Table.Save(); got != "-A -t 1.2.3.4:80 -s rr\n-a -t 1.2.3.4:80 -r 1.2.3.6:80 -m -w 1\n" {
 		t.Errorf("after the swap:\n%s", got)
 	}
-	if err := ch.Remove(); err != nil || len(dp.t.Services) != 0 {
-		t.Errorf("remove: %v %v", err, dp.t.Services)
+	if err := ch.Remove(); err != nil || len(dp.Table.Services) != 0 {
+		t.Errorf("remove: %v %v", err, dp.Table.Services)
 	}
 }
 
@@ -266,3 +229,6 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// noLock stands in for the machine-wide lock in tests of the logic.
+func noLock() (func(), error) { return func() {}, nil }
