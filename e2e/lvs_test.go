@@ -321,4 +321,27 @@ func TestDirectorFailover(t *testing.T) {
 	if !strings.Contains(list, "TCP  198.18.0.10:80 rr") {
 		t.Errorf("dir2's table:\n%s", list)
 	}
+
+	// dir1 comes back. The killed daemon left its VIP, gateway and
+	// virtual services in dir1's kernel: the new daemon clears them before
+	// it joins, then takes the group back (auto_failback on).
+	if !listed(x.dirs[0], "198.18.1.11") {
+		t.Fatal("the killed dir1 should still hold its stale virtual services")
+	}
+	nodes["dir1"].start(t)
+	if !waitFor(10*time.Second, func() bool { _, err := nodes["dir1"].status(); return err == nil }) {
+		t.Fatal("dir1's daemon did not come up")
+	}
+	if listed(x.dirs[0], "198.18.1.11") {
+		t.Fatal("the restarted dir1 did not clear the stale virtual services before joining")
+	}
+	must(t, x.dirs[0].Heal("eth0"))
+	must(t, x.dirs[0].Heal("eth1"))
+	back := len(p.Output())
+	if !waitFor(15*time.Second, func() bool { return listed(x.dirs[0], "198.18.1.11") && !listed(x.dirs[1], "198.18.1.11") }) {
+		t.Fatalf("the virtual services did not move back to dir1")
+	}
+	if !servedBoth(back, 10*time.Second) {
+		t.Fatalf("the client is not balanced after the failback:\n%s", p.Output())
+	}
 }
