@@ -72,24 +72,13 @@ func fmtDur(d time.Duration) string {
 }
 
 func run(rounds int, soak time.Duration, only string) (err error) {
-	if err := lab.Available(); err != nil {
-		return err
-	}
-	dir, err := os.MkdirTemp("", "lubdub-bench-failover-")
+	ws, err := lab.NewWorkspace("failover")
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if err == nil {
-			os.RemoveAll(dir)
-		} else {
-			fmt.Fprintf(os.Stderr, "bench: logs kept in %s\n", dir)
-		}
-	}()
-	if bin, err = lab.BuildLubdub(dir, "./cmd/lubdub"); err != nil {
-		return fmt.Errorf("%w (run from the repository root)", err)
-	}
-	lab.SweepStale()
+	defer ws.Close(&err)
+	dir := ws.Dir
+	bin = ws.Bin
 	scenarios := []scenario{
 		{"lubdub", 2 * time.Second, 10 * time.Second},
 		{"lubdub", 100 * time.Millisecond, 300 * time.Millisecond},

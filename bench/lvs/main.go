@@ -91,29 +91,18 @@ type bench struct {
 }
 
 func run(duration time.Duration, conns, rounds int, only string) (err error) {
-	if err := lab.Available(); err != nil {
-		return err
-	}
 	for _, tool := range []string{"wrk", "nginx", "haproxy"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			return fmt.Errorf("%s is not installed: apt-get install wrk nginx-light haproxy", tool)
 		}
 	}
-	dir, err := os.MkdirTemp("", "lubdub-bench-lvs-")
+	ws, err := lab.NewWorkspace("lvs")
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if err == nil {
-			os.RemoveAll(dir)
-		} else {
-			fmt.Fprintf(os.Stderr, "bench: logs kept in %s\n", dir)
-		}
-	}()
-	if bin, err = lab.BuildLubdub(dir, "./cmd/lubdub"); err != nil {
-		return fmt.Errorf("%w (run from the repository root)", err)
-	}
-	lab.SweepStale()
+	defer ws.Close(&err)
+	dir := ws.Dir
+	bin = ws.Bin
 	l, err := lab.New(dir)
 	if err != nil {
 		return err

@@ -47,16 +47,12 @@ func run(steady time.Duration, kills int, keepalive, deadtime time.Duration) err
 	if steady > 10*time.Minute || kills > 200 {
 		return fmt.Errorf("bounded: at most 10m steady state and 200 kills")
 	}
-	dir, err := os.MkdirTemp("", "lubdub-bench-")
+	ws, err := lab.NewWorkspace("membership")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	bin, err := lab.BuildLubdub(dir, "./cmd/lubdub")
-	if err != nil {
-		return fmt.Errorf("%w (run from the repository root)", err)
-	}
-	lab.SweepStale()
+	defer ws.Close(nil)
+	dir, bin := ws.Dir, ws.Bin
 	l, err := lab.New(dir)
 	if err != nil {
 		return err

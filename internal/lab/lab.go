@@ -156,6 +156,39 @@ func BuildLubdub(dir, pkg string, flags ...string) (string, error) {
 	return bin, nil
 }
 
+// Workspace is a benchmark's scratch directory with a lubdub built from
+// the repository it runs in; stale labs of dead runs are swept first.
+type Workspace struct{ Dir, Bin string }
+
+// NewWorkspace makes the directory and builds lubdub (run from the
+// repository root).
+func NewWorkspace(name string) (*Workspace, error) {
+	if err := Available(); err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "lubdub-bench-"+name+"-")
+	if err != nil {
+		return nil, err
+	}
+	bin, err := BuildLubdub(dir, "./cmd/lubdub")
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("%w (run from the repository root)", err)
+	}
+	SweepStale()
+	return &Workspace{Dir: dir, Bin: bin}, nil
+}
+
+// Close removes the directory, or keeps it and says where when the run
+// failed (*err set), for its logs.
+func (w *Workspace) Close(err *error) {
+	if err != nil && *err != nil {
+		fmt.Fprintf(os.Stderr, "bench: logs kept in %s\n", w.Dir)
+		return
+	}
+	os.RemoveAll(w.Dir)
+}
+
 // portName is the bridge-side end of a host's interface.
 func (h *Host) portName(ifname string) string {
 	n := h.Name + "-" + ifname
