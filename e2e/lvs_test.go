@@ -126,6 +126,11 @@ func TestLVSSeedRoundRobin(t *testing.T) {
 	if f := strings.Fields(strings.Split(stats, "\n")[3]); len(f) < 4 || f[2] != "10" || f[3] == "0" {
 		t.Errorf("--stats does not count 10 connections:\n%s", stats)
 	}
+	conns := runIn(t, d, ipvsadm, "-L", "-n", "-c")
+	if !strings.HasPrefix(conns, "IPVS connection entries\npro expire state       source             virtual            destination\n") ||
+		!strings.Contains(conns, "198.18.0.100:") || !strings.Contains(conns, "198.18.0.10:80") || !strings.Contains(conns, "198.18.1.12:80") {
+		t.Errorf("-L -c:\n%s", conns)
+	}
 	if save := runIn(t, d, lubdubBin, "lvs", "-S", "-n"); save != "-A -t 198.18.0.10:80 -s rr\n"+
 		"-a -t 198.18.0.10:80 -r 198.18.1.11:80 -m -w 1\n-a -t 198.18.0.10:80 -r 198.18.1.12:80 -m -w 1\n" {
 		t.Errorf("-S:\n%s", save)
