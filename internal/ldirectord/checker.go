@@ -52,7 +52,7 @@ func (c *Checker) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			if c.round(ctx, now, false) || len(c.last) == 0 {
+			if c.round(ctx, now, false) || len(c.last) == 0 || c.missing() {
 				if err := c.sync(); err != nil {
 					c.log.Error("ldirectord: updating the kernel's virtual services failed, will retry", "err", err)
 					c.last = map[lvs.Key]*lvs.Service{} // write again next round
@@ -61,6 +61,19 @@ func (c *Checker) Run(ctx context.Context) {
 			t.Reset(time.Until(c.due()))
 		}
 	}
+}
+
+// missing reports whether a service of the configuration has gone from
+// the kernel (someone ran ipvsadm -C, or flushed nftables): it is put
+// back. Changes made to services that are there are left alone, as
+// ldirectord leaves them, until a check changes a server's state.
+func (c *Checker) missing() bool {
+	n, err := Present(c.cfg, c.dp)
+	if err == nil && n < len(c.cfg.Virtuals) {
+		c.log.Warn("ldirectord: a virtual service went missing from the kernel; putting it back")
+		return true
+	}
+	return false
 }
 
 // due is when the next virtual service's checks are due.

@@ -208,6 +208,17 @@ func TestCheckerAddsAndRemoves(t *testing.T) {
 	if got := dp.Table.Save(); got != "-A -t 1.2.3.4:80 -s rr\n-a -t 1.2.3.4:80 -r 1.2.3.6:80 -m -w 1\n" {
 		t.Errorf("after the swap:\n%s", got)
 	}
+	// Gone from the kernel (ipvsadm -C): put back at the next round.
+	dp.Table.Services = nil
+	for k := range ch.next {
+		ch.next[k] = time.Now() // due now
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	ch.Run(ctx)
+	cancel()
+	if got := dp.Table.Save(); got != "-A -t 1.2.3.4:80 -s rr\n-a -t 1.2.3.4:80 -r 1.2.3.6:80 -m -w 1\n" {
+		t.Errorf("after the table was cleared:\n%s", got)
+	}
 	if err := ch.Remove(); err != nil || len(dp.Table.Services) != 0 {
 		t.Errorf("remove: %v %v", err, dp.Table.Services)
 	}
