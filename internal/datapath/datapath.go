@@ -184,22 +184,21 @@ func gcd(a, b int) int {
 	return a
 }
 
-// Names of kernel objects for a service and its real servers. They read as
-// what they are in `nft list table ip lubdub`.
+// svcName names a service's chain (and, without "svc-", its maps), to
+// read as what it is in `nft list table ip lubdub`.
 func svcName(k lvs.Key) string {
 	return fmt.Sprintf("svc-%s-%s-%d", strings.ToLower(k.Proto), k.Addr.Addr(), k.Addr.Port())
 }
 
-func destName(k lvs.Key, d netip.AddrPort) string {
-	return fmt.Sprintf("%s/%s-%d", svcName(k), d.Addr(), d.Port())
-}
-
 // DestMark is the conntrack mark lubdub gives the connections it sends to
-// a real server of a service, so that its counters can find them: a hash
-// of the two, never 0.
+// a real server of a service: the key of its target and its counters. A
+// hash of the two, never 0. Two real servers whose marks collide (about
+// one chance in eight thousand with a thousand of them) never send to the
+// wrong place: with different targets the kernel refuses the second
+// (Sync fails, saying so); with the same address they share counters.
 func DestMark(k lvs.Key, d netip.AddrPort) uint32 {
 	h := fnv.New32a()
-	h.Write([]byte(destName(k, d)))
+	fmt.Fprintf(h, "%s/%s-%d", svcName(k), d.Addr(), d.Port())
 	if m := h.Sum32(); m != 0 {
 		return m
 	}

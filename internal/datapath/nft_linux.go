@@ -415,6 +415,9 @@ func (n *NFT) Sync(old, new *lvs.Table) error {
 		}
 	}
 	if err := n.conn.Flush(); err != nil {
+		if errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("writing nftables table %s: %w (a new real server's mark, a hash, collides with another's: give it another port or address)", TableName, err)
+		}
 		return fmt.Errorf("writing nftables table %s: %w", TableName, err)
 	}
 	return nil
