@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/lubdub/lubdub/internal/datapath"
@@ -59,7 +60,11 @@ func cmdLVS(env *Env, args []string) int {
 	}
 	defer dp.Close()
 	if err := runLVS(env, dp, c, os.Stdin); err != nil {
-		fmt.Fprintf(env.Stderr, "lubdub lvs: %v\n", err)
+		hint := ""
+		if errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EACCES) {
+			hint = " (lubdub lvs needs root, as ipvsadm does)"
+		}
+		fmt.Fprintf(env.Stderr, "lubdub lvs: %v%s\n", err, hint)
 		return 1
 	}
 	return 0

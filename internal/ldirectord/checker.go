@@ -33,12 +33,17 @@ func NewChecker(cfg *Config, dp datapath.DataPath, check CheckFunc, log *slog.Lo
 		next: map[lvs.Key]time.Time{}, last: map[lvs.Key]*lvs.Service{}, lock: datapath.Lock}
 }
 
+// StartCheckLimit bounds each check of the first round, so that a real
+// server that hangs (negotiatetimeout is 30 s by default) does not hold
+// up the start of its group; it is counted down until a later check.
+const StartCheckLimit = 2 * time.Second
+
 // Start runs every check once and puts the services in the kernel.
 func (c *Checker) Start(ctx context.Context) error {
 	if err := c.cfg.Check(c.dp.Name()); err != nil {
 		return err
 	}
-	c.round(ctx, time.Now(), true)
+	c.round(ctx, time.Now(), true, StartCheckLimit)
 	return c.sync()
 }
 
@@ -52,7 +57,7 @@ func (c *Checker) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			if c.round(ctx, now, false) || len(c.last) == 0 || c.missing() {
+			if c.round(ctx, now, false, 0) || len(c.last) == 0 || c.missing() {
 				if err := c.sync(); err != nil {
 					c.log.Error("ldirectord: updating the kernel's virtual services failed, will retry", "err", err)
 					c.last = map[lvs.Key]*lvs.Service{} // write again next round
@@ -88,8 +93,8 @@ func (c *Checker) due() time.Time {
 }
 
 // round runs the checks that are due, in parallel, and reports whether
-// any server changed state.
-func (c *Checker) round(ctx context.Context, now time.Time, all bool) bool {
+// any server changed state; limit, if not 0, caps each check's timeout.
+func (c *Checker) round(ctx context.Context, now time.Time, all bool, limit time.Duration) bool {
 	type result struct {
 		id  ID
 		v   *Virtual
@@ -112,7 +117,11 @@ func (c *Checker) round(ctx context.Context, now time.Time, all bool) bool {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				cctx, cancel := context.WithTimeout(ctx, v.CheckTimeout)
+				timeout := v.CheckTimeout
+				if limit > 0 {
+					timeout = min(timeout, limit)
+				}
+				cctx, cancel := context.WithTimeout(ctx, timeout)
 				defer cancel()
 				err := c.check(cctx, v, r)
 				mu.Lock()

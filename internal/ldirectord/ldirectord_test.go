@@ -199,7 +199,7 @@ func TestCheckerAddsAndRemoves(t *testing.T) {
 		t.Errorf("after start:\n%s", got)
 	}
 	down = map[string]bool{"1.2.3.5:80": true}
-	if !ch.round(context.Background(), time.Now().Add(time.Hour), false) {
+	if !ch.round(context.Background(), time.Now().Add(time.Hour), false, 0) {
 		t.Fatal("the round saw no change")
 	}
 	if err := ch.sync(); err != nil {
@@ -243,3 +243,29 @@ func FuzzParse(f *testing.F) {
 
 // noLock stands in for the machine-wide lock in tests of the logic.
 func noLock() (func(), error) { return func() {}, nil }
+
+// The first round of checks, which the group's start waits for, gives a
+// check at most StartCheckLimit even when negotiatetimeout is 30 s.
+func TestStartCapsSlowChecks(t *testing.T) {
+	c, err := Parse("f.cf", strings.NewReader("virtual=1.2.3.4:80\n\treal=1.2.3.5 masq\n\tscheduler=rr\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Virtuals[0].CheckTimeout != DefaultNegotiateTimeout {
+		t.Fatalf("timeout %s", c.Virtuals[0].CheckTimeout)
+	}
+	var allowed time.Duration
+	check := func(ctx context.Context, _ *Virtual, _ Real) error {
+		dl, _ := ctx.Deadline()
+		allowed = time.Until(dl)
+		return nil
+	}
+	ch := NewChecker(c, &datapath.Mem{}, check, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ch.lock = noLock
+	if err := ch.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if allowed <= 0 || allowed > StartCheckLimit {
+		t.Errorf("the first check was given %s, want at most %s", allowed, StartCheckLimit)
+	}
+}
