@@ -126,6 +126,14 @@ func TestLVSSeedRoundRobin(t *testing.T) {
 	if f := strings.Fields(strings.Split(stats, "\n")[3]); len(f) < 4 || f[2] != "10" || f[3] == "0" {
 		t.Errorf("--stats does not count 10 connections:\n%s", stats)
 	}
+	runIn(t, d, ipvsadm, "-Z")
+	if f := strings.Fields(strings.Split(runIn(t, d, ipvsadm, "-L", "-n", "--stats"), "\n")[3]); len(f) < 4 || f[2] != "0" {
+		t.Errorf("-Z left counters: %v", f)
+	}
+	if rate := runIn(t, d, ipvsadm, "-L", "-n", "--rate"); !strings.Contains(rate, "CPS    InPPS   OutPPS    InBPS   OutBPS") ||
+		!strings.Contains(rate, "TCP  198.18.0.10:80") {
+		t.Errorf("--rate:\n%s", rate)
+	}
 	conns := runIn(t, d, ipvsadm, "-L", "-n", "-c")
 	if !strings.HasPrefix(conns, "IPVS connection entries\npro expire state       source             virtual            destination\n") ||
 		!strings.Contains(conns, "198.18.0.100:") || !strings.Contains(conns, "198.18.0.10:80") || !strings.Contains(conns, "198.18.1.12:80") {
