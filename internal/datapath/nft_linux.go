@@ -1,6 +1,7 @@
 package datapath
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -572,6 +573,20 @@ func targetElem(k lvs.Key, d *lvs.Dest) nftables.SetElement {
 	return nftables.SetElement{Key: destKey(k, d.Addr), Val: v}
 }
 
+// slotMarks lists, for each slot, the mark of the real server it sends
+// to (nil: none).
+func slotMarks(s *lvs.Service) [][]byte {
+	weights := make([]int, len(s.Dests))
+	for i, d := range s.Dests {
+		weights[i] = d.Weight
+	}
+	out := make([][]byte, SlotCount)
+	for i, di := range Slots(s.Scheduler, weights) {
+		out[i] = destKey(s.Key, s.Dests[di].Addr)
+	}
+	return out
+}
+
 // natByMark translates to the target of the connection's mark
 // (dnat ip to ct mark map @targets).
 func natByMark() []expr.Any {
@@ -685,23 +700,41 @@ func (n *NFT) putService(old, s *lvs.Service) error {
 	// The scheduler's slots: slot number to mark, in a map of the
 	// service's own (an anonymous one would cost a scan of all the
 	// table's sets to name it).
-	weights := make([]int, len(s.Dests))
-	for i, d := range s.Dests {
-		weights[i] = d.Weight
-	}
 	m := n.slotsMap(s.Key)
+	slots := slotMarks(s)
 	var els []nftables.SetElement
-	for i, di := range Slots(s.Scheduler, weights) {
-		els = append(els, nftables.SetElement{Key: binaryutil.NativeEndian.PutUint32(uint32(i)), Val: destKey(s.Key, s.Dests[di].Addr)})
+	for i, mark := range slots {
+		if mark != nil {
+			els = append(els, nftables.SetElement{Key: binaryutil.NativeEndian.PutUint32(uint32(i)), Val: mark})
+		}
 	}
 	if old == nil {
 		if err := c.AddSet(m, els); err != nil {
 			return fmt.Errorf("adding scheduler map: %w", err)
 		}
 	} else {
-		c.FlushSet(m)
-		if len(els) > 0 {
-			if err := c.SetAddElements(m, els); err != nil {
+		// Only the slots that change are rewritten.
+		was := slotMarks(old)
+		var del, add []nftables.SetElement
+		for i := range SlotCount {
+			if bytes.Equal(was[i], slots[i]) {
+				continue
+			}
+			k := binaryutil.NativeEndian.PutUint32(uint32(i))
+			if was[i] != nil {
+				del = append(del, nftables.SetElement{Key: k})
+			}
+			if slots[i] != nil {
+				add = append(add, nftables.SetElement{Key: k, Val: slots[i]})
+			}
+		}
+		if len(del) > 0 {
+			if err := c.SetDeleteElements(m, del); err != nil {
+				return err
+			}
+		}
+		if len(add) > 0 {
+			if err := c.SetAddElements(m, add); err != nil {
 				return fmt.Errorf("filling scheduler map: %w", err)
 			}
 		}

@@ -1,12 +1,14 @@
 package datapath
 
 import (
+	"bytes"
 	"os"
 	"os/exec"
 	"runtime"
 	"strings"
 	"testing"
 
+	"github.com/google/nftables/binaryutil"
 	"github.com/lubdub/lubdub/internal/lvs"
 	"golang.org/x/sys/unix"
 )
@@ -86,6 +88,7 @@ func TestNFTRoundTrip(t *testing.T) {
 		if s := got.Save(); s != want {
 			t.Errorf("kernel holds\n%s\nwant\n%s", s, want)
 		}
+		checkSlots(t, dp, got)
 		if out, err := exec.Command("nft", "list", "table", "ip", TableName).CombinedOutput(); err == nil {
 			t.Logf("nft list:\n%s", out)
 		}
@@ -116,6 +119,54 @@ func TestNFTRefusesWhatItCannotDo(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), "give -s rr, wrr, sh or dh") {
 				t.Errorf("%s: got %v", l, err)
 			}
+		}
+	})
+}
+
+// checkSlots compares each service's slots in the kernel with what its
+// scheduler gives (the slots are rewritten one by one, not wholesale).
+func checkSlots(t *testing.T, dp *NFT, got *lvs.Table) {
+	t.Helper()
+	for _, s := range got.Services {
+		els, err := dp.conn.GetSetElements(dp.slotsMap(s.Key))
+		if err != nil {
+			t.Fatal(err)
+		}
+		have := make([][]byte, SlotCount)
+		for _, e := range els {
+			have[binaryutil.NativeEndian.Uint32(e.Key)] = e.Val
+		}
+		for i, want := range slotMarks(s) {
+			if !bytes.Equal(have[i], want) {
+				t.Fatalf("%s: slot %d holds %x, want %x", s.Key, i, have[i], want)
+			}
+		}
+	}
+}
+
+func TestNFTSlotsFollowEdits(t *testing.T) {
+	inNewNetns(t, func() {
+		dp, err := OpenNFT()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer dp.Close()
+		for _, l := range []string{
+			"-A -t 198.18.0.10:80 -s wrr",
+			"-a -t 198.18.0.10:80 -r 198.18.1.2:80 -m -w 2",
+			"-a -t 198.18.0.10:80 -r 198.18.1.3:80 -m -w 3",
+			"-a -t 198.18.0.10:80 -r 198.18.1.4:80 -m",
+			"-e -t 198.18.0.10:80 -r 198.18.1.3:80 -m -w 0",
+			"-d -t 198.18.0.10:80 -r 198.18.1.2:80",
+			"-e -t 198.18.0.10:80 -r 198.18.1.3:80 -m -w 5",
+			"-E -t 198.18.0.10:80 -s rr",
+		} {
+			apply(t, dp, l)
+			got, err := dp.Load(nil, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkSlots(t, dp, got)
 		}
 	})
 }
