@@ -8,12 +8,13 @@
 //     haproxy in TCP mode on the same director with one and two, each
 //     with keep-alive connections and with a new connection per request;
 //
-//   - the time one rule change takes with 1, 100 and 1,000 virtual
-//     services in the kernel, in process (read the service, change it,
-//     one nftables transaction) and as the `lubdub lvs -e` command an
+//   - the time rule changes take with 1, 100 and 1,000 virtual services in
+//     the kernel: a real server added, re-weighted and removed, and a
+//     service added and removed, in process (read the service, change it,
+//     one nftables transaction), and the `lubdub lvs -a`/`-d` commands an
 //     operator types.
 //
-//     sudo go run ./bench/lvs [-duration 10s] [-conns 50]
+//     sudo go run ./bench/lvs [-duration 10s] [-rounds 3] [-conns 50] [-only none]
 //
 // It installs nothing: apt-get install wrk nginx-light haproxy first.
 package main
