@@ -16,7 +16,12 @@ import (
 	"github.com/lubdub/lubdub/internal/lab"
 )
 
-var lubdubBin string
+// lubdubBin is the binary under test, built with the race detector when
+// the tests run with it: daemons and other long-lived processes use it.
+// lubdubCLI is built without: a race-enabled binary takes about a second
+// to start here, too slow for commands polled against a deadline
+// (lubdub lvs -L, short probes).
+var lubdubBin, lubdubCLI string
 
 func TestMain(m *testing.M) {
 	if err := lab.Available(); err != nil {
@@ -35,6 +40,13 @@ func TestMain(m *testing.M) {
 	if lubdubBin, err = lab.BuildLubdub(dir, "../cmd/lubdub", flags...); err != nil {
 		fmt.Println(err)
 		os.Exit(1)
+	}
+	lubdubCLI = lubdubBin
+	if raceEnabled {
+		if lubdubCLI, err = lab.BuildLubdub(filepath.Join(dir, "cli"), "../cmd/lubdub"); err != nil {
+			fmt.Println(err)
+			os.Exit(1)
+		}
 	}
 	code := m.Run()
 	os.RemoveAll(dir)

@@ -67,7 +67,7 @@ func (x *lvsLab) startServer(t *testing.T, i int) {
 	must(t, err)
 	x.servers[i] = p
 	if !waitFor(5*time.Second, func() bool {
-		_, _, code := r.Output(2*time.Second, lubdubBin, "probe", "--until-ok", "--duration", "1s", "http://"+r.Addr["eth0"]+"/")
+		_, _, code := r.Output(2*time.Second, lubdubCLI, "probe", "--until-ok", "--duration", "1s", "http://"+r.Addr["eth0"]+"/")
 		return code == 0
 	}) {
 		t.Fatalf("%s's web server did not come up", r.Name)
@@ -78,7 +78,7 @@ func (x *lvsLab) startServer(t *testing.T, i int) {
 // and returns who answered, in order (consecutive equal answers once).
 func (x *lvsLab) fetch(t *testing.T, n int) []string {
 	t.Helper()
-	out, _, _ := x.client.Output(time.Duration(n)*time.Second+5*time.Second, lubdubBin, "probe", "--count", fmt.Sprint(n),
+	out, _, _ := x.client.Output(time.Duration(n)*time.Second+5*time.Second, lubdubCLI, "probe", "--count", fmt.Sprint(n),
 		"--interval", "10ms", "--timeout", "1s", "http://"+lvsVIP+"/")
 	return probe.Answers(out)
 }
@@ -104,7 +104,7 @@ func TestLVSSeedRoundRobin(t *testing.T) {
 	runIn(t, d, "ip", "addr", "add", lvsVIP+"/24", "brd", "+", "dev", "eth0")
 	runIn(t, d, "ip", "addr", "add", lvsGW+"/24", "brd", "+", "dev", "eth1")
 	ipvsadm := filepath.Join(x.l.Dir, "ipvsadm")
-	must(t, os.Symlink(lubdubBin, ipvsadm))
+	must(t, os.Symlink(lubdubCLI, ipvsadm))
 	runIn(t, d, ipvsadm, "-A", "-t", lvsVIP+":80", "-s", "rr")
 	runIn(t, d, ipvsadm, "-a", "-t", lvsVIP+":80", "-r", "198.18.1.11:80", "-m")
 	runIn(t, d, ipvsadm, "-a", "-t", lvsVIP+":80", "-r", "198.18.1.12:80", "-m")
@@ -139,7 +139,7 @@ func TestLVSSeedRoundRobin(t *testing.T) {
 		!strings.Contains(conns, "198.18.0.100:") || !strings.Contains(conns, "198.18.0.10:80") || !strings.Contains(conns, "198.18.1.12:80") {
 		t.Errorf("-L -c:\n%s", conns)
 	}
-	if save := runIn(t, d, lubdubBin, "lvs", "-S", "-n"); save != "-A -t 198.18.0.10:80 -s rr\n"+
+	if save := runIn(t, d, lubdubCLI, "lvs", "-S", "-n"); save != "-A -t 198.18.0.10:80 -s rr\n"+
 		"-a -t 198.18.0.10:80 -r 198.18.1.11:80 -m -w 1\n-a -t 198.18.0.10:80 -r 198.18.1.12:80 -m -w 1\n" {
 		t.Errorf("-S:\n%s", save)
 	}
@@ -148,7 +148,7 @@ func TestLVSSeedRoundRobin(t *testing.T) {
 	// real server would answer it directly and the answer be dropped.
 	inside := addHost(t, x.l, "inside", 50, "priv")
 	runIn(t, inside, "ip", "route", "add", "default", "via", lvsGW)
-	out, _, _ := inside.Output(10*time.Second, lubdubBin, "probe", "--count", "4", "--interval", "10ms", "--timeout", "1s", "http://"+lvsVIP+"/")
+	out, _, _ := inside.Output(10*time.Second, lubdubCLI, "probe", "--count", "4", "--interval", "10ms", "--timeout", "1s", "http://"+lvsVIP+"/")
 	if got := probe.Answers(out); !alternates(got, 4, "rs1", "rs2") {
 		t.Errorf("client on the real servers' segment: answers %v\n%s", got, out)
 	}
@@ -208,7 +208,7 @@ virtual=198.18.0.10:80
 
 // listed reports whether lubdub lvs -L -n on h lists the real server.
 func listed(h *lab.Host, real string) bool {
-	out, _, _ := h.Output(5*time.Second, lubdubBin, "lvs", "-L", "-n")
+	out, _, _ := h.Output(5*time.Second, lubdubCLI, "lvs", "-L", "-n")
 	return strings.Contains(out, "-> "+real+":")
 }
 
@@ -275,7 +275,7 @@ func TestLdirectordHealthChecks(t *testing.T) {
 	if exited, _ := ld.Wait(5 * time.Second); !exited {
 		t.Fatal("ldirectord did not exit on SIGTERM")
 	}
-	if list := runIn(t, d, lubdubBin, "lvs", "-L", "-n"); strings.Contains(list, "TCP") {
+	if list := runIn(t, d, lubdubCLI, "lvs", "-L", "-n"); strings.Contains(list, "TCP") {
 		t.Errorf("services left after SIGTERM:\n%s", list)
 	}
 }
@@ -330,7 +330,7 @@ func TestDirectorFailover(t *testing.T) {
 	if o := probe.Outages(p.Output()[crashed:]); len(o) > 0 {
 		t.Logf("client-visible outage at the takeover: %.2fs", o[len(o)-1].Seconds())
 	}
-	list := runIn(t, x.dirs[1], lubdubBin, "lvs", "-L", "-n")
+	list := runIn(t, x.dirs[1], lubdubCLI, "lvs", "-L", "-n")
 	if !strings.Contains(list, "TCP  198.18.0.10:80 rr") {
 		t.Errorf("dir2's table:\n%s", list)
 	}
