@@ -156,7 +156,7 @@ func (p *IPVSPath) Sync(old, new *lvs.Table) error {
 
 // Zero is not offered by the IPVS netlink library lubdub uses.
 func (p *IPVSPath) Zero([]lvs.Key) error {
-	return fmt.Errorf("zeroing IPVS counters: %w (use ipvsadm -Z)", ErrUnsupported)
+	return fmt.Errorf("zeroing IPVS counters: %w by lubdub on IPVS (Debian's ipvsadm -Z does it)", ErrUnsupported)
 }
 
 // Open returns the data path of the given kind; Auto takes IPVS when the
