@@ -262,6 +262,9 @@ func TestLdirectordHealthChecks(t *testing.T) {
 	if !waitFor(bound, func() bool { return listed(d, "198.18.1.1") && !listed(d, "198.18.1.11") && !listed(d, "198.18.1.12") }) {
 		t.Fatalf("the fallback did not replace the dead servers:\n%s", ld.Output())
 	}
+	if list := runIn(t, d, lubdubCLI, "lvs", "-L", "-n"); !strings.Contains(list, "  -> 198.18.1.1:8080              Local   1 ") {
+		t.Errorf("the fallback on the director itself should list as Local:\n%s", list)
+	}
 	if got := x.fetch(t, 3); len(got) != 1 || got[0] != "sorry" {
 		t.Errorf("with every real server dead: answers %v, want the fallback's", got)
 	}

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"syscall"
@@ -96,6 +98,7 @@ func runLVS(env *Env, dp datapath.DataPath, c *lvs.Command, stdin io.Reader) err
 			}
 			t = rates(t, t2)
 		}
+		showLocal(t)
 		o := lvs.ListOptions{Stats: c.Stats, Rate: c.Rate, Numeric: true}
 		if only != nil {
 			o.Only = &only[0]
@@ -142,6 +145,28 @@ func runLVS(env *Env, dp datapath.DataPath, c *lvs.Command, stdin io.Reader) err
 		}
 	}
 	return dp.Sync(old, t)
+}
+
+// showLocal lists a NATed real server that is an address of this
+// machine as Local, as IPVS does.
+func showLocal(t *lvs.Table) {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return
+	}
+	local := map[netip.Addr]bool{}
+	for _, a := range addrs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil {
+			local[p.Addr()] = true
+		}
+	}
+	for _, s := range t.Services {
+		for _, d := range s.Dests {
+			if d.Fwd == lvs.Masq && local[d.Addr.Addr()] {
+				d.Fwd = lvs.Local
+			}
+		}
+	}
 }
 
 // rates turns two readings a second apart into per-second figures.
