@@ -248,5 +248,16 @@ func Diff(old, new *lvs.Table) (changed []Change, deleted []*lvs.Service) {
 	return changed, deleted
 }
 
+// planNFT checks new against what nftables can carry, then diffs it.
+func planNFT(old, new *lvs.Table) (changed []Change, deleted []*lvs.Service, err error) {
+	for _, s := range new.Services {
+		if err := CheckNFT(s); err != nil {
+			return nil, nil, err
+		}
+	}
+	changed, deleted = Diff(old, new)
+	return changed, deleted, nil
+}
+
 // Change is one service to create (Old nil) or rebuild.
 type Change struct{ Old, New *lvs.Service }

@@ -37,14 +37,13 @@ func (m *Mem) Load(keys []lvs.Key, _ bool) (*lvs.Table, error) {
 
 // Sync replaces the services of old with those of new.
 func (m *Mem) Sync(old, new *lvs.Table) error {
+	changed, deleted := Diff(old, new)
 	if m.Refuse {
-		for _, s := range new.Services {
-			if err := CheckNFT(s); err != nil {
-				return err
-			}
+		var err error
+		if changed, deleted, err = planNFT(old, new); err != nil {
+			return err
 		}
 	}
-	changed, deleted := Diff(old, new)
 	if len(changed) == 0 && len(deleted) == 0 {
 		return nil
 	}

@@ -384,12 +384,10 @@ func (n *NFT) Zero(keys []lvs.Key) error {
 
 // Sync changes the kernel from old to new in one transaction.
 func (n *NFT) Sync(old, new *lvs.Table) error {
-	for _, s := range new.Services {
-		if err := CheckNFT(s); err != nil {
-			return err
-		}
+	changed, deleted, err := planNFT(old, new)
+	if err != nil {
+		return err
 	}
-	changed, deleted := Diff(old, new)
 	if len(changed) == 0 && len(deleted) == 0 {
 		return nil
 	}
