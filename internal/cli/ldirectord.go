@@ -38,13 +38,7 @@ func cmdLdirectord(env *Env, args []string) int {
 			}
 		}
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		fmt.Fprintf(env.Stderr, "lubdub ldirectord: %v\n", err)
-		return 1
-	}
-	cfg, err := ldirectord.Parse(path, f)
-	f.Close()
+	cfg, err := ldirectord.ReadFile(path)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "lubdub ldirectord: %v\n", err)
 		return 1

@@ -178,18 +178,18 @@ func rates(a, b *lvs.Table) *lvs.Table {
 		return y - x
 	}
 	for _, s := range b.Services {
-		var os *lvs.Service
+		var was *lvs.Service
 		for _, o := range a.Services {
 			if o.Key == s.Key {
-				os = o
+				was = o
 			}
 		}
-		if os == nil {
+		if was == nil {
 			continue
 		}
-		s.Conns, s.InPkts, s.OutPkts, s.InBytes, s.OutBytes = d(os.Conns, s.Conns), d(os.InPkts, s.InPkts), d(os.OutPkts, s.OutPkts), d(os.InBytes, s.InBytes), d(os.OutBytes, s.OutBytes)
+		s.Conns, s.InPkts, s.OutPkts, s.InBytes, s.OutBytes = d(was.Conns, s.Conns), d(was.InPkts, s.InPkts), d(was.OutPkts, s.OutPkts), d(was.InBytes, s.InBytes), d(was.OutBytes, s.OutBytes)
 		for _, x := range s.Dests {
-			if _, o := os.Dest(x.Addr); o != nil {
+			if _, o := was.Dest(x.Addr); o != nil {
 				x.Conns, x.InPkts, x.OutPkts, x.InBytes, x.OutBytes = d(o.Conns, x.Conns), d(o.InPkts, x.InPkts), d(o.OutPkts, x.OutPkts), d(o.InBytes, x.InBytes), d(o.OutBytes, x.OutBytes)
 			}
 		}

@@ -158,20 +158,3 @@ func (p *IPVSPath) Sync(old, new *lvs.Table) error {
 func (p *IPVSPath) Zero([]lvs.Key) error {
 	return fmt.Errorf("zeroing IPVS counters: %w by lubdub on IPVS (Debian's ipvsadm -Z does it)", ErrUnsupported)
 }
-
-// Open returns the data path of the given kind; Auto takes IPVS when the
-// kernel has it and nftables otherwise.
-func Open(kind string) (DataPath, error) {
-	switch kind {
-	case IPVS:
-		return OpenIPVS()
-	case NFTables:
-		return OpenNFT()
-	case Auto, "":
-		if p, err := OpenIPVS(); err == nil {
-			return p, nil
-		}
-		return OpenNFT()
-	}
-	return nil, fmt.Errorf("unknown data path %q: use auto, nftables or ipvs", kind)
-}

@@ -37,12 +37,15 @@ func (m *Mem) Load(keys []lvs.Key, _ bool) (*lvs.Table, error) {
 
 // Sync replaces the services of old with those of new.
 func (m *Mem) Sync(old, new *lvs.Table) error {
-	changed, deleted := Diff(old, new)
+	var changed []Change
+	var deleted []*lvs.Service
 	if m.Refuse {
 		var err error
 		if changed, deleted, err = planNFT(old, new); err != nil {
 			return err
 		}
+	} else {
+		changed, deleted = Diff(old, new)
 	}
 	if len(changed) == 0 && len(deleted) == 0 {
 		return nil

@@ -110,7 +110,7 @@ func comment(v any) []byte {
 
 func keyOfChain(name string) (lvs.Key, bool) {
 	rest, ok := strings.CutPrefix(name, "svc-")
-	if !ok || strings.Contains(rest, "/") {
+	if !ok {
 		return lvs.Key{}, false
 	}
 	parts := strings.Split(rest, "-")
@@ -435,8 +435,8 @@ func loadSvcKey() []expr.Any {
 	}
 }
 
-// loadConnKey loads the connection's mark, which names its real server.
-func loadConnKey() []expr.Any {
+// loadMark loads the connection's mark, which names its real server.
+func loadMark() []expr.Any {
 	return []expr.Any{&expr.Ct{Key: expr.CtKeyMARK, Register: 1}}
 }
 
@@ -482,7 +482,7 @@ func (n *NFT) addBase() error {
 		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: binaryutil.NativeEndian.PutUint32(expr.CtStateBitNEW), Xor: make([]byte, 4)},
 		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: make([]byte, 4)},
 	}
-	newConn = append(newConn, loadConnKey()...)
+	newConn = append(newConn, loadMark()...)
 	newConn = append(newConn,
 		&expr.Lookup{SourceRegister: 1, SetName: "conns"},
 		&expr.Fib{Register: 1, FlagDADDR: true, FlagIIF: true, ResultOIF: true, FlagPRESENT: true},
@@ -497,7 +497,7 @@ func (n *NFT) addBase() error {
 			&expr.Ct{Key: expr.CtKeyDIRECTION, Register: 1},
 			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{byte(dir)}},
 		}
-		e = append(e, loadConnKey()...)
+		e = append(e, loadMark()...)
 		e = append(e, &expr.Lookup{SourceRegister: 1, SetName: set})
 		c.AddRule(&nftables.Rule{Table: n.table, Chain: fwd, Exprs: e})
 	}

@@ -192,7 +192,9 @@ var boolWords = map[string]bool{
 	"false": false, "off": false, "no": false, "n": false, "0": false,
 }
 
-func parseBool(s string) (bool, bool) {
+// ParseBool reads Heartbeat's yes/no words (yes, on, true, y, 1 and
+// their opposites), any case.
+func ParseBool(s string) (bool, bool) {
 	v, ok := boolWords[strings.ToLower(s)]
 	return v, ok
 }
@@ -296,7 +298,7 @@ func (p *hacfParser) value(name, v string, line int) bool {
 		}
 		c.Logfacility = strings.ToLower(v)
 	case "log_badpack":
-		b, ok := parseBool(v)
+		b, ok := ParseBool(v)
 		if !ok {
 			r.errorf(p.file, line, "log_badpack %q is not on or off", v)
 			return false
@@ -308,14 +310,14 @@ func (p *hacfParser) value(name, v string, line int) bool {
 			r.warnf(p.file, line, "auto_failback legacy is deprecated (as in Heartbeat); use on or off")
 			return true
 		}
-		b, ok := parseBool(v)
+		b, ok := ParseBool(v)
 		if !ok {
 			r.errorf(p.file, line, "auto_failback %q must be on, off or legacy", v)
 			return false
 		}
 		c.AutoFailback = map[bool]string{true: "on", false: "off"}[b]
 	case "nice_failback":
-		b, ok := parseBool(v)
+		b, ok := ParseBool(v)
 		if !ok {
 			r.errorf(p.file, line, "nice_failback %q must be on or off", v)
 			return false
@@ -366,7 +368,7 @@ func (p *hacfParser) value(name, v string, line int) bool {
 	case "cluster":
 		c.Cluster = v
 	case "crm", "pacemaker":
-		b, ok := parseBool(v)
+		b, ok := ParseBool(v)
 		if ok && !b {
 			r.notef(p.file, line, "%s %s: lubdub manages resources from haresources, as Heartbeat does with %s off", name, v, name)
 			return true

@@ -46,8 +46,8 @@ func Check(ctx context.Context, v *Virtual, r Real) error {
 		if r.Request != "" {
 			request = r.Request
 		}
-		if r.Receive != "" {
-			receive = regexp.MustCompile(r.Receive) // checked when parsed
+		if r.ReceiveRE != nil {
+			receive = r.ReceiveRE
 		}
 		switch v.Service {
 		case "http", "https":

@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -46,6 +48,8 @@ type Real struct {
 	Request string // per-server overrides, or ""
 	Receive string
 	Line    int
+	// ReceiveRE is Receive compiled (nil without one).
+	ReceiveRE *regexp.Regexp
 }
 
 // Virtual is one virtual service with its checks.
@@ -114,6 +118,31 @@ type globals struct {
 	failureCount                                  int
 	quiescent                                     bool
 	fallback                                      *Real
+}
+
+// Find locates a configuration named in haresources as ldirectord does:
+// an absolute path as it is, else in the configuration directory or its
+// conf/ (dir/name when neither exists, for the error to name).
+func Find(dir, name string) string {
+	if filepath.IsAbs(name) {
+		return name
+	}
+	for _, p := range []string{filepath.Join(dir, name), filepath.Join(dir, "conf", name)} {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return filepath.Join(dir, name)
+}
+
+// ReadFile reads and parses a configuration file.
+func ReadFile(path string) (*Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return Parse(path, f)
 }
 
 // Parse reads an ldirectord.cf. Errors name the file and line.
@@ -195,9 +224,9 @@ func Parse(file string, r io.Reader) (*Config, error) {
 			}
 			continue
 		case "quiescent":
-			b, err := yesNo(val)
-			if err != nil {
-				return nil, errf("quiescent=%s: %v", val, err)
+			b, ok := haconf.ParseBool(val)
+			if !ok {
+				return nil, errf("quiescent=%s: want yes or no", val)
 			}
 			if cur != nil {
 				cur.Quiescent, cur.quiescentSet = b, true
@@ -251,16 +280,6 @@ func unquote(s string) string {
 	return s
 }
 
-func yesNo(s string) (bool, error) {
-	switch strings.ToLower(s) {
-	case "yes", "y", "on", "true", "1":
-		return true, nil
-	case "no", "n", "off", "false", "0":
-		return false, nil
-	}
-	return false, fmt.Errorf("want yes or no")
-}
-
 // unset marks a per-virtual failurecount not given.
 const unset = -1
 
@@ -282,6 +301,9 @@ func parseVirtual(val string) (*Virtual, error) {
 	return v, nil
 }
 
+// requestReceiveRE is a real server's optional "request", "receive".
+var requestReceiveRE = regexp.MustCompile(`^"([^"]*)"\s*,?\s*"([^"]*)"\s*$`)
+
 // parseReal reads "ADDR[:PORT] [gate|masq|ipip] [WEIGHT] ["request", "receive"]".
 func parseReal(val string, defPort uint16) (Real, error) {
 	r := Real{Fwd: lvs.Route, Weight: 1}
@@ -289,7 +311,7 @@ func parseReal(val string, defPort uint16) (Real, error) {
 	if i := strings.Index(rest, "\""); i >= 0 {
 		q := rest[i:]
 		rest = rest[:i]
-		m := regexp.MustCompile(`^"([^"]*)"\s*,?\s*"([^"]*)"\s*$`).FindStringSubmatch(q)
+		m := requestReceiveRE.FindStringSubmatch(q)
 		if m == nil {
 			return r, fmt.Errorf("the request and receive strings go in quotes: \"request\", \"receive\"")
 		}
@@ -461,11 +483,13 @@ func (v *Virtual) finish(g globals, check, negotiate time.Duration) error {
 		}
 		v.ReceiveRE = re
 	}
-	for _, r := range v.Reals {
+	for i, r := range v.Reals {
 		if r.Receive != "" {
-			if _, err := regexp.Compile(r.Receive); err != nil {
+			re, err := regexp.Compile(r.Receive)
+			if err != nil {
 				return fmt.Errorf("real=%s: receive %q is not a regular expression: %v", r.Addr, r.Receive, err)
 			}
+			v.Reals[i].ReceiveRE = re
 		}
 	}
 	if v.CheckInterval == 0 {

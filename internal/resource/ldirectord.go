@@ -2,9 +2,9 @@ package resource
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sync"
 
 	"github.com/lubdub/lubdub/internal/datapath"
@@ -24,33 +24,17 @@ type ldirAgent struct {
 	done chan struct{}
 }
 
-// ConfigPath finds an ldirectord configuration as ldirectord does: a
-// path as given, else in the configuration directory or its conf/.
-func ldirConfigPath(dir, name string) string {
-	if filepath.IsAbs(name) {
-		return name
-	}
-	for _, p := range []string{filepath.Join(dir, name), filepath.Join(dir, "conf", name)} {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	return filepath.Join(dir, name)
-}
-
 func newLdirectord(r haconf.Resource, env Env) (*ldirAgent, error) {
 	name := "ldirectord.cf"
 	if len(r.Args) > 0 {
 		name = r.Args[0]
 	}
-	path := ldirConfigPath(env.ConfigDir, name)
-	f, err := os.Open(path)
+	cfg, err := ldirectord.ReadFile(ldirectord.Find(env.ConfigDir, name))
 	if err != nil {
-		return nil, fmt.Errorf("resource %s: reading its configuration: %w", r.Raw, err)
-	}
-	defer f.Close()
-	cfg, err := ldirectord.Parse(path, f)
-	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			return nil, fmt.Errorf("resource %s: reading its configuration: %w", r.Raw, err)
+		}
 		return nil, fmt.Errorf("resource %s: %w", r.Raw, err)
 	}
 	for _, n := range cfg.Notes {

@@ -161,26 +161,29 @@ func (s *scriptAgent) action(ctx context.Context, op string) (result, error) {
 	return run(ctx, s.env.Log, s.res.Raw, env, s.path, append(append([]string{}, s.res.Args...), op)...)
 }
 
-func (s *scriptAgent) Start(ctx context.Context) error {
-	r, err := s.action(ctx, "start")
+// exitZero turns an action that must succeed into an error naming its
+// exit code (explained, for OCF agents).
+func exitZero(name, op string, r result, err error, explain func(int) string) error {
 	if err != nil {
 		return err
 	}
-	if r.code != 0 {
-		return fmt.Errorf("%s start exited with %d", s.res.Raw, r.code)
+	if r.code == 0 {
+		return nil
 	}
-	return nil
+	if explain != nil {
+		return fmt.Errorf("%s %s exited with %d (%s)", name, op, r.code, explain(r.code))
+	}
+	return fmt.Errorf("%s %s exited with %d", name, op, r.code)
+}
+
+func (s *scriptAgent) Start(ctx context.Context) error {
+	r, err := s.action(ctx, "start")
+	return exitZero(s.res.Raw, "start", r, err, nil)
 }
 
 func (s *scriptAgent) Stop(ctx context.Context) error {
 	r, err := s.action(ctx, "stop")
-	if err != nil {
-		return err
-	}
-	if r.code != 0 {
-		return fmt.Errorf("%s stop exited with %d", s.res.Raw, r.code)
-	}
-	return nil
+	return exitZero(s.res.Raw, "stop", r, err, nil)
 }
 
 // Running judges status as Heartbeat does: output saying "running" or "OK"
@@ -243,24 +246,12 @@ func (o *ocfAgent) action(ctx context.Context, op string) (result, error) {
 
 func (o *ocfAgent) Start(ctx context.Context) error {
 	r, err := o.action(ctx, "start")
-	if err != nil {
-		return err
-	}
-	if r.code != ocfSuccess {
-		return fmt.Errorf("%s start exited with %d (%s)", o.res.Raw, r.code, ocfCode(r.code))
-	}
-	return nil
+	return exitZero(o.res.Raw, "start", r, err, ocfCode)
 }
 
 func (o *ocfAgent) Stop(ctx context.Context) error {
 	r, err := o.action(ctx, "stop")
-	if err != nil {
-		return err
-	}
-	if r.code != ocfSuccess {
-		return fmt.Errorf("%s stop exited with %d (%s)", o.res.Raw, r.code, ocfCode(r.code))
-	}
-	return nil
+	return exitZero(o.res.Raw, "stop", r, err, ocfCode)
 }
 
 func (o *ocfAgent) Running(ctx context.Context) (bool, error) {
