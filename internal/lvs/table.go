@@ -249,9 +249,9 @@ func (t *Table) Apply(c *Command) error {
 
 // ListOptions are -L's modifiers.
 type ListOptions struct {
-	Stats   bool // --stats
-	Rate    bool // --rate (per second figures; the caller fills counters as rates)
-	Only    *Key // -L -t addr: one service
+	Stats   bool  // --stats
+	Rate    bool  // --rate (per second figures; the caller fills counters as rates)
+	Only    *Key  // -L -t addr: one service
 	Numeric bool  // -n
 	Names   Names // without -n: addresses and ports printed as names
 }
