@@ -1,0 +1,506 @@
+package daemon
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/lubdub/lubdub/internal/control"
+	"github.com/lubdub/lubdub/internal/haconf"
+	"github.com/lubdub/lubdub/internal/media"
+	"github.com/lubdub/lubdub/internal/membership"
+	"github.com/lubdub/lubdub/internal/placement"
+	"github.com/lubdub/lubdub/internal/resource"
+	"github.com/lubdub/lubdub/internal/wire"
+)
+
+// Executor runs resource operations in the background; their results come
+// back through Node.Result. resource.Executor is the real one.
+type Executor interface {
+	Run(g int, op resource.Op)
+}
+
+// Seams are a node's ways out: everything it does to the world goes
+// through them, so that a test can run whole nodes in one process.
+type Seams struct {
+	// OpenMedium opens a configured medium; what it receives the caller
+	// feeds to Node.Packet.
+	OpenMedium func(haconf.Medium) (media.Medium, error)
+	Exec       Executor
+	// Load is the load average for status messages ("" if unknown).
+	Load func() string
+}
+
+// Identity is what a node keeps across restarts.
+type Identity struct {
+	Node       string
+	Generation uint64
+	UUID       []byte
+	Version    string
+	Started    time.Time
+}
+
+// Node is one lubdub node's state: the membership and placement machines
+// and the glue between them. It takes time and events (packets, resource
+// results, control requests, ticks) and acts through its Seams only; it
+// reads no clock. Actions of one event are drained from one queue, in
+// order, so acting and placing never call each other.
+type Node struct {
+	id      Identity
+	cfg     *haconf.Config
+	log     *slog.Logger
+	seams   Seams
+	mach    *membership.Machine
+	eng     *placement.Engine
+	media   []*medium
+	drops   map[string]uint64
+	limiter *rateLimiter
+
+	queue      []any // membership.Action and placement.Action
+	engReady   bool
+	monitorDue []time.Time
+	monitoring []bool
+	leaving    bool
+}
+
+type medium struct {
+	cfg   haconf.Medium
+	m     media.Medium
+	state string
+	err   string
+	next  time.Time // when to try opening again
+}
+
+const mediaRetry = 5 * time.Second
+
+// NewNode makes a node. probe says, per group, whether a stop found at
+// start-up failed (the group may still run here: it is blocked).
+func NewNode(cfg *haconf.Config, id Identity, seams Seams, blocked []bool, now time.Time, log *slog.Logger) *Node {
+	n := &Node{id: id, cfg: cfg, log: log, seams: seams, drops: map[string]uint64{}, limiter: newRateLimiter(10 * time.Second)}
+	if n.seams.Load == nil {
+		n.seams.Load = func() string { return "" }
+	}
+	var groups []placement.Group
+	for _, g := range cfg.Groups {
+		groups = append(groups, placement.Group{ID: g.ID(), Preferred: g.Node})
+	}
+	n.eng = placement.New(placement.Config{Local: n.local(), Nodes: cfg.Nodes, Groups: groups,
+		AutoFailback: cfg.AutoFailback, MaxRestarts: cfg.Tuning.MaxRestarts, Epoch: id.Generation}, log)
+	n.eng.Probe(blocked)
+	n.monitorDue = make([]time.Time, len(groups))
+	n.monitoring = make([]bool, len(groups))
+	for _, mc := range cfg.Media {
+		n.media = append(n.media, &medium{cfg: mc, state: "closed"})
+	}
+	n.openMedia(now)
+	n.mach = membership.New(n.machineConfig(), now, log)
+	n.push(n.mach.Start(now))
+	n.drain(now)
+	return n
+}
+
+func (n *Node) local() string { return strings.ToLower(n.id.Node) }
+
+func (n *Node) machineConfig() membership.Config {
+	var links []string
+	for _, m := range n.cfg.Media {
+		if !slices.Contains(links, m.Name()) {
+			links = append(links, m.Name())
+		}
+	}
+	return membership.Config{
+		Local: n.local(), Nodes: n.cfg.Nodes, Links: links,
+		Keepalive: n.cfg.Keepalive, Deadtime: n.cfg.Deadtime, Warntime: n.cfg.Warntime,
+		Initdead: n.cfg.Initdead, MaxRexmitDelay: n.cfg.MaxRexmitDelay,
+		Generation: n.id.Generation, UUID: n.id.UUID, TTL: len(n.cfg.Nodes) + n.cfg.Hopfudge,
+		Load: n.seams.Load,
+	}
+}
+
+// NextWakeup is when Tick is next due.
+func (n *Node) NextWakeup() time.Time {
+	t := n.mach.NextWakeup()
+	for _, m := range n.media {
+		if m.m == nil && m.state != "skipped" && m.next.Before(t) {
+			t = m.next
+		}
+	}
+	if n.cfg.Tuning.MonitorInterval > 0 {
+		for g := range n.monitorDue {
+			if n.eng.Local(g) == placement.Running && !n.monitoring[g] && n.monitorDue[g].Before(t) {
+				t = n.monitorDue[g]
+			}
+		}
+	}
+	return t
+}
+
+// Tick runs what is due at now.
+func (n *Node) Tick(now time.Time) {
+	n.push(n.mach.Tick(now))
+	n.openMedia(now)
+	n.monitor(now)
+	n.drain(now)
+}
+
+// Leave gives up the node's groups; Done reports when it may exit.
+func (n *Node) Leave(now time.Time) {
+	if n.leaving {
+		return
+	}
+	n.leaving = true
+	n.push(n.eng.Leave())
+	n.drain(now)
+}
+
+// Leaving reports whether Leave was called.
+func (n *Node) Leaving() bool { return n.leaving }
+
+// Done reports whether a leaving node has given up every group.
+func (n *Node) Done() bool { return n.leaving && n.eng.Idle() }
+
+// Shutdown tells the peers this node leaves, and closes the media.
+func (n *Node) Shutdown(now time.Time) {
+	n.push(n.mach.Shutdown(now))
+	n.drain(now)
+	n.closeMedia()
+}
+
+// Packet takes a received frame: it is authenticated, then fed to the
+// membership machine.
+func (n *Node) Packet(now time.Time, p media.Packet) {
+	pkt, err := wire.Decode(p.Data)
+	if err != nil {
+		reason := "malformed"
+		if errors.Is(err, wire.ErrTooLarge) {
+			reason = "too-large"
+		}
+		n.dropped(now, p.Link, p.From, "", reason, err.Error())
+		return
+	}
+	if err := wire.Verify(pkt, n.cfg.Keys); err != nil {
+		reason := "bad-digest"
+		switch {
+		case errors.Is(err, wire.ErrNoAuth):
+			reason = "no-auth"
+		case errors.Is(err, wire.ErrUnknownKey):
+			reason = "unknown-key"
+		}
+		n.dropped(now, p.Link, p.From, pkt.Msg.Value(wire.FOrig), reason, err.Error()+": check that authkeys is the same on every node")
+		return
+	}
+	n.push(n.mach.Receive(now, p.Link, pkt.Msg))
+	n.drain(now)
+}
+
+// Result takes the end of a resource operation.
+func (n *Node) Result(now time.Time, r resource.Result) {
+	if r.Op == resource.Monitor {
+		n.monitoring[r.Group] = false
+		if !r.OK && n.eng.Local(r.Group) == placement.Running && !n.eng.Busy(r.Group) {
+			n.log.Warn(fmt.Sprintf("monitor of resource group %s: %v", n.cfg.Groups[r.Group].ID(), r.Err), "group", n.cfg.Groups[r.Group].ID())
+			n.push(n.eng.MonitorFailed(r.Group))
+		}
+	} else {
+		n.monitorDue[r.Group] = time.Time{}
+		n.push(n.eng.Done(r.Group, placement.Op(r.Op), r.OK))
+	}
+	n.drain(now)
+}
+
+// monitor starts the status checks of running groups that are due.
+func (n *Node) monitor(now time.Time) {
+	if n.cfg.Tuning.MonitorInterval <= 0 {
+		return
+	}
+	for g := range n.monitorDue {
+		if n.eng.Local(g) != placement.Running || n.eng.Busy(g) || n.monitoring[g] {
+			continue
+		}
+		if n.monitorDue[g].IsZero() {
+			n.monitorDue[g] = now.Add(n.cfg.Tuning.MonitorInterval)
+			continue
+		}
+		if now.Before(n.monitorDue[g]) {
+			continue
+		}
+		n.monitoring[g] = true
+		n.monitorDue[g] = now.Add(n.cfg.Tuning.MonitorInterval)
+		n.seams.Exec.Run(g, resource.Monitor)
+	}
+}
+
+func (n *Node) push(acts any) {
+	switch a := acts.(type) {
+	case []membership.Action:
+		for _, x := range a {
+			n.queue = append(n.queue, x)
+		}
+	case []placement.Action:
+		for _, x := range a {
+			n.queue = append(n.queue, x)
+		}
+	}
+}
+
+// drain carries out queued actions, and those they cause, in order.
+func (n *Node) drain(now time.Time) {
+	for len(n.queue) > 0 || (!n.engReady && n.mach.LocalStatus() == membership.StatusActive) {
+		if len(n.queue) == 0 {
+			n.engReady = true
+			n.push(n.eng.Ready())
+			continue
+		}
+		a := n.queue[0]
+		n.queue = n.queue[1:]
+		switch a := a.(type) {
+		case membership.Send:
+			n.send(now, a.Msg)
+		case membership.NodeChanged:
+			n.log.Debug("node status", "node", a.Node, "from", string(a.From), "to", string(a.To), "reason", a.Reason)
+			switch {
+			case a.To == membership.StatusDead:
+				n.push(n.eng.NodeDown(a.Node))
+			case a.To.Alive() && !a.From.Alive():
+				n.push(n.eng.NodeUp(a.Node))
+			}
+		case membership.NodeRestarted:
+			n.push(n.eng.NodeUp(a.Node))
+		case membership.Dropped:
+			n.dropped(now, a.Link, "", a.Node, string(a.Reason), a.Detail)
+		case membership.Deliver:
+			if a.Msg.Value(wire.FType) == placement.MsgType {
+				n.push(n.eng.Receive(a.Node, a.Msg))
+			} else {
+				n.log.Debug("message not handled", "node", a.Node, "type", a.Msg.Value(wire.FType))
+			}
+		case placement.Send:
+			n.push(n.mach.SendMessage(now, a.Msg))
+		case placement.Run:
+			n.seams.Exec.Run(a.Group, resource.Op(a.Op))
+		}
+	}
+}
+
+// send signs a message once per frame format and sends it on every open
+// medium.
+func (n *Node) send(now time.Time, msg *wire.Message) {
+	var frames [2][]byte
+	for _, m := range n.media {
+		if m.m == nil {
+			continue
+		}
+		f := m.m.Format()
+		if frames[f] == nil {
+			b, err := wire.Encode(msg, n.cfg.Keys, f)
+			if err != nil {
+				n.log.Error("cannot encode message", "err", err)
+				return
+			}
+			frames[f] = b
+		}
+		if err := m.m.Send(frames[f]); err != nil {
+			if ok, _ := n.limiter.allow(now, "send/"+m.cfg.Dev); ok {
+				n.log.Warn(err.Error(), "link", m.cfg.Dev)
+			}
+		}
+	}
+}
+
+// openMedia opens media that are closed and due for a try.
+func (n *Node) openMedia(now time.Time) {
+	for _, m := range n.media {
+		if m.m != nil || m.state == "skipped" || now.Before(m.next) {
+			continue
+		}
+		mm, err := n.seams.OpenMedium(m.cfg)
+		switch {
+		case errors.Is(err, media.ErrSkipped):
+			m.state = "skipped"
+			n.log.Info(fmt.Sprintf("ucast %s %s names this node's own address: skipped", m.cfg.Dev, m.cfg.Peer))
+		case err != nil:
+			if m.err != err.Error() {
+				n.log.Error(fmt.Sprintf("cannot open %s (ha.cf line %d): %v; retrying every %s", m.cfg, m.cfg.Line, err, mediaRetry), "link", m.cfg.Dev)
+			}
+			m.state, m.err, m.next = "failed", err.Error(), now.Add(mediaRetry)
+		default:
+			if m.state == "failed" {
+				n.log.Info(fmt.Sprintf("opened %s after earlier failures", m.cfg), "link", m.cfg.Dev)
+			}
+			m.m, m.state, m.err = mm, "open", ""
+		}
+	}
+}
+
+func (n *Node) closeMedia() {
+	for _, m := range n.media {
+		if m.m != nil {
+			m.m.Close()
+			m.m = nil
+			m.state = "closed"
+		}
+	}
+}
+
+func (n *Node) dropped(now time.Time, link, addr, node, reason, detail string) {
+	n.drops[reason]++
+	if !n.cfg.LogBadPack {
+		return
+	}
+	who := addr
+	if node != "" {
+		who = fmt.Sprintf("%s (%s)", node, addr)
+	}
+	if ok, suppressed := n.limiter.allow(now, reason+"/"+who); ok {
+		msg := fmt.Sprintf("dropped packet from %s on %s: %s: %s", who, link, reason, detail)
+		if suppressed > 0 {
+			msg += fmt.Sprintf(" (%d more like it not logged)", suppressed)
+		}
+		n.log.Warn(msg, "link", link, "reason", reason)
+	}
+}
+
+// Reload applies a new configuration: what can change at once does, what
+// needs a restart is kept as it was and logged (see reloadPlan).
+func (n *Node) Reload(now time.Time, cfg *haconf.Config) (relog bool) {
+	apply, kept := reloadPlan(n.cfg, cfg)
+	for _, k := range kept {
+		n.log.Warn(fmt.Sprintf("%s changed: it takes effect when lubdub restarts", k))
+	}
+	old := n.cfg
+	n.cfg = apply
+	if !mediaEqual(old, apply) {
+		var links []string
+		for _, m := range apply.Media {
+			links = append(links, m.Name())
+		}
+		n.closeMedia()
+		n.media = nil
+		for _, mc := range apply.Media {
+			n.media = append(n.media, &medium{cfg: mc, state: "closed"})
+		}
+		n.openMedia(now)
+		n.log.Info("media reopened", "links", strings.Join(links, ","))
+	}
+	return loggingChanged(old, apply)
+}
+
+// Answer answers a control request.
+func (n *Node) Answer(now time.Time, req control.Request) control.Response {
+	defer n.drain(now)
+	switch req.Cmd {
+	case "status":
+		return control.Response{Status: n.Status(now)}
+	case "standby", "takeover":
+		w := placement.Which(req.Name)
+		if w == "" {
+			w = placement.All
+		}
+		if w != placement.All && w != placement.Local && w != placement.Foreign {
+			return control.Response{Error: fmt.Sprintf("%s %q: say all, local or foreign", req.Cmd, req.Name)}
+		}
+		var acts []placement.Action
+		var err error
+		if req.Cmd == "standby" {
+			acts, err = n.eng.Standby(w)
+		} else {
+			acts, err = n.eng.Takeover(w)
+		}
+		n.push(acts)
+		if err != nil {
+			return control.Response{Error: err.Error()}
+		}
+		n.log.Info(fmt.Sprintf("%s %s requested", req.Cmd, w))
+		return control.Response{Value: fmt.Sprintf("%s %s: requested", req.Cmd, w)}
+	case "cleanup":
+		for g, grp := range n.cfg.Groups {
+			if grp.ID() == req.Name || req.Name == "all" {
+				n.push(n.eng.Cleanup(g))
+				if req.Name != "all" {
+					return control.Response{Value: "cleared " + grp.ID()}
+				}
+			}
+		}
+		if req.Name == "all" {
+			return control.Response{Value: "cleared every group"}
+		}
+		return control.Response{Error: fmt.Sprintf("no resource group %q", req.Name)}
+	case "param":
+		if req.Name == "hbversion" {
+			return control.Response{Value: n.id.Version}
+		}
+		v, ok := n.cfg.Params[req.Name]
+		if !ok {
+			return control.Response{Error: fmt.Sprintf("Cannot get parameter %s's value", req.Name)}
+		}
+		return control.Response{Value: v}
+	}
+	return control.Response{Error: fmt.Sprintf("unknown command %q", req.Cmd)}
+}
+
+// Status is what lubdub status shows.
+func (n *Node) Status(now time.Time) *control.Status {
+	s := &control.Status{
+		Node: n.local(), Version: n.id.Version, Cluster: n.cfg.Cluster,
+		Generation: n.id.Generation, Started: n.id.Started, Now: now,
+		Keepalive: haconf.FormatDuration(n.cfg.Keepalive), Deadtime: haconf.FormatDuration(n.cfg.Deadtime),
+		Warntime: haconf.FormatDuration(n.cfg.Warntime), Initdead: haconf.FormatDuration(n.cfg.Initdead),
+		Resources: n.eng.Held(), Drops: map[string]uint64{},
+	}
+	for i, g := range n.eng.Groups() {
+		cg := control.Group{ID: g.ID, Preferred: g.Preferred, Owner: g.Owner, Local: string(g.Local), Nodes: map[string]string{}}
+		for name, st := range g.Nodes {
+			cg.Nodes[name] = string(st)
+		}
+		for _, r := range n.cfg.Groups[i].Resources {
+			cg.Resources = append(cg.Resources, r.String())
+		}
+		s.Groups = append(s.Groups, cg)
+	}
+	for k, v := range n.drops {
+		s.Drops[k] = v
+	}
+	for _, v := range n.mach.Nodes() {
+		cn := control.Node{Name: v.Name, Type: "normal", Status: string(v.Status), Local: v.Local,
+			Generation: v.Generation, UUID: v.UUID, LastHeard: v.LastHeard, Since: v.Since}
+		for _, l := range v.Links {
+			cn.Links = append(cn.Links, control.Link{Name: l.Name, Status: l.Status, LastHeard: l.LastHeard})
+		}
+		s.Nodes = append(s.Nodes, cn)
+	}
+	for _, m := range n.media {
+		s.Media = append(s.Media, control.Medium{Name: m.cfg.Dev, Type: m.cfg.Type, State: m.state, Error: m.err})
+	}
+	return s
+}
+
+// rateLimiter lets one log line per key through per interval.
+type rateLimiter struct {
+	every time.Duration
+	last  map[string]time.Time
+	count map[string]int
+}
+
+func newRateLimiter(every time.Duration) *rateLimiter {
+	return &rateLimiter{every: every, last: map[string]time.Time{}, count: map[string]int{}}
+}
+
+// allow reports whether a line for key may be logged at now, and how many
+// were held back since the last one.
+func (r *rateLimiter) allow(now time.Time, key string) (bool, int) {
+	if len(r.last) > 4096 {
+		clear(r.last)
+		clear(r.count)
+	}
+	if t, ok := r.last[key]; ok && now.Sub(t) < r.every {
+		r.count[key]++
+		return false, 0
+	}
+	n := r.count[key]
+	r.last[key] = now
+	r.count[key] = 0
+	return true, n
+}

@@ -1,0 +1,47 @@
+package daemon
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/lubdub/lubdub/internal/haconf"
+	"github.com/lubdub/lubdub/internal/wire"
+)
+
+// A reload applies keys, media and logging at once; every setting that
+// needs a restart keeps its running value and is named, so the operator is
+// told (hopfudge, max_rexmit_delay and watchdog used to be ignored
+// silently).
+func TestReloadPlan(t *testing.T) {
+	running := &haconf.Config{Nodes: []string{"a", "b"}, Keepalive: time.Second, Deadtime: 10 * time.Second, Hopfudge: 1,
+		MaxRexmitDelay: time.Second, Watchdog: "/dev/watchdog", AutoFailback: "on", Logfile: "/var/log/ha-log",
+		Params: map[string]string{"keepalive": "1000ms", "hopfudge": "1", "watchdog": "/dev/watchdog", "logfile": "/var/log/ha-log"}}
+	loaded := *running
+	loaded.Keepalive, loaded.Hopfudge, loaded.MaxRexmitDelay, loaded.Watchdog = 2*time.Second, 3, 2*time.Second, "/dev/watchdog1"
+	loaded.Logfile = "/var/log/lubdub"
+	loaded.Keys = &wire.Keyring{Send: 2}
+	loaded.Params = map[string]string{"keepalive": "2000ms", "hopfudge": "3", "watchdog": "/dev/watchdog1", "logfile": "/var/log/lubdub"}
+	apply, kept := reloadPlan(running, &loaded)
+	if want := []string{"keepalive", "hopfudge", "max_rexmit_delay", "watchdog"}; !slices.Equal(kept, want) {
+		t.Errorf("kept %v, want %v", kept, want)
+	}
+	if apply.Keepalive != time.Second || apply.Hopfudge != 1 || apply.MaxRexmitDelay != time.Second || apply.Watchdog != "/dev/watchdog" {
+		t.Errorf("restart-only settings changed: %+v", apply)
+	}
+	if apply.Keys.Send != 2 || apply.Logfile != "/var/log/lubdub" {
+		t.Error("keys or logging not applied")
+	}
+	if apply.Params["keepalive"] != "1000ms" || apply.Params["watchdog"] != "/dev/watchdog" || apply.Params["logfile"] != "/var/log/lubdub" {
+		t.Errorf("cl_status parameters %v do not say what runs", apply.Params)
+	}
+	if running.Params["logfile"] != "/var/log/ha-log" {
+		t.Error("the running configuration was changed")
+	}
+	if !loggingChanged(running, apply) {
+		t.Error("a new logfile is not a logging change")
+	}
+	if _, kept := reloadPlan(running, running); len(kept) != 0 {
+		t.Errorf("an unchanged configuration keeps %v", kept)
+	}
+}

@@ -1,0 +1,152 @@
+package daemon
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/lubdub/lubdub/internal/control"
+)
+
+func controlRequest(cmd, arg string) control.Request { return control.Request{Cmd: cmd, Name: arg} }
+
+const simGroups = "node1 IPaddr::198.18.0.10\nnode2 IPaddr::198.18.0.11 httpd\n"
+
+// A cold start places every group on its preferred node.
+func TestSimColdStart(t *testing.T) {
+	for _, n := range []int{1, 2, 3} {
+		t.Run(fmt.Sprint(n, " nodes"), func(t *testing.T) {
+			groups := simGroups
+			if n == 1 {
+				groups = "node1 IPaddr::198.18.0.10\n"
+			}
+			s := newSim(t, 1, n, groups, "auto_failback on\n")
+			for _, name := range s.names {
+				s.boot(name)
+			}
+			s.settle(5 * time.Second)
+			for g, grp := range s.cfg.Groups {
+				if h := s.holders(g); len(h) != 1 || h[0] != grp.Node {
+					t.Errorf("group %s runs on %v, want its preferred node %s", grp.ID(), h, grp.Node)
+				}
+			}
+		})
+	}
+}
+
+// simStep is one step of a random history.
+type simStep struct {
+	name   string
+	unsafe bool // may give two owners without quorum or fencing
+	do     func(s *sim, node string)
+}
+
+var simSteps = []simStep{
+	{"standby", false, func(s *sim, n string) { s.control(n, "standby", "all") }},
+	{"takeover", false, func(s *sim, n string) { s.control(n, "takeover", "all") }},
+	{"sigterm", false, func(s *sim, n string) {
+		nd := s.nodes[n]
+		if nd.node == nil || nd.paused {
+			return
+		}
+		s.logf("%s: SIGTERM", n)
+		nd.node.Leave(s.now)
+		nd.schedule()
+		node := nd.node
+		// The daemon exits once it has given its groups up.
+		var poll func()
+		poll = func() {
+			if nd.node != node {
+				return
+			}
+			if node.Done() && !nd.paused {
+				node.Shutdown(s.now)
+				nd.node = nil
+				s.logf("%s: daemon exited", n)
+				return
+			}
+			s.after(10*time.Millisecond, poll)
+		}
+		s.after(10*time.Millisecond, poll)
+	}},
+	{"power off", false, func(s *sim, n string) { s.powerOff(n) }},
+	{"boot", false, func(s *sim, n string) {
+		if s.nodes[n].node == nil {
+			s.boot(n)
+		}
+	}},
+	{"partition", true, func(s *sim, n string) {
+		for _, o := range s.names {
+			if o != n {
+				s.drop[[2]string{n, o}], s.drop[[2]string{o, n}] = true, true
+			}
+		}
+		s.logf("%s cut off", n)
+	}},
+	{"one-way", true, func(s *sim, n string) {
+		for _, o := range s.names {
+			if o != n {
+				s.drop[[2]string{n, o}] = true
+			}
+		}
+		s.logf("%s's frames dropped", n)
+	}},
+	{"loss", true, func(s *sim, n string) {
+		s.loss[n] = 0.3
+		s.logf("30%% of %s's frames lost", n)
+	}},
+	{"pause", true, func(s *sim, n string) { s.pause(n, time.Duration(1+s.rng.IntN(30))*100*time.Millisecond) }},
+	{"heal", false, func(s *sim, n string) { s.healAll() }},
+}
+
+func (s *sim) healAll() {
+	clear(s.drop)
+	clear(s.loss)
+	s.logf("network healed")
+}
+
+// history runs one random history: boot, random steps 100 ms to 3 s apart
+// for 20 s of virtual time, then every fault ended, every machine booted;
+// the cluster must converge within the bound.
+func runHistory(t *testing.T, seed uint64) {
+	s := newSim(t, seed, 2+int(seed%2), simGroups, []string{"auto_failback on\n", "auto_failback off\n", "auto_failback legacy\n"}[seed%3])
+	for _, name := range s.names {
+		s.boot(name)
+	}
+	s.settle(5 * time.Second)
+	end := s.now.Add(20 * time.Second)
+	for s.now.Before(end) {
+		s.runFor(time.Duration(100+s.rng.IntN(2900)) * time.Millisecond)
+		step := simSteps[s.rng.IntN(len(simSteps))]
+		node := s.names[s.rng.IntN(len(s.names))]
+		if step.unsafe {
+			s.unsafe = true
+		}
+		step.do(s, node)
+	}
+	s.healAll()
+	for _, name := range s.names {
+		if s.nodes[name].node == nil {
+			s.boot(name)
+		}
+	}
+	// Paused nodes resume within 3 s; then 2 s of initdead and deadtime,
+	// a hand-over and its operations.
+	s.settle(8 * time.Second)
+}
+
+// TestSimHistories runs -seeds random histories (200 by default); -seed N
+// replays one.
+func TestSimHistories(t *testing.T) {
+	if *simSeed != 0 {
+		runHistory(t, *simSeed)
+		return
+	}
+	n := *simSeeds
+	if testing.Short() {
+		n = 20
+	}
+	for seed := uint64(1); seed <= uint64(n); seed++ {
+		t.Run(fmt.Sprint("seed ", seed), func(t *testing.T) { runHistory(t, seed) })
+	}
+}
