@@ -198,13 +198,16 @@ func (n *Node) Packet(now time.Time, p media.Packet) {
 
 // Result takes the end of a resource operation.
 func (n *Node) Result(now time.Time, r resource.Result) {
-	if r.Op == resource.Monitor {
+	switch r.Op {
+	case resource.Announce:
+		return // a failure is logged by the executor; nothing else changes
+	case resource.Monitor:
 		n.monitoring[r.Group] = false
 		if !r.OK && n.eng.Local(r.Group) == placement.Running && !n.eng.Busy(r.Group) {
 			n.log.Warn(fmt.Sprintf("monitor of resource group %s: %v", n.cfg.Groups[r.Group].ID(), r.Err), "group", n.cfg.Groups[r.Group].ID())
 			n.push(n.eng.MonitorFailed(r.Group))
 		}
-	} else {
+	default:
 		n.monitorDue[r.Group] = time.Time{}
 		n.push(n.eng.Done(r.Group, placement.Op(r.Op), r.OK))
 	}

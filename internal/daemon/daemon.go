@@ -38,18 +38,19 @@ type Options struct {
 var ErrConfig = errors.New("configuration error")
 
 type daemon struct {
-	opts     Options
-	cfg      *haconf.Config
-	log      *slog.Logger
-	logh     *hblog.Handler
-	node     *Node
-	exec     *resource.Executor
-	recv     chan media.Packet
-	results  chan resource.Result
-	ctrl     chan ctrlReq
-	watchdog *watchdog
-	load     string
-	loadRead time.Time
+	opts      Options
+	cfg       *haconf.Config
+	log       *slog.Logger
+	logh      *hblog.Handler
+	node      *Node
+	exec      *resource.Executor
+	announcer *resource.Announcer
+	recv      chan media.Packet
+	results   chan resource.Result
+	ctrl      chan ctrlReq
+	watchdog  *watchdog
+	load      string
+	loadRead  time.Time
 }
 
 type ctrlReq struct {
@@ -104,6 +105,7 @@ func Run(ctx context.Context, opts Options) error {
 		d.watchdog = openWatchdog(cfg.Watchdog, cfg.Keepalive, d.log)
 	}
 	blocked := d.setupResources()
+	defer d.announcer.Close()
 	defer d.exec.Wait()
 
 	id := Identity{Node: opts.Node, Generation: gen, UUID: uuid, Version: opts.Version, Started: started}
@@ -130,8 +132,9 @@ func (d *daemon) setupResources() (blocked []bool) {
 	if ocfRoot == "" {
 		ocfRoot = "/usr/lib/ocf"
 	}
+	d.announcer = resource.NewAnnouncer(resource.NewARPSender(), d.log)
 	env := resource.Env{ConfigDir: d.opts.ConfigDir, InitDir: "/etc/init.d", OCFRoot: ocfRoot, Log: d.log,
-		Node: strings.ToLower(d.opts.Node), DataPath: d.cfg.Tuning.LVSDataPath}
+		Node: strings.ToLower(d.opts.Node), DataPath: d.cfg.Tuning.LVSDataPath, Announcer: d.announcer}
 	d.exec = resource.NewExecutor(d.cfg.Groups, env, d.cfg.Tuning, d.results)
 	found := d.exec.Probe()
 	blocked = make([]bool, len(found))

@@ -83,6 +83,8 @@ type simNode struct {
 	wake    int            // token of the current wake-up event
 	inUse   map[int]string // group -> operation holding it (start begun until stop done)
 	opDelay time.Duration
+	// announced: when the node announced a group's addresses again
+	announced []time.Time
 }
 
 // simMedium is a broadcast segment endpoint.
@@ -119,6 +121,11 @@ func (m *simMedium) Send(frame []byte) error {
 // Run is the node's executor: operations end after opDelay, always well.
 func (n *simNode) Run(g int, op resource.Op) {
 	gen := n.gen
+	if op == resource.Announce {
+		n.announced = append(n.announced, n.s.now)
+		n.s.logf("%s announces group %d", n.name, g)
+		return
+	}
 	if op == resource.Start {
 		n.inUse[g] = "start"
 	}

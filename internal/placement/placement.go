@@ -88,6 +88,8 @@ type Op string
 const (
 	OpStart Op = "start"
 	OpStop  Op = "stop"
+	// OpAnnounce tells clients again where the group's addresses are.
+	OpAnnounce Op = "announce"
 )
 
 // Action is something the caller must do.
@@ -130,6 +132,11 @@ type Engine struct {
 	failing  []bool // the running stop follows a failed start or exhausted restarts
 	restarts []int  // monitor failures since the group last came here
 	inPlace  []bool // the running stop is a restart in place
+	// contested: a peer reported running the group while it runs here (a
+	// partition healed, a paused node resumed); the node that keeps it
+	// announces it again once the other has let go.
+	contested []bool
+	wasUp     map[string]bool // peers seen alive before: their return may follow a partition
 	// claimPending: a returning preferred node (auto_failback) claims its
 	// groups back once it has every live peer's report, and so knows the
 	// assignments in force.
@@ -156,7 +163,7 @@ func New(cfg Config, log *slog.Logger) *Engine {
 	n := len(cfg.Groups)
 	e := &Engine{cfg: cfg, log: log, alive: map[string]bool{}, reports: map[string]*report{},
 		local: make([]State, n), busy: make([]bool, n), failing: make([]bool, n),
-		restarts: make([]int, n), inPlace: make([]bool, n), assign: make([]Assignment, n),
+		restarts: make([]int, n), inPlace: make([]bool, n), contested: make([]bool, n), wasUp: map[string]bool{}, assign: make([]Assignment, n),
 		claims: make([]uint64, n), seenRev: map[string]uint64{}, ackSent: map[string]uint64{},
 		epochs: map[string]uint64{}}
 	for i := range e.local {
@@ -232,6 +239,17 @@ func (e *Engine) NodeUp(node string) []Action {
 	delete(e.seenRev, node)
 	delete(e.ackSent, node)
 	delete(e.epochs, node)
+	if e.wasUp[node] {
+		// A peer back after a partition (or a pause) may have run our
+		// groups, and clients followed it: announce them again once it
+		// has reported that it lets them go.
+		for g := range e.cfg.Groups {
+			if e.local[g] == Running {
+				e.contested[g] = true
+			}
+		}
+	}
+	e.wasUp[node] = true
 	if e.ready {
 		e.sendReport() // so that it learns our states and assignments
 	}
@@ -336,6 +354,9 @@ func (e *Engine) Receive(node string, msg *wire.Message) []Action {
 
 // Done reports the end of an operation the engine asked for.
 func (e *Engine) Done(g int, op Op, ok bool) []Action {
+	if op == OpAnnounce {
+		return nil // an announcement changes no state; its failure is logged where it runs
+	}
 	e.busy[g] = false
 	id := e.cfg.Groups[g].ID
 	switch {
@@ -602,6 +623,44 @@ func (e *Engine) reconcile() {
 			e.log.Info(fmt.Sprintf("resource group %s goes to %s: stopping it here", e.cfg.Groups[g].ID, orNobody(e.Desired(g))), "group", e.cfg.Groups[g].ID)
 			e.stop(g)
 			e.sendReport()
+		}
+		e.heal(g, want)
+	}
+}
+
+// heal notices a group that runs here and on a peer at once (a partition
+// healed, a paused node resumed), or a peer's return while it runs here;
+// the rules above stop it where it does not belong. Once every live peer
+// has reported and none holds it, the node that keeps it announces it
+// again, because clients may have followed the other side.
+func (e *Engine) heal(g int, want bool) {
+	if e.local[g] != Running || e.busy[g] {
+		e.contested[g] = false
+		return
+	}
+	var others []string
+	reported := true
+	for _, n := range e.cfg.Nodes {
+		if n == e.cfg.Local || !e.alive[n] {
+			continue
+		}
+		s, ok := e.stateOf(n, g)
+		reported = reported && ok
+		if ok && (s == Running || s == Stopping || s == Blocked) {
+			others = append(others, n)
+		}
+	}
+	id := e.cfg.Groups[g].ID
+	switch {
+	case len(others) > 0 && !e.contested[g]:
+		e.contested[g] = true
+		e.log.Warn(fmt.Sprintf("resource group %s runs here and on %s at once (a partition healed or a node resumed): %s keeps it",
+			id, strings.Join(others, ", "), orNobody(e.Desired(g))), "group", id)
+	case len(others) == 0 && e.contested[g] && reported:
+		e.contested[g] = false
+		if want {
+			e.log.Info(fmt.Sprintf("resource group %s runs here alone again: announcing its addresses again", id), "group", id)
+			e.out = append(e.out, Run{Group: g, Op: OpAnnounce})
 		}
 	}
 }

@@ -20,6 +20,9 @@ const (
 	Start   Op = "start"
 	Stop    Op = "stop"
 	Monitor Op = "monitor"
+	// Announce tells clients again where the group's addresses are
+	// (gratuitous ARP), after a partition healed.
+	Announce Op = "announce"
 )
 
 // Result ends an operation on a group.
@@ -106,6 +109,8 @@ func (x *Executor) Run(g int, op Op) {
 			err = x.stop(g)
 		case Monitor:
 			err = x.monitor(g)
+		case Announce:
+			err = x.announce(g)
 		}
 		if err != nil && op != Monitor {
 			x.log.Error(fmt.Sprintf("%s of resource group %s failed: %v", op, x.ids[g], err), "group", x.ids[g])
@@ -176,6 +181,20 @@ func (x *Executor) stopOne(a Agent) error {
 	}
 	x.log.Warn(fmt.Sprintf("%s: its stop fails although it is stopped; it probably is not LSB-compliant: a stop must succeed when already stopped", a.Name()), "resource", a.Name())
 	return nil
+}
+
+// announce has every resource that announces itself (IPaddr, IPaddr2) do
+// it again.
+func (x *Executor) announce(g int) error {
+	var errs error
+	for _, a := range x.groups[g] {
+		if an, ok := a.(interface{ Announce(context.Context) error }); ok {
+			ctx, cancel := context.WithTimeout(context.Background(), x.tuning.MonitorTimeout)
+			errs = errors.Join(errs, an.Announce(ctx))
+			cancel()
+		}
+	}
+	return errs
 }
 
 // monitor checks every resource of a running group.

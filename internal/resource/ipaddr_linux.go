@@ -8,7 +8,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-	"time"
+	"sync"
 
 	"github.com/mdlayher/arp"
 	"github.com/vishvananda/netlink"
@@ -27,6 +27,7 @@ type ipAddr struct {
 	brd   netip.Addr
 	alias bool // IPaddr: give the address an iface:N label, as ifconfig aliases
 	env   Env
+	once  sync.Once
 }
 
 func newIPAddr(r haconf.Resource, env Env) (*ipAddr, error) {
@@ -172,53 +173,89 @@ func (a *ipAddr) Start(ctx context.Context) error {
 		}
 		a.env.Log.Info(fmt.Sprintf("IP address %s/%d added on %s", a.addr, bits, l.Attrs().Name), "resource", a.raw)
 	}
-	ifi, err := net.InterfaceByIndex(l.Attrs().Index)
-	if err != nil {
-		return fmt.Errorf("%s: %w", a.raw, err)
-	}
-	// Linux ignores ARP updates for an entry refreshed less than its
-	// locktime (1s) ago, and the previous holder may have announced the
-	// address just before it left: announce now, then every 50ms until the
-	// locktime is surely over, so that a client switches at most 50ms after
-	// it may, and once more at 2s. In the background.
-	if err := garp(ifi, a.addr); err != nil {
-		a.env.Log.Warn(fmt.Sprintf("gratuitous ARP for %s on %s: %v", a.addr, ifi.Name, err), "resource", a.raw)
-	}
-	go func() {
-		for i := 1; i <= 25; i++ {
-			time.Sleep(garpSpacing)
-			if ok, _ := a.present(l); !ok {
-				return
-			}
-			garp(ifi, a.addr)
-		}
-		time.Sleep(2*time.Second - 25*garpSpacing)
-		if ok, _ := a.present(l); ok {
-			garp(ifi, a.addr)
-		}
-	}()
+	a.announcer().Announce(l.Attrs().Index, a.addr)
 	return nil
 }
 
-const garpSpacing = 50 * time.Millisecond
+// Announce sends the address's gratuitous ARP schedule again, if it is
+// here: after a partition heals, clients may have followed the other side.
+func (a *ipAddr) Announce(ctx context.Context) error {
+	l, _, err := a.resolve()
+	if err != nil {
+		return err
+	}
+	if ok, err := a.present(l); err != nil || !ok {
+		return err
+	}
+	// Reannounce, not Announce: a stop that released the address since
+	// present looked must win.
+	if a.announcer().Reannounce(a.addr) {
+		a.env.Log.Info(fmt.Sprintf("announcing %s again on %s", a.addr, l.Attrs().Name), "resource", a.raw)
+	}
+	return nil
+}
 
-// garp sends a gratuitous ARP request and reply for addr.
-func garp(ifi *net.Interface, addr netip.Addr) error {
-	c, err := arp.Dial(ifi)
-	if err != nil {
-		return fmt.Errorf("opening ARP socket: %w", err)
+// announcer is the node's, or one of the agent's own where none was given
+// (lubdub check makes agents it never starts).
+func (a *ipAddr) announcer() *Announcer {
+	a.once.Do(func() {
+		if a.env.Announcer == nil {
+			a.env.Announcer = NewAnnouncer(NewARPSender(), a.env.Log)
+		}
+	})
+	return a.env.Announcer
+}
+
+// arpSender sends gratuitous ARP through one socket per interface.
+type arpSender struct {
+	mu    sync.Mutex
+	conns map[int]*arp.Client
+}
+
+// NewARPSender returns the real ARPSender.
+func NewARPSender() ARPSender { return &arpSender{conns: map[int]*arp.Client{}} }
+
+func (s *arpSender) Send(ifindex int, addr netip.Addr) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.conns[ifindex]
+	if c == nil {
+		ifi, err := net.InterfaceByIndex(ifindex)
+		if err != nil {
+			return err
+		}
+		if c, err = arp.Dial(ifi); err != nil {
+			return fmt.Errorf("opening ARP socket on %s: %w", ifi.Name, err)
+		}
+		s.conns[ifindex] = c
 	}
-	defer c.Close()
+	hw := c.HardwareAddr()
 	bcast := net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
-	req, err := arp.NewPacket(arp.OperationRequest, ifi.HardwareAddr, addr, net.HardwareAddr{0, 0, 0, 0, 0, 0}, addr)
+	req, err := arp.NewPacket(arp.OperationRequest, hw, addr, net.HardwareAddr{0, 0, 0, 0, 0, 0}, addr)
 	if err != nil {
 		return err
 	}
-	rep, err := arp.NewPacket(arp.OperationReply, ifi.HardwareAddr, addr, bcast, addr)
+	rep, err := arp.NewPacket(arp.OperationReply, hw, addr, bcast, addr)
 	if err != nil {
 		return err
 	}
-	return errors.Join(c.WriteTo(req, bcast), c.WriteTo(rep, bcast))
+	if err := errors.Join(c.WriteTo(req, bcast), c.WriteTo(rep, bcast)); err != nil {
+		// The interface may have gone (and come back with a new socket).
+		c.Close()
+		delete(s.conns, ifindex)
+		return err
+	}
+	return nil
+}
+
+func (s *arpSender) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, c := range s.conns {
+		c.Close()
+		delete(s.conns, i)
+	}
+	return nil
 }
 
 func (a *ipAddr) Stop(ctx context.Context) error {
@@ -228,6 +265,8 @@ func (a *ipAddr) Stop(ctx context.Context) error {
 		a.env.Log.Info(fmt.Sprintf("%s: %v; nothing to remove", a.raw, err), "resource", a.raw)
 		return nil
 	}
+	// No announcement of the address may leave once it is gone.
+	a.announcer().Release(a.addr)
 	ok, err := a.present(l)
 	if err != nil || !ok {
 		return err

@@ -40,6 +40,9 @@ type Env struct {
 	Node      string // this node, given to scripts as HA_CURHOST as Heartbeat does
 	DataPath  string // for ldirectord: auto, nftables or ipvs
 	Log       *slog.Logger
+	// Announcer sends the gratuitous ARP of IPaddr and IPaddr2; the
+	// node's one (nil: an agent makes its own when it starts).
+	Announcer *Announcer
 }
 
 // New returns the agent for a resource.
