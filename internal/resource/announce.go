@@ -182,11 +182,12 @@ func (a *Announcer) sendDue(now time.Time) time.Time {
 			if err := a.send.Send(an.ifindex, addr); err != nil && an.sent == 0 {
 				a.log.Warn(fmt.Sprintf("gratuitous ARP for %s: %v", addr, err))
 			}
-			// Frames missed while late (a paused process) are not sent in
-			// a burst: the schedule resumes from now.
+			// A frame a little late (a busy machine) still goes out; those
+			// missed during a long stall (a paused process) are not sent in
+			// a burst: the schedule resumes two spacings before now.
 			for an.sent++; ; an.sent++ {
 				off, ok := a.offset(an.sent)
-				if !ok || an.start.Add(off).After(now) {
+				if !ok || !an.start.Add(off).Before(now.Add(-2*a.Spacing)) {
 					break
 				}
 			}

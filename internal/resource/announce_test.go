@@ -105,15 +105,22 @@ func TestAnnouncerOneScheduleAtATime(t *testing.T) {
 	}
 }
 
-// A late wake-up (a paused process) resumes the schedule from now: the
-// frames it missed are not sent in a burst.
+// A late wake-up (a paused process) resumes the schedule two spacings
+// before now: the frames missed before are not sent in a burst; one a
+// little late still goes out.
 func TestAnnouncerNoBurstWhenLate(t *testing.T) {
 	a := newTestAnnouncer()
 	a.Announce(1, vip)
 	a.sendDue(a.now)
 	a.now = a.now.Add(600 * time.Millisecond)
 	a.sendDue(a.now)
-	if n := len(a.f.sent[vip]); n != 2 {
-		t.Errorf("%d frames after a 600ms stall, want 2 (no burst)", n)
+	// The one due at 50ms, then those due at 500, 550 and 600ms.
+	if n := len(a.f.sent[vip]); n != 5 {
+		t.Errorf("%d frames after a 600ms stall, want 5, not the 12 missed", n)
+	}
+	a.now = a.now.Add(70 * time.Millisecond) // 20ms late for 650ms
+	a.sendDue(a.now)
+	if n := len(a.f.sent[vip]); n != 6 {
+		t.Errorf("a frame 20ms late was not sent (%d frames)", n)
 	}
 }

@@ -1,0 +1,173 @@
+package resource
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lubdub/lubdub/internal/haconf"
+	"github.com/mdlayher/arp"
+)
+
+// inTestNetns runs the calling test again inside a network namespace of
+// its own (the whole process, so that every goroutine's sockets are in
+// it), and removes the namespace afterwards, also when the test fails.
+func inTestNetns(t *testing.T, f func()) {
+	t.Helper()
+	if os.Getenv("LUBDUB_TEST_IN_NETNS") == "1" {
+		f()
+		return
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for a network namespace")
+	}
+	ns := fmt.Sprintf("ldbres%d-%d", os.Getpid(), time.Now().UnixNano()%1e6)
+	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
+		t.Skipf("cannot make a network namespace: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", ns, os.Args[0], "-test.run=^"+t.Name()+"$", "-test.v")
+	cmd.Env = append(os.Environ(), "LUBDUB_TEST_IN_NETNS=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS: "+t.Name()) {
+		t.Fatalf("in namespace %s: %v\n%s", ns, err, out)
+	}
+}
+
+// arpWatch records the gratuitous ARP frames for an address seen on an
+// interface.
+type arpWatch struct {
+	mu   sync.Mutex
+	seen []time.Time
+	c    *arp.Client
+}
+
+func watchARP(t *testing.T, ifname string, addr netip.Addr) *arpWatch {
+	ifi, err := net.InterfaceByName(ifname)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := arp.Dial(ifi)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &arpWatch{c: c}
+	go func() {
+		for {
+			p, _, err := c.Read()
+			if err != nil {
+				return
+			}
+			if p.SenderIP == addr && p.TargetIP == addr {
+				w.mu.Lock()
+				w.seen = append(w.seen, time.Now())
+				w.mu.Unlock()
+			}
+		}
+	}()
+	t.Cleanup(func() { c.Close() })
+	return w
+}
+
+func (w *arpWatch) count() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.seen)
+}
+
+func ipOut(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command("ip", args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ip %s: %v %s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// IPaddr2 against a real kernel, in a namespace of its own: the address
+// added with its prefix and broadcast inferred from the interface's
+// subnet, announced by gratuitous ARP seen on the other end of the wire,
+// silent at once after its stop (which removes it), and a re-announcement
+// only while it is held.
+func TestIPaddr2InNamespace(t *testing.T) {
+	inTestNetns(t, func() {
+		ipOut(t, "link", "add", "eth0", "type", "veth", "peer", "name", "peer0")
+		ipOut(t, "addr", "add", "198.18.0.1/24", "brd", "+", "dev", "eth0")
+		ipOut(t, "link", "set", "eth0", "up")
+		ipOut(t, "addr", "add", "198.19.0.2/24", "brd", "+", "dev", "peer0")
+		ipOut(t, "link", "set", "peer0", "up")
+		vip := netip.MustParseAddr("198.18.0.10")
+		watch := watchARP(t, "peer0", vip)
+
+		an := NewAnnouncer(NewARPSender(), slog.New(slog.DiscardHandler))
+		an.Spacing, an.Repeats, an.Last = 50*time.Millisecond, 5, 400*time.Millisecond
+		defer an.Close()
+		res, err := haconf.ParseResource("IPaddr2::198.18.0.10")
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := New(res, Env{Log: slog.New(slog.DiscardHandler), Announcer: an})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.Background()
+		if ok, _ := a.Running(ctx); ok {
+			t.Fatal("running before its start")
+		}
+		if err := a.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if out := ipOut(t, "-4", "-o", "addr", "show", "dev", "eth0"); !strings.Contains(out, "198.18.0.10/24 brd 198.18.0.255") {
+			t.Errorf("address not added with the interface's prefix and broadcast:\n%s", out)
+		}
+		if ok, err := a.Running(ctx); !ok || err != nil {
+			t.Fatalf("status after start: %v %v", ok, err)
+		}
+		time.Sleep(700 * time.Millisecond)
+		// Each announcement is a request and a reply.
+		if n := watch.count(); n != 14 {
+			t.Errorf("%d gratuitous ARP frames seen on the wire, want 14 (a request and a reply now, at 5 repeats and at Last)", n)
+		}
+		// Re-announced while held (after a healed partition).
+		if err := a.(*ipAddr).Announce(ctx); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
+		if err := a.Stop(ctx); err != nil {
+			t.Fatal(err)
+		}
+		n := watch.count()
+		if n < 16 {
+			t.Errorf("the re-announcement sent nothing (%d frames)", n)
+		}
+		if out := ipOut(t, "-4", "-o", "addr", "show", "dev", "eth0"); strings.Contains(out, "198.18.0.10") {
+			t.Errorf("address still there after its stop:\n%s", out)
+		}
+		if ok, _ := a.Running(ctx); ok {
+			t.Error("running after its stop")
+		}
+		// Silent at once after the stop, and no re-announcement of an
+		// address no longer held.
+		if err := a.(*ipAddr).Announce(ctx); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(600 * time.Millisecond)
+		if got := watch.count(); got != n {
+			t.Errorf("%d gratuitous ARP frames after the stop", got-n)
+		}
+		// A second stop of a stopped address succeeds (LSB).
+		if err := a.Stop(ctx); err != nil {
+			t.Errorf("second stop: %v", err)
+		}
+	})
+}
