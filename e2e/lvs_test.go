@@ -143,6 +143,28 @@ func TestLVSSeedRoundRobin(t *testing.T) {
 		"-a -t 198.18.0.10:80 -r 198.18.1.11:80 -m -w 1\n-a -t 198.18.0.10:80 -r 198.18.1.12:80 -m -w 1\n" {
 		t.Errorf("-S:\n%s", save)
 	}
+	// Field cases 4 and 5 of issue 12: plain ipvsadm lists the table with
+	// names (exit 0), and what plain -S writes (service names), -R reads.
+	if list := runIn(t, d, ipvsadm); !strings.Contains(list, "TCP  198.18.0.10:http rr\n") || !strings.Contains(list, "  -> 198.18.1.11:http ") {
+		t.Errorf("ipvsadm with no arguments:\n%s", list)
+	}
+	saved := runIn(t, d, ipvsadm, "-S")
+	if !strings.HasPrefix(saved, "-A -t 198.18.0.10:http -s rr\n-a -t 198.18.0.10:http -r 198.18.1.11:http -m -w 1\n") {
+		t.Errorf("-S without -n:\n%s", saved)
+	}
+	numeric := runIn(t, d, ipvsadm, "-S", "-n")
+	runIn(t, d, ipvsadm, "-C")
+	restore := d.Command(ipvsadm, "-R")
+	restore.Stdin = strings.NewReader(saved)
+	if out, err := restore.CombinedOutput(); err != nil {
+		t.Errorf("ipvsadm -R of plain -S output: %v %s", err, out)
+	}
+	if again := runIn(t, d, ipvsadm, "-S", "-n"); again != numeric {
+		t.Errorf("-S, -C, -R gave\n%s\nwant\n%s", again, numeric)
+	}
+	if v := runIn(t, d, ipvsadm, "--version"); !strings.HasPrefix(v, "ipvsadm v1.31 ") {
+		t.Errorf("--version: %q", v)
+	}
 
 	// A client on the real servers' own segment is masqueraded, or the
 	// real server would answer it directly and the answer be dropped.

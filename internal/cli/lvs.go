@@ -13,6 +13,7 @@ import (
 
 	"github.com/lubdub/lubdub/internal/datapath"
 	"github.com/lubdub/lubdub/internal/lvs"
+	"github.com/lubdub/lubdub/internal/netdb"
 )
 
 const lvsHelp = `Usage (ipvsadm's):
@@ -21,6 +22,8 @@ const lvsHelp = `Usage (ipvsadm's):
   lubdub lvs -C
   lubdub lvs -R < rules
   lubdub lvs -S [-n]
+  lubdub lvs                (with no arguments: lubdub lvs -L)
+  lubdub lvs --version
   lubdub lvs -a|e -t|u service-address -r server-address [-g|i|m] [-w weight]
   lubdub lvs -d -t|u service-address -r server-address
   lubdub lvs -L|l [-t|u service-address] [-n] [--stats|--rate|-c]
@@ -32,6 +35,9 @@ nftables); --datapath=nftables|ipvs (first argument) or LUBDUB_DATAPATH
 forces one.
 `
 
+// lvsVersion is ipvsadm's --version line: scripts read its second word.
+const lvsVersion = "ipvsadm v1.31 2019/12/24 (lubdub lvs, compatible with ipvsadm 1.31 and IPVS v1.2.1)"
+
 // cmdLVS is ipvsadm: it reads the table from the kernel, applies the
 // command and writes the difference back, so it needs no daemon.
 func cmdLVS(env *Env, args []string) int {
@@ -41,7 +47,12 @@ func cmdLVS(env *Env, args []string) int {
 			kind, args = v, args[1:]
 		}
 	}
-	c, err := lvs.Parse(args)
+	names := netdb.System()
+	if len(args) == 0 {
+		// ipvsadm with no arguments lists the table, names resolved.
+		args = []string{"-L"}
+	}
+	c, err := lvs.ParseNames(args, names)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "lubdub lvs: %v\n", err)
 		var ue *lvs.UsageError
@@ -51,8 +62,12 @@ func cmdLVS(env *Env, args []string) int {
 		}
 		return 1
 	}
-	if c.Op == lvs.OpHelp {
+	switch c.Op {
+	case lvs.OpHelp:
 		fmt.Fprint(env.Stdout, lvsHelp)
+		return 0
+	case lvs.OpVersion:
+		fmt.Fprintln(env.Stdout, lvsVersion)
 		return 0
 	}
 	dp, err := datapath.Open(kind)
@@ -61,7 +76,7 @@ func cmdLVS(env *Env, args []string) int {
 		return 1
 	}
 	defer dp.Close()
-	if err := runLVS(env, dp, c, os.Stdin); err != nil {
+	if err := runLVS(env, dp, c, names, os.Stdin); err != nil {
 		hint := ""
 		if errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EACCES) {
 			hint = " (lubdub lvs needs root, as ipvsadm does)"
@@ -75,7 +90,7 @@ func cmdLVS(env *Env, args []string) int {
 // lvsLock is datapath.Lock; the command's unit tests replace it.
 var lvsLock = datapath.Lock
 
-func runLVS(env *Env, dp datapath.DataPath, c *lvs.Command, stdin io.Reader) error {
+func runLVS(env *Env, dp datapath.DataPath, c *lvs.Command, names lvs.Names, stdin io.Reader) error {
 	var only []lvs.Key
 	if c.Key.Proto != "" {
 		only = []lvs.Key{c.Key}
@@ -99,7 +114,7 @@ func runLVS(env *Env, dp datapath.DataPath, c *lvs.Command, stdin io.Reader) err
 			t = rates(t, t2)
 		}
 		showLocal(t)
-		o := lvs.ListOptions{Stats: c.Stats, Rate: c.Rate, Numeric: true}
+		o := lvs.ListOptions{Stats: c.Stats, Rate: c.Rate, Numeric: c.Numeric, Names: names}
 		if only != nil {
 			o.Only = &only[0]
 		}
@@ -114,7 +129,10 @@ func runLVS(env *Env, dp datapath.DataPath, c *lvs.Command, stdin io.Reader) err
 		if err != nil {
 			return err
 		}
-		fmt.Fprint(env.Stdout, t.Save())
+		if c.Numeric {
+			names = nil
+		}
+		fmt.Fprint(env.Stdout, t.SaveNames(names))
 		return nil
 	case lvs.OpZero:
 		return dp.Zero(only)
@@ -126,7 +144,7 @@ func runLVS(env *Env, dp datapath.DataPath, c *lvs.Command, stdin io.Reader) err
 	defer unlock()
 	cmds := []*lvs.Command{c}
 	if c.Op == lvs.OpRestore {
-		if cmds, err = lvs.Restore(stdin); err != nil {
+		if cmds, err = lvs.RestoreNames(stdin, names); err != nil {
 			return fmt.Errorf("-R: %w", err)
 		}
 		only = nil

@@ -18,7 +18,7 @@ func lvsRun(t *testing.T, dp *datapath.Mem, stdin string, args ...string) (strin
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	err = runLVS(&Env{Stdout: &out, Stderr: &out}, dp, c, strings.NewReader(stdin))
+	err = runLVS(&Env{Stdout: &out, Stderr: &out}, dp, c, nil, strings.NewReader(stdin))
 	return out.String(), err
 }
 

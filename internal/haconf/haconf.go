@@ -193,8 +193,8 @@ func (c *Config) Describe(w *strings.Builder, local string) {
 	}
 	fmt.Fprintf(w, "logging: logfile %s, debugfile %s, logfacility %s\n", orNone(c.Logfile), orNone(c.Debugfile), orNone(c.Logfacility))
 	t := c.Tuning
-	fmt.Fprintf(w, "resources: start timeout %s, stop timeout %s, monitor every %s (timeout %s), %d restarts in place before a group moves\n",
-		FormatDuration(t.StartTimeout), FormatDuration(t.StopTimeout), FormatDuration(t.MonitorInterval), FormatDuration(t.MonitorTimeout), t.MaxRestarts)
+	fmt.Fprintf(w, "resources: start timeout %s, stop timeout %s (a failed stop retried %d times), monitor every %s (timeout %s), %d restarts in place before a group moves\n",
+		FormatDuration(t.StartTimeout), FormatDuration(t.StopTimeout), t.StopRetries, FormatDuration(t.MonitorInterval), FormatDuration(t.MonitorTimeout), t.MaxRestarts)
 	fmt.Fprintf(w, "resource groups (%d):\n", len(c.Groups))
 	for _, g := range c.Groups {
 		fmt.Fprintf(w, "  group %s (haresources line %d), preferred node %s, start order:", g.ID(), g.Line, g.Node)

@@ -2,9 +2,13 @@ package haconf
 
 import (
 	"errors"
+	"fmt"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -167,28 +171,96 @@ func TestParseTime(t *testing.T) {
 	}
 }
 
-func TestAuthkeys(t *testing.T) {
-	dir := write(t, map[string]string{"ha.cf": "node a\nbcast eth0\n", "authkeys": goodAuth})
-	if err := os.Chmod(filepath.Join(dir, "authkeys"), 0o644); err != nil {
+// TestAuthkeysCases reads each testdata/authkeys case (sections "mode",
+// "authkeys" and "want") and checks the reading against the values
+// Heartbeat 3.0.6's parse_authfile gives: "send N", "key N METHOD SECRET",
+// and every "error LINE: text" and "warning LINE: text" expected.
+func TestAuthkeysCases(t *testing.T) {
+	files, _ := filepath.Glob("testdata/authkeys/*.txt")
+	if len(files) == 0 {
+		t.Fatal("no cases")
+	}
+	for _, f := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(f), ".txt"), func(t *testing.T) {
+			sec := readSections(t, f)
+			dir := t.TempDir()
+			file := filepath.Join(dir, "authkeys")
+			mode := os.FileMode(0o600)
+			if m := strings.TrimSpace(sec["mode"]); m != "" {
+				v, err := strconv.ParseUint(m, 8, 32)
+				if err != nil {
+					t.Fatal(err)
+				}
+				mode = os.FileMode(v)
+			}
+			if err := os.WriteFile(file, []byte(sec["authkeys"]), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(file, mode); err != nil {
+				t.Fatal(err)
+			}
+			r := &Report{}
+			kr := loadAuthkeys(file, r)
+			var got []string
+			if kr != nil {
+				got = append(got, fmt.Sprintf("send %d", kr.Send))
+				for _, k := range slices.Sorted(maps.Keys(kr.Keys)) {
+					key := kr.Keys[k]
+					got = append(got, strings.TrimSpace(fmt.Sprintf("key %d %s %s", k, key.Method, key.Secret)))
+				}
+			}
+			var want, wantDiags []string
+			for _, l := range strings.Split(strings.TrimSpace(sec["want"]), "\n") {
+				if strings.HasPrefix(l, "error ") || strings.HasPrefix(l, "warning ") {
+					wantDiags = append(wantDiags, l)
+				} else {
+					want = append(want, l)
+				}
+			}
+			if !slices.ContainsFunc(wantDiags, func(d string) bool { return strings.HasPrefix(d, "error") }) {
+				if !slices.Equal(got, want) {
+					t.Errorf("read %q, want %q", got, want)
+				}
+			}
+			diags := map[string][]Diag{"error": r.Errors, "warning": r.Warnings}
+			n := 0
+			for _, w := range wantDiags {
+				kind, rest, _ := strings.Cut(w, " ")
+				lineS, text, _ := strings.Cut(rest, ": ")
+				line, _ := strconv.Atoi(lineS)
+				if !slices.ContainsFunc(diags[kind], func(d Diag) bool { return d.Line == line && strings.Contains(d.Msg, text) }) {
+					t.Errorf("no %s on line %d saying %q; errors %v, warnings %v", kind, line, text, diags["error"], diags["warning"])
+				}
+				if kind == "error" {
+					n++
+				}
+			}
+			if len(diags["error"]) != n {
+				t.Errorf("errors %v, want %d", diags["error"], n)
+			}
+		})
+	}
+}
+
+// readSections splits a test case into its "-- name --" sections; the text
+// before the first one describes the case.
+func readSections(t *testing.T, file string) map[string]string {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
 		t.Fatal(err)
 	}
-	_, r := Load(dir, Options{})
-	if len(r.Errors) != 1 || !strings.Contains(r.Errors[0].Msg, "mode 0644") || !strings.Contains(r.Errors[0].Msg, "600 is required") {
-		t.Fatalf("errors = %v", r.Errors)
-	}
-	for text, want := range map[string]string{
-		"1 sha1 x\n":                  "must come first",
-		"auth 2\n1 sha1 x\n":          "auth 2 names a key that is not defined",
-		"auth 1\n1 sha1\n":            "needs a secret",
-		"auth 1\n1 blake3 x\n":        "unknown method",
-		"auth 1\n1 sha1 x\n1 md5 y\n": "defined twice",
-	} {
-		r := &Report{}
-		parseAuthkeys("authkeys", text, r)
-		if len(r.Errors) == 0 || !strings.Contains(r.Errors[0].Msg, want) {
-			t.Errorf("%q: errors %v, want %q", text, r.Errors, want)
+	sec, name := map[string]string{}, ""
+	for _, l := range strings.SplitAfter(string(b), "\n") {
+		if h := strings.TrimSpace(l); strings.HasPrefix(h, "-- ") && strings.HasSuffix(h, " --") {
+			name = strings.TrimSuffix(strings.TrimPrefix(h, "-- "), " --")
+			continue
+		}
+		if name != "" {
+			sec[name] += l
 		}
 	}
+	return sec
 }
 
 func TestHaresourcesGrammar(t *testing.T) {

@@ -16,13 +16,14 @@ type Tuning struct {
 	MonitorInterval time.Duration // 0: no monitoring
 	MonitorTimeout  time.Duration
 	MaxRestarts     int    // monitor failures restarted in place before the group moves
+	StopRetries     int    // a failed stop is tried again this often, 1 s apart (Heartbeat's HA_STOPRETRYMAX)
 	LVSDataPath     string // auto, nftables or ipvs: where ldirectord resources put virtual services
 }
 
 // DefaultTuning is used for what lubdub.cf does not set.
 var DefaultTuning = Tuning{
 	StartTimeout: 20 * time.Second, StopTimeout: 20 * time.Second,
-	MonitorInterval: 5 * time.Second, MonitorTimeout: 10 * time.Second, MaxRestarts: 3, LVSDataPath: "auto",
+	MonitorInterval: 5 * time.Second, MonitorTimeout: 10 * time.Second, MaxRestarts: 3, StopRetries: 10, LVSDataPath: "auto",
 }
 
 func loadTuning(file string, r *Report) Tuning {
@@ -79,6 +80,13 @@ func parseTuning(file, text string, r *Report) Tuning {
 				continue
 			}
 			t.MaxRestarts = n
+		case "stop_retries":
+			n, err := strconv.Atoi(f[1])
+			if err != nil || n < 0 || n > 100 {
+				r.errorf(file, line, "stop_retries %q must be a number from 0 to 100", f[1])
+				continue
+			}
+			t.StopRetries = n
 		case "lvs_datapath":
 			if f[1] != "auto" && f[1] != "nftables" && f[1] != "ipvs" {
 				r.errorf(file, line, "lvs_datapath %q must be auto, nftables or ipvs", f[1])
@@ -86,7 +94,7 @@ func parseTuning(file, text string, r *Report) Tuning {
 			}
 			t.LVSDataPath = f[1]
 		default:
-			r.errorf(file, line, "unknown setting %q (start_timeout, stop_timeout, monitor_interval, monitor_timeout, max_restarts, lvs_datapath)", f[0])
+			r.errorf(file, line, "unknown setting %q (start_timeout, stop_timeout, monitor_interval, monitor_timeout, max_restarts, stop_retries, lvs_datapath)", f[0])
 		}
 	}
 	return t

@@ -27,6 +27,7 @@ const (
 	OpSave          Op = "-S"
 	OpRestore       Op = "-R"
 	OpHelp          Op = "-h"
+	OpVersion       Op = "--version"
 )
 
 // Command is one parsed ipvsadm command line.
@@ -64,9 +65,26 @@ var longOpts = map[string]string{
 	"--ipip": "-i", "--masquerading": "-m", "--weight": "-w", "--numeric": "-n", "--connection": "-c",
 }
 
-// Parse reads ipvsadm's arguments (without the program name).
-func Parse(args []string) (*Command, error) {
+// Names resolves host and service names as ipvsadm does with
+// gethostbyname, getservbyname and their reverses; proto is "tcp" or
+// "udp". netdb.System is the machine's.
+type Names interface {
+	LookupHost(name string) (netip.Addr, bool)
+	LookupPort(name, proto string) (uint16, bool)
+	HostName(a netip.Addr) (string, bool)
+	ServiceName(port uint16, proto string) (string, bool)
+}
+
+// Parse reads ipvsadm's arguments (without the program name), addresses
+// and ports as numbers only.
+func Parse(args []string) (*Command, error) { return ParseNames(args, nil) }
+
+// ParseNames reads ipvsadm's arguments (without the program name); host
+// and service names in -t, -u and -r are resolved with names, as ipvsadm
+// does, when it is not nil.
+func ParseNames(args []string, names Names) (*Command, error) {
 	c := &Command{}
+	var dest string // -r, resolved once the service's protocol is known
 	setOp := func(op Op) error {
 		if c.Op != "" && c.Op != op {
 			return usage("Two or more commands specified (%s and %s)", c.Op, op)
@@ -89,6 +107,11 @@ func Parse(args []string) (*Command, error) {
 			continue
 		case "--exact":
 			c.Exact = true
+			continue
+		case "--version", "-v":
+			if err := setOp(OpVersion); err != nil {
+				return nil, err
+			}
 			continue
 		}
 		if len(a) < 2 || a[0] != '-' || a[1] == '-' {
@@ -122,7 +145,7 @@ func Parse(args []string) (*Command, error) {
 						return nil, usage("Two or more service options specified")
 					}
 					haveKey = true
-					c.Key, err = parseServiceAddr(v, map[byte]string{'t': "TCP", 'u': "UDP"}[ch])
+					c.Key, err = parseServiceAddr(v, map[byte]string{'t': "TCP", 'u': "UDP"}[ch], names)
 				}
 			case 'f':
 				var v string
@@ -171,10 +194,7 @@ func Parse(args []string) (*Command, error) {
 					c.Netmask = m
 				}
 			case 'r':
-				var v string
-				if v, err = value(); err == nil {
-					c.Dest, err = parseRealServer(v)
-				}
+				dest, err = value()
 			case 'g':
 				c.Fwd = Route
 			case 'i':
@@ -202,6 +222,12 @@ func Parse(args []string) (*Command, error) {
 			}
 		}
 	}
+	if dest != "" {
+		var err error
+		if c.Dest, err = parseRealServer(dest, c.Key.netProto(), names); err != nil {
+			return nil, err
+		}
+	}
 	return c, c.check(haveKey)
 }
 
@@ -215,6 +241,8 @@ func (c *Command) check(haveKey bool) error {
 	switch c.Op {
 	case "":
 		return usage("No command specified (see lubdub lvs -h)")
+	case OpVersion:
+		return nil
 	case OpAddService, OpEditService, OpDeleteService, OpAddDest, OpEditDest, OpDeleteDest:
 		if !haveKey {
 			return usage("No service specified: give -t, -u or -f")
@@ -244,14 +272,10 @@ func (c *Command) check(haveKey bool) error {
 	return nil
 }
 
-func parseServiceAddr(v, proto string) (Key, error) {
-	ap, err := netip.ParseAddrPort(v)
-	if err != nil {
-		a, aerr := netip.ParseAddr(v)
-		if aerr != nil {
-			return Key{}, usage("Illegal virtual server address[:port] specified: %q", v)
-		}
-		ap = netip.AddrPortFrom(a, 0)
+func parseServiceAddr(v, proto string, names Names) (Key, error) {
+	ap, ok := parseAddrPort(v, strings.ToLower(proto), names)
+	if !ok {
+		return Key{}, usage("Illegal virtual server address[:port] specified: %q", v)
 	}
 	if !ap.Addr().Is4() {
 		return Key{}, usage("Illegal virtual server address[:port] specified: %q (IPv4 only)", v)
@@ -259,14 +283,10 @@ func parseServiceAddr(v, proto string) (Key, error) {
 	return Key{Proto: proto, Addr: ap}, nil
 }
 
-func parseRealServer(v string) (netip.AddrPort, error) {
-	ap, err := netip.ParseAddrPort(v)
-	if err != nil {
-		a, aerr := netip.ParseAddr(v)
-		if aerr != nil || !a.Is4() {
-			return netip.AddrPort{}, usage("Illegal real server address[:port] specified: %q", v)
-		}
-		return netip.AddrPortFrom(a, 0), nil
+func parseRealServer(v, proto string, names Names) (netip.AddrPort, error) {
+	ap, ok := parseAddrPort(v, proto, names)
+	if !ok {
+		return netip.AddrPort{}, usage("Illegal real server address[:port] specified: %q", v)
 	}
 	if !ap.Addr().Is4() {
 		return netip.AddrPort{}, usage("Illegal real server address[:port] specified: %q (IPv4 only)", v)
@@ -274,9 +294,57 @@ func parseRealServer(v string) (netip.AddrPort, error) {
 	return ap, nil
 }
 
-// Restore reads ipvsadm -S lines (as -R does) into commands; errors name
-// the line.
-func Restore(r io.Reader) ([]*Command, error) {
+// parseAddrPort reads "host[:port]" as ipvsadm's parse_service does: a
+// string of digits alone is no address; the host is a dotted quad or a
+// name; the port, after the last colon, a number up to 65535 or a
+// service name for proto.
+func parseAddrPort(v, proto string, names Names) (netip.AddrPort, bool) {
+	if v == "" || isDigits(v) {
+		return netip.AddrPort{}, false
+	}
+	host, port, hasPort := v, "", false
+	if i := strings.LastIndexByte(v, ':'); i >= 0 {
+		host, port, hasPort = v[:i], v[i+1:], true
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		if names == nil || host == "" {
+			return netip.AddrPort{}, false
+		}
+		var ok bool
+		if a, ok = names.LookupHost(host); !ok {
+			return netip.AddrPort{}, false
+		}
+	}
+	if !hasPort {
+		return netip.AddrPortFrom(a, 0), true
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err == nil && isDigits(port) {
+		return netip.AddrPortFrom(a, uint16(n)), true
+	}
+	if names == nil || port == "" {
+		return netip.AddrPort{}, false
+	}
+	n, ok := names.LookupPort(port, proto)
+	return netip.AddrPortFrom(a, n), ok
+}
+
+func isDigits(s string) bool {
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// Restore reads ipvsadm -S -n lines (as -R does) into commands; errors
+// name the line.
+func Restore(r io.Reader) ([]*Command, error) { return RestoreNames(r, nil) }
+
+// RestoreNames reads ipvsadm -S lines, names resolved with names as -R
+// does, into commands; errors name the line.
+func RestoreNames(r io.Reader, names Names) ([]*Command, error) {
 	var out []*Command
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 4096), 64*1024)
@@ -285,7 +353,7 @@ func Restore(r io.Reader) ([]*Command, error) {
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
-		c, err := Parse(strings.Fields(line))
+		c, err := ParseNames(strings.Fields(line), names)
 		if err != nil {
 			return nil, fmt.Errorf("line %d: %w", n, err)
 		}

@@ -3,8 +3,13 @@ package lvs
 import (
 	"errors"
 	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/lubdub/lubdub/internal/netdb"
 )
 
 func run(t *testing.T, tab *Table, line string) error {
@@ -193,9 +198,142 @@ func FuzzRestore(f *testing.F) {
 }
 
 func mustAP(s string) netip.AddrPort {
-	ap, err := parseRealServer(s)
+	ap, err := parseRealServer(s, "tcp", nil)
 	if err != nil {
 		panic(err)
 	}
 	return ap
+}
+
+// testNames resolves from testdata/names/services and hosts, as the C
+// library would from /etc/services and /etc/hosts.
+type testNames struct {
+	services []netdb.Service
+	hosts    map[string]netip.Addr
+}
+
+func loadTestNames(t *testing.T) *testNames {
+	f, err := os.Open("testdata/names/services")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	n := &testNames{services: netdb.ParseServices(f), hosts: map[string]netip.Addr{}}
+	b, err := os.ReadFile("testdata/names/hosts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) == 2 && !strings.HasPrefix(l, "#") {
+			n.hosts[f[1]] = netip.MustParseAddr(f[0])
+		}
+	}
+	return n
+}
+
+func (n *testNames) LookupHost(name string) (netip.Addr, bool) { a, ok := n.hosts[name]; return a, ok }
+func (n *testNames) HostName(a netip.Addr) (string, bool) {
+	for name, h := range n.hosts {
+		if h == a {
+			return name, true
+		}
+	}
+	return "", false
+}
+func (n *testNames) LookupPort(name, proto string) (uint16, bool) {
+	for _, s := range n.services {
+		if s.Proto == proto && (s.Name == name || slices.Contains(s.Aliases, name)) {
+			return s.Port, true
+		}
+	}
+	return 0, false
+}
+func (n *testNames) ServiceName(port uint16, proto string) (string, bool) {
+	for _, s := range n.services {
+		if s.Proto == proto && s.Port == port {
+			return s.Name, true
+		}
+	}
+	return "", false
+}
+
+// TestNames runs testdata/names/*.txt: rules restored with names as
+// ipvsadm -R reads them, then listed (-L) and saved (-S) without -n, and
+// saved with -n, each compared with what ipvsadm prints.
+func TestNames(t *testing.T) {
+	names := loadTestNames(t)
+	files, _ := filepath.Glob("testdata/names/*.txt")
+	if len(files) == 0 {
+		t.Fatal("no cases")
+	}
+	for _, f := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(f), ".txt"), func(t *testing.T) {
+			sec := sections(t, f)
+			cmds, err := RestoreNames(strings.NewReader(sec["restore"]), names)
+			if want, ok := sec["error"]; ok {
+				if err == nil || !strings.Contains(err.Error(), strings.TrimSpace(want)) {
+					t.Fatalf("error %v, want %q", err, strings.TrimSpace(want))
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tab := &Table{}
+			for _, c := range cmds {
+				if err := tab.Apply(c); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if want, ok := sec["list"]; ok {
+				got, _ := tab.List(ListOptions{Names: names})
+				if got != want {
+					t.Errorf("-L:\n%s\nwant:\n%s", got, want)
+				}
+			}
+			if want, ok := sec["save"]; ok {
+				if got := tab.SaveNames(names); got != want {
+					t.Errorf("-S:\n%s\nwant:\n%s", got, want)
+				}
+				// What -S writes, -R reads back to the same table.
+				again, err := RestoreNames(strings.NewReader(want), names)
+				if err != nil {
+					t.Fatalf("restoring -S output: %v", err)
+				}
+				t2 := &Table{}
+				for _, c := range again {
+					t2.Apply(c)
+				}
+				if t2.Save() != tab.Save() {
+					t.Errorf("-S then -R gives\n%s\nwant\n%s", t2.Save(), tab.Save())
+				}
+			}
+			if want, ok := sec["save-n"]; ok {
+				if got := tab.Save(); got != want {
+					t.Errorf("-S -n:\n%s\nwant:\n%s", got, want)
+				}
+			}
+		})
+	}
+}
+
+// sections splits a case file into its "-- name --" sections.
+func sections(t *testing.T, file string) map[string]string {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec, name := map[string]string{}, ""
+	for _, l := range strings.SplitAfter(string(b), "\n") {
+		if h := strings.TrimSpace(l); strings.HasPrefix(h, "-- ") && strings.HasSuffix(h, " --") {
+			name = strings.TrimSuffix(strings.TrimPrefix(h, "-- "), " --")
+			sec[name] = ""
+			continue
+		}
+		if name != "" {
+			sec[name] += l
+		}
+	}
+	return sec
 }

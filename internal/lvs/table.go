@@ -44,15 +44,52 @@ func (k Key) String() string {
 	return fmt.Sprintf("%s  %s", k.Proto, k.Addr)
 }
 
+// netProto is the protocol's name in /etc/services: tcp or udp (tcp for
+// firewall marks, as ipvsadm sets it).
+func (k Key) netProto() string {
+	if k.Proto == "UDP" {
+		return "udp"
+	}
+	return "tcp"
+}
+
+// name is the service as ipvsadm lists it ("TCP  host:port", "FWM  1"),
+// cut to 33 characters as ipvsadm cuts it.
+func (k Key) name(names Names) string {
+	if k.Proto == "FWM" {
+		return k.String()
+	}
+	s := k.Proto + "  " + addrPort(k.Addr, k.netProto(), names)
+	return s[:min(len(s), 33)]
+}
+
 // flag is the ipvsadm option naming the service kind.
-func (k Key) flag() string {
+func (k Key) flag(names Names) string {
 	switch k.Proto {
 	case "FWM":
 		return fmt.Sprintf("-f %d", k.FWMark)
 	case "UDP":
-		return "-u " + k.Addr.String()
+		return "-u " + addrPort(k.Addr, "udp", names)
 	}
-	return "-t " + k.Addr.String()
+	return "-t " + addrPort(k.Addr, "tcp", names)
+}
+
+// addrPort prints an address and port as ipvsadm's addrport_to_anyname
+// does: numbers when names is nil (-n), else the host's name and the
+// port's service name where they have one.
+func addrPort(a netip.AddrPort, proto string, names Names) string {
+	if names == nil {
+		return a.String()
+	}
+	host, ok := names.HostName(a.Addr())
+	if !ok {
+		host = a.Addr().String()
+	}
+	port, ok := names.ServiceName(a.Port(), proto)
+	if !ok {
+		port = fmt.Sprint(a.Port())
+	}
+	return host + ":" + port
 }
 
 // Dest is one real server.
@@ -212,17 +249,23 @@ func (t *Table) Apply(c *Command) error {
 
 // ListOptions are -L's modifiers.
 type ListOptions struct {
-	Stats   bool // --stats
-	Rate    bool // --rate (per second figures; the caller fills counters as rates)
-	Only    *Key // -L -t addr: one service
-	Numeric bool // -n (lubdub never resolves names)
+	Stats   bool  // --stats
+	Rate    bool  // --rate (per second figures; the caller fills counters as rates)
+	Only    *Key  // -L -t addr: one service
+	Numeric bool  // -n
+	Names   Names // without -n: addresses and ports printed as names
 }
 
 // Header is ipvsadm's first line, kept as it is for scripts that read it.
 const Header = "IP Virtual Server version 1.2.1 (size=4096)\n"
 
-// List prints the table as ipvsadm -L -n does.
+// List prints the table as ipvsadm -L does: with -n, or without Names,
+// as numbers.
 func (t *Table) List(o ListOptions) (string, error) {
+	names := o.Names
+	if o.Numeric {
+		names = nil
+	}
 	var b strings.Builder
 	b.WriteString(Header)
 	switch {
@@ -243,13 +286,13 @@ func (t *Table) List(o ListOptions) (string, error) {
 		}
 		found = true
 		if o.Stats || o.Rate {
-			fmt.Fprintf(&b, "%-33s %8s %8s %8s %8s %8s\n", s.Key.String(), num(s.Conns), num(s.InPkts), num(s.OutPkts), num(s.InBytes), num(s.OutBytes))
+			fmt.Fprintf(&b, "%-33s %8s %8s %8s %8s %8s\n", s.Key.name(names), num(s.Conns), num(s.InPkts), num(s.OutPkts), num(s.InBytes), num(s.OutBytes))
 			for _, d := range s.Dests {
-				fmt.Fprintf(&b, "  -> %-28s %8s %8s %8s %8s %8s\n", d.Addr, num(d.Conns), num(d.InPkts), num(d.OutPkts), num(d.InBytes), num(d.OutBytes))
+				fmt.Fprintf(&b, "  -> %-28s %8s %8s %8s %8s %8s\n", s.destName(d, names), num(d.Conns), num(d.InPkts), num(d.OutPkts), num(d.InBytes), num(d.OutBytes))
 			}
 			continue
 		}
-		line := s.Key.String() + " " + s.Scheduler
+		line := s.Key.name(names) + " " + s.Scheduler
 		if s.Persistent {
 			line += fmt.Sprintf(" persistent %d", s.Timeout)
 			if s.Netmask.IsValid() && s.Netmask != netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
@@ -258,13 +301,19 @@ func (t *Table) List(o ListOptions) (string, error) {
 		}
 		b.WriteString(line + "\n")
 		for _, d := range s.Dests {
-			fmt.Fprintf(&b, "  -> %-28s %-7s %-6d %-10d %-10d\n", d.Addr, d.Fwd, d.Weight, d.ActiveConn, d.InActConn)
+			fmt.Fprintf(&b, "  -> %-28s %-7s %-6d %-10d %-10d\n", s.destName(d, names), d.Fwd, d.Weight, d.ActiveConn, d.InActConn)
 		}
 	}
 	if o.Only != nil && !found {
 		return "", ErrNoService
 	}
 	return b.String(), nil
+}
+
+// destName is a real server as ipvsadm lists it, cut to 28 characters.
+func (s *Service) destName(d *Dest, names Names) string {
+	n := addrPort(d.Addr, s.Key.netProto(), names)
+	return n[:min(len(n), 28)]
 }
 
 // num prints a counter as ipvsadm does: K, M, G above 9999 units.
@@ -281,10 +330,14 @@ func num(v uint64) string {
 }
 
 // Save prints the table in ipvsadm -S -n's format, which -R reads back.
-func (t *Table) Save() string {
+func (t *Table) Save() string { return t.SaveNames(nil) }
+
+// SaveNames prints the table as ipvsadm -S does: without -n (names not
+// nil), addresses and ports as names, which -R resolves again.
+func (t *Table) SaveNames(names Names) string {
 	var b strings.Builder
 	for _, s := range t.Services {
-		fmt.Fprintf(&b, "-A %s -s %s", s.Key.flag(), s.Scheduler)
+		fmt.Fprintf(&b, "-A %s -s %s", s.Key.flag(names), s.Scheduler)
 		if s.Persistent {
 			fmt.Fprintf(&b, " -p %d", s.Timeout)
 			if s.Netmask.IsValid() {
@@ -293,7 +346,7 @@ func (t *Table) Save() string {
 		}
 		b.WriteString("\n")
 		for _, d := range s.Dests {
-			fmt.Fprintf(&b, "-a %s -r %s %s -w %d\n", s.Key.flag(), d.Addr, fwdSwitch(d.Fwd), d.Weight)
+			fmt.Fprintf(&b, "-a %s -r %s %s -w %d\n", s.Key.flag(names), addrPort(d.Addr, s.Key.netProto(), names), fwdSwitch(d.Fwd), d.Weight)
 		}
 	}
 	return b.String()

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/lubdub/lubdub/internal/haconf"
 )
@@ -42,9 +43,9 @@ type Executor struct {
 	wg      sync.WaitGroup
 }
 
-// stopAttempts is how often a resource's stop is tried before it counts
-// as failed.
-const stopAttempts = 3
+// stopRetryPause is the pause between tries of a failed stop, as
+// Heartbeat's ResourceManager sleeps 1 s between them.
+var stopRetryPause = time.Second
 
 // NewExecutor prepares agents for every group. A group whose agents
 // cannot be set up here (a script missing) fails to start here, so that
@@ -133,8 +134,11 @@ func (x *Executor) start(g int) error {
 	return nil
 }
 
-// stop stops the resources right to left. A failed stop is tried again;
-// a resource that still runs after that fails the stop.
+// stop stops the resources right to left, as ResourceManager's
+// giveupresourcegroup does: a stop that exits 0 is trusted; a failed stop
+// is tried again StopRetries times, 1 s apart; if it still fails, status
+// decides: a resource that does not run is stopped (its script is not
+// LSB-compliant, which is logged), one that runs fails the stop.
 func (x *Executor) stop(g int) error {
 	var errs error
 	for _, a := range slices.Backward(x.groups[g]) {
@@ -147,33 +151,39 @@ func (x *Executor) stop(g int) error {
 }
 
 func (x *Executor) stopOne(a Agent) error {
-	var last error
-	for attempt := 1; attempt <= stopAttempts; attempt++ {
+	var err error
+	for try := 0; ; try++ {
 		ctx, cancel := context.WithTimeout(context.Background(), x.tuning.StopTimeout)
-		err := a.Stop(ctx)
+		err = a.Stop(ctx)
 		cancel()
-		ctx, cancel = context.WithTimeout(context.Background(), x.tuning.MonitorTimeout)
-		running, serr := a.Running(ctx)
-		cancel()
-		if err == nil && serr == nil && !running {
+		if err == nil {
 			return nil
 		}
-		switch {
-		case err != nil:
-			last = err
-		case serr != nil:
-			last = fmt.Errorf("status after stop: %w", serr)
-		default:
-			last = fmt.Errorf("%s still runs after its stop", a.Name())
+		if try == x.tuning.StopRetries {
+			break
 		}
-		x.log.Warn(fmt.Sprintf("stopping %s, attempt %d of %d: %v", a.Name(), attempt, stopAttempts, last), "resource", a.Name())
+		x.log.Warn(fmt.Sprintf("stopping %s failed (%v); retrying, %d of %d", a.Name(), err, try+1, x.tuning.StopRetries), "resource", a.Name())
+		time.Sleep(stopRetryPause)
 	}
-	return last
+	ctx, cancel := context.WithTimeout(context.Background(), x.tuning.MonitorTimeout)
+	running, serr := a.Running(ctx)
+	cancel()
+	switch {
+	case serr != nil:
+		return fmt.Errorf("%w; status after it: %w", err, serr)
+	case running:
+		return fmt.Errorf("%w, and %s still runs", err, a.Name())
+	}
+	x.log.Warn(fmt.Sprintf("%s: its stop fails although it is stopped; it probably is not LSB-compliant: a stop must succeed when already stopped", a.Name()), "resource", a.Name())
+	return nil
 }
 
 // monitor checks every resource of a running group.
 func (x *Executor) monitor(g int) error {
 	for _, a := range x.groups[g] {
+		if m, ok := a.(interface{ Unmonitored() bool }); ok && m.Unmonitored() {
+			continue
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), x.tuning.MonitorTimeout)
 		ok, err := a.Running(ctx)
 		cancel()

@@ -13,7 +13,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -60,7 +62,7 @@ func New(r haconf.Resource, env Env) (Agent, error) {
 	for _, dir := range []string{filepath.Join(env.ConfigDir, "resource.d"), env.InitDir} {
 		path := filepath.Join(dir, r.Type)
 		if executable(path) == nil {
-			return &scriptAgent{res: r, path: path, env: env, lsb: dir == env.InitDir}, nil
+			return &scriptAgent{res: r, path: path, env: env}, nil
 		}
 	}
 	return nil, fmt.Errorf("resource %s: no script %s in %s/resource.d or %s", r.Raw, r.Type, env.ConfigDir, env.InitDir)
@@ -151,7 +153,8 @@ type scriptAgent struct {
 	res  haconf.Resource
 	path string
 	env  Env
-	lsb  bool
+
+	unmonitored atomic.Bool
 }
 
 func (s *scriptAgent) Name() string { return s.res.Raw }
@@ -176,9 +179,30 @@ func exitZero(name, op string, r result, err error, explain func(int) string) er
 	return fmt.Errorf("%s %s exited with %d", name, op, r.code)
 }
 
+// Start starts the script unless its status says it runs already, as
+// ResourceManager's acquireresourcegroup does ("we_own_resource || start").
+// A script whose status does not say running after a successful start
+// cannot be monitored; Heartbeat never monitors, so it is accepted, logged
+// and left out of monitoring.
 func (s *scriptAgent) Start(ctx context.Context) error {
+	if ok, err := s.Running(ctx); err != nil {
+		return err
+	} else if ok {
+		s.env.Log.Info(fmt.Sprintf("%s is running already: not started again", s.res.Raw), "resource", s.res.Raw)
+		return nil
+	}
 	r, err := s.action(ctx, "start")
-	return exitZero(s.res.Raw, "start", r, err, nil)
+	if err := exitZero(s.res.Raw, "start", r, err, nil); err != nil {
+		return err
+	}
+	ok, err := s.Running(ctx)
+	if err != nil {
+		return err
+	}
+	if !ok && !s.unmonitored.Swap(true) {
+		s.env.Log.Warn(fmt.Sprintf("%s: its status does not say \"running\" or \"OK\" after a successful start, so lubdub cannot monitor it and will not (Heartbeat never monitors)", s.res.Raw), "resource", s.res.Raw)
+	}
+	return nil
 }
 
 func (s *scriptAgent) Stop(ctx context.Context) error {
@@ -186,28 +210,29 @@ func (s *scriptAgent) Stop(ctx context.Context) error {
 	return exitZero(s.res.Raw, "stop", r, err, nil)
 }
 
-// Running judges status as Heartbeat does: output saying "running" or "OK"
-// means running, "stopped" or "not running" means stopped; LSB's exit
-// code 3 means stopped; otherwise the exit code decides.
+// Unmonitored reports that the script's status never said it runs.
+func (s *scriptAgent) Unmonitored() bool { return s.unmonitored.Load() }
+
+// Running judges status by its output alone, as ResourceManager's
+// we_own_resource does: "not ... running" (any case of the first letters)
+// means stopped, then "running"/"Running" or "OK" means running, and
+// anything else, silence included, means stopped. The exit code does not
+// count.
 func (s *scriptAgent) Running(ctx context.Context) (bool, error) {
 	r, err := s.action(ctx, "status")
 	if err != nil {
 		return false, err
 	}
-	return statusRunning(r.code, r.output), nil
+	return statusRunning(r.output), nil
 }
 
-func statusRunning(code int, output string) bool {
-	out := strings.ToLower(output)
-	switch {
-	case code == 3:
-		return false
-	case strings.Contains(out, "not running"), strings.Contains(out, "stopped"), strings.Contains(out, "dead"):
-		return false
-	case strings.Contains(out, "running"), strings.Contains(output, "OK"):
-		return true
-	}
-	return code == 0
+var (
+	notRunningRE = regexp.MustCompile(`(?s)[Nn][Oo][Tt] .*[Rr]unning`)
+	runningRE    = regexp.MustCompile(`[Rr]unning|OK`)
+)
+
+func statusRunning(output string) bool {
+	return !notRunningRE.MatchString(output) && runningRE.MatchString(output)
 }
 
 // ocfAgent runs an OCF resource agent with OCF_RESKEY_* parameters.

@@ -13,24 +13,27 @@ import (
 	"github.com/lubdub/lubdub/internal/haconf"
 )
 
-func TestStatusLikeHeartbeat(t *testing.T) {
-	for _, tc := range []struct {
-		code int
-		out  string
-		want bool
-	}{
-		{0, "httpd (pid 123) is running...", true},
-		{0, "Status: OK", true},
-		{3, "httpd is stopped", false},
-		{0, "httpd is not running", false},
-		{1, "smbd dead but pid file exists", false},
-		{0, "", true},
-		{3, "", false},
-		{1, "", false},
-	} {
-		if got := statusRunning(tc.code, tc.out); got != tc.want {
-			t.Errorf("status exit %d %q: running=%v, want %v", tc.code, tc.out, got, tc.want)
+// TestStatusByOutput checks testdata/status-by-output.txt: a script's
+// status is judged by its output alone, as ResourceManager does.
+func TestStatusByOutput(t *testing.T) {
+	b, err := os.ReadFile("testdata/status-by-output.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, l := range strings.Split(string(b), "\n") {
+		want, out, ok := strings.Cut(l, "\t")
+		if !ok || strings.HasPrefix(l, "#") {
+			continue
 		}
+		n++
+		out = strings.ReplaceAll(out, `\n`, "\n")
+		if got := statusRunning(out); got != (want == "running") {
+			t.Errorf("status output %q: running=%v, want %s", out, got, want)
+		}
+	}
+	if n < 10 {
+		t.Fatalf("only %d cases read", n)
 	}
 }
 
@@ -102,7 +105,7 @@ func TestInitScriptFoundAfterResourceD(t *testing.T) {
 		t.Fatal(err)
 	}
 	if ok, _ := a.Running(context.Background()); ok {
-		t.Fatal("LSB exit code 3 must mean stopped")
+		t.Fatal("a status that prints nothing must mean stopped")
 	}
 	if _, err := New(haconf.Resource{Type: "nosuch", Raw: "nosuch"}, env); err == nil || !strings.Contains(err.Error(), "no script nosuch") {
 		t.Fatalf("missing script: %v", err)
@@ -138,33 +141,92 @@ exit 3
 	lifecycle(t, "ocf:test:Dummy::state="+filepath.Join(t.TempDir(), "dummy"), env)
 }
 
-func TestExecutorGroupOrderAndFailedStop(t *testing.T) {
+// TestExecutorLikeResourceManager runs groups of real scripts through the
+// executor and checks the calls against what Heartbeat's ResourceManager
+// makes: status before each start (a running resource is not started
+// again), stops right to left trusted when they exit 0, a failed stop
+// retried StopRetries times and then judged by status.
+func TestExecutorLikeResourceManager(t *testing.T) {
+	defer func(p time.Duration) { stopRetryPause = p }(stopRetryPause)
+	stopRetryPause = 10 * time.Millisecond
 	log := filepath.Join(t.TempDir(), "order")
-	script := "#!/bin/sh\necho \"$1 $2\" >> " + log + "\n" + `case "$2" in status) exit 3;; esac` + "\n"
-	stuck := "#!/bin/sh\ncase \"$1\" in status) echo running;; esac\nexit 0\n"
-	env := testEnv(t, map[string]string{"ha.d/resource.d/a": script, "ha.d/resource.d/stuck": stuck})
-	g := haconf.Group{Node: "n1", Resources: []haconf.Resource{{Type: "a", Args: []string{"one"}, Raw: "a::one"}, {Type: "a", Args: []string{"two"}, Raw: "a::two"}}}
+	script := "#!/bin/sh\necho \"$1 $2\" >> " + log + "\n" + `case "$2" in status) [ "$1" = two ] && echo running;; esac` + "\n"
+	stuck := "#!/bin/sh\necho \"stuck $1\" >> " + log + "\ncase \"$1\" in status) echo running;; stop) exit 1;; esac\nexit 0\n"
+	nonLSB := "#!/bin/sh\necho \"nonlsb $1\" >> " + log + "\ncase \"$1\" in stop) exit 1;; esac\nexit 0\n"
+	env := testEnv(t, map[string]string{"ha.d/resource.d/a": script, "ha.d/resource.d/stuck": stuck, "ha.d/resource.d/nonlsb": nonLSB})
+	res := func(spec string) haconf.Resource {
+		r, err := haconf.ParseResource(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	groups := []haconf.Group{
+		{Node: "n1", Resources: []haconf.Resource{res("a::one"), res("a::two")}},
+		{Node: "n1", Resources: []haconf.Resource{res("stuck")}},
+		{Node: "n1", Resources: []haconf.Resource{res("nonlsb")}},
+	}
 	results := make(chan Result, 4)
-	x := NewExecutor([]haconf.Group{g, {Node: "n1", Resources: []haconf.Resource{{Type: "stuck", Raw: "stuck"}}}},
-		env, haconf.Tuning{StartTimeout: time.Second, StopTimeout: time.Second, MonitorTimeout: time.Second}, results)
-	x.Run(0, Start)
-	if r := <-results; !r.OK {
+	x := NewExecutor(groups, env, haconf.Tuning{StartTimeout: time.Second, StopTimeout: time.Second, MonitorTimeout: time.Second, StopRetries: 2}, results)
+	calls := func() string {
+		b, _ := os.ReadFile(log)
+		os.Remove(log)
+		return strings.Join(strings.Fields(string(b)), " ")
+	}
+	do := func(g int, op Op) Result {
+		x.Run(g, op)
+		return <-results
+	}
+	if r := do(0, Start); !r.OK {
 		t.Fatal(r.Err)
 	}
-	x.Run(0, Stop)
-	if r := <-results; !r.OK {
+	// "two" says it runs: ResourceManager does not start it again.
+	if got, want := calls(), "one status one start one status two status"; got != want {
+		t.Errorf("start calls: %s\nwant         %s", got, want)
+	}
+	if r := do(0, Stop); !r.OK {
 		t.Fatal(r.Err)
+	}
+	if got, want := calls(), "two stop one stop"; got != want {
+		t.Errorf("stop calls: %s\nwant        %s", got, want)
+	}
+	r := do(1, Stop)
+	if r.OK || !strings.Contains(r.Err.Error(), "stuck still runs") {
+		t.Fatalf("stop of a resource that keeps running: %+v", r)
+	}
+	if got, want := calls(), "stuck stop stuck stop stuck stop stuck status"; got != want {
+		t.Errorf("failed stop calls: %s\nwant               %s", got, want)
+	}
+	if r := do(2, Stop); !r.OK {
+		t.Fatalf("a failing stop of a stopped resource (not LSB-compliant) must count as stopped: %v", r.Err)
+	}
+}
+
+// Field case 1 of issue 12: a script whose every action exits 0 and
+// prints nothing is started, not monitored, stopped, and never blocks.
+func TestSilentScript(t *testing.T) {
+	body, err := os.ReadFile("testdata/scripts/floatip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := filepath.Join(t.TempDir(), "calls")
+	t.Setenv("FLOATIP_LOG", log)
+	env := testEnv(t, map[string]string{"ha.d/resource.d/floatip": string(body)})
+	results := make(chan Result, 1)
+	x := NewExecutor([]haconf.Group{{Node: "node1", Resources: []haconf.Resource{{Type: "floatip", Raw: "floatip"}}}}, env,
+		haconf.Tuning{StartTimeout: time.Second, StopTimeout: time.Second, MonitorTimeout: time.Second, StopRetries: 10}, results)
+	if running := x.Probe(); running[0] {
+		t.Fatal("at start-up the silent script counts as running, so lubdub would stop it and block")
+	}
+	for _, op := range []Op{Start, Monitor, Stop} {
+		x.Run(0, op)
+		if r := <-results; !r.OK {
+			t.Fatalf("%s: %v", op, r.Err)
+		}
 	}
 	b, _ := os.ReadFile(log)
-	got := strings.Fields(strings.ReplaceAll(string(b), "\n", " "))
-	want := "one start two start two stop two status one stop one status"
-	if strings.Join(got, " ") != want {
-		t.Fatalf("order: %s\nwant   %s", strings.Join(got, " "), want)
-	}
-	x.Run(1, Stop)
-	r := <-results
-	if r.OK || !strings.Contains(r.Err.Error(), "still runs after its stop") {
-		t.Fatalf("stop of a resource that keeps running: %+v", r)
+	if got, want := strings.Join(strings.Fields(string(b)), " "), "status status start status stop"; got != want {
+		t.Errorf("calls: %s, want %s (no monitoring status, no status after a stop that exited 0)", got, want)
 	}
 }
 
