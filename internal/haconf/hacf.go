@@ -1,7 +1,9 @@
 package haconf
 
 import (
+	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"regexp"
 	"strconv"
@@ -16,11 +18,14 @@ type hacfParser struct {
 	file string
 	seen map[string]int // directive -> first line
 	// raw time values and their lines, resolved in finish
-	times     map[string]timeVal
-	udpport   string
-	udpLine   int
-	baudSeen  bool
-	portLines []int // indexes of media whose port comes from udpport
+	times   map[string]timeVal
+	udpport string
+	udpLine int
+	// autoFailbackSet: an auto_failback on/off came before (it changes
+	// what nice_failback means)
+	autoFailbackSet bool
+	baudSeen        bool
+	portLines       []int // indexes of media whose port comes from udpport
 }
 
 type timeVal struct {
@@ -60,7 +65,7 @@ var directives = map[string]directive{
 	"logfile":                 {kind: kindScalar},
 	"debugfile":               {kind: kindScalar},
 	"logfacility":             {kind: kindScalar},
-	"debug":                   {kind: kindScalar},
+	"debug":                   {kind: kindScalar, def: "0"},
 	"log_badpack":             {kind: kindScalar, def: "true"},
 	"auto_failback":           {kind: kindScalar, def: "legacy"},
 	"nice_failback":           {kind: kindScalar},
@@ -132,8 +137,12 @@ func (p *hacfParser) parse(text string) {
 		if raw == "" {
 			continue
 		}
-		name, rest, _ := strings.Cut(strings.ReplaceAll(raw, "\t", " "), " ")
-		rest = strings.TrimSpace(rest)
+		// As Heartbeat: the directive ends at white space, its values are
+		// separated by white space or commas.
+		name, rest := raw, ""
+		if k := strings.IndexAny(raw, whitespace); k >= 0 {
+			name, rest = raw[:k], strings.Trim(raw[k:], delims)
+		}
 		if name == "udp" {
 			p.r.notef(p.file, line, "'udp' is Heartbeat's old name for 'bcast'; read as 'bcast %s'", rest)
 			name = "bcast"
@@ -147,24 +156,44 @@ func (p *hacfParser) parse(text string) {
 			p.mediaLine(name, rest, line)
 			continue
 		}
-		values := splitValues(rest)
-		switch d.kind {
-		case kindNoted:
-			p.r.notef(p.file, line, "%s is accepted but has no effect: %s", name, d.why)
-			c.Params[name] = rest
-			continue
-		case kindRefused:
+		if d.kind == kindRefused {
 			p.r.errorf(p.file, line, "%s: %s", name, d.why)
 			continue
 		}
+		if name == "apiauth" {
+			// A whole-line directive: client, then uid= and gid= lists.
+			if err := checkAPIAuth(rest); err != nil {
+				p.r.errorf(p.file, line, "apiauth %q: %v", rest, err)
+				continue
+			}
+			p.r.notef(p.file, line, "%s is accepted but has no effect: %s", name, d.why)
+			continue
+		}
+		values := splitValues(rest)
 		if len(values) == 0 {
-			p.r.errorf(p.file, line, "%s needs a value", name)
+			// Heartbeat applies nothing and keeps the default.
+			p.r.warnf(p.file, line, "%s has no value and is ignored (as Heartbeat does)", name)
+			continue
+		}
+		if d.kind == kindNoted {
+			good := true
+			for _, v := range values {
+				if err := checkNoted(name, v); err != nil {
+					p.r.errorf(p.file, line, "%s %q: %v", name, v, err)
+					good = false
+				}
+			}
+			if good {
+				p.r.notef(p.file, line, "%s is accepted but has no effect: %s", name, d.why)
+				if name != "env" {
+					c.Params[name] = values[len(values)-1]
+				}
+			}
 			continue
 		}
 		if d.kind == kindScalar {
 			if len(values) > 1 {
-				p.r.errorf(p.file, line, "%s takes one value, not %d (%s)", name, len(values), rest)
-				continue
+				p.r.warnf(p.file, line, "%s has %d values (%s): Heartbeat applies each in turn, so the last, %s, wins", name, len(values), rest, values[len(values)-1])
 			}
 			if first, dup := p.seen[name]; dup && name != "node" {
 				p.r.warnf(p.file, line, "%s is set again (first on line %d); the later value wins", name, first)
@@ -182,9 +211,16 @@ func (p *hacfParser) parse(text string) {
 	}
 }
 
+// Heartbeat's separators (heartbeat.h): white space ends a directive's
+// name, white space and commas separate its values.
+const (
+	whitespace = " \t\n\r\f"
+	delims     = ", \t\n\r\f"
+)
+
 // splitValues splits on Heartbeat's delimiters: white space and commas.
 func splitValues(s string) []string {
-	return strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == '\t' || r == ',' })
+	return strings.FieldsFunc(s, func(r rune) bool { return strings.ContainsRune(delims, r) })
 }
 
 var boolWords = map[string]bool{
@@ -230,6 +266,7 @@ var facilities = map[string]bool{
 	"mail": true, "news": true, "syslog": true, "user": true, "uucp": true, "ftp": true,
 	"local0": true, "local1": true, "local2": true, "local3": true,
 	"local4": true, "local5": true, "local6": true, "local7": true, "none": true,
+	"mark": true, "security": true,
 }
 
 var validBauds = map[int]bool{9600: true, 19200: true, 38400: true, 57600: true, 115200: true, 230400: true, 460800: true}
@@ -246,12 +283,14 @@ func (p *hacfParser) value(name, v string, line int) bool {
 		}
 		c.Nodes = append(c.Nodes, n)
 	case "keepalive", "deadtime", "warntime", "initdead", "deadping":
-		d, err := ParseTime(v)
+		d, err := ParseHeartbeatTime(v)
 		if err != nil {
 			r.errorf(p.file, line, "%s: %v", name, err)
 			return false
 		}
-		if d <= 0 && name != "initdead" {
+		// As Heartbeat's setters: keepalive and warntime above 0; deadtime,
+		// deadping and initdead may be 0 here and meet the cross-checks.
+		if d <= 0 && (name == "keepalive" || name == "warntime") {
 			r.errorf(p.file, line, "%s must be more than 0", name)
 			return false
 		}
@@ -292,11 +331,12 @@ func (p *hacfParser) value(name, v string, line int) bool {
 	case "debugfile":
 		c.Debugfile = v
 	case "logfacility":
-		if !facilities[strings.ToLower(v)] {
-			r.errorf(p.file, line, "logfacility %q is not a syslog facility (daemon, local0 ... local7, none, ...)", v)
+		// Heartbeat compares facility names case-sensitively.
+		if !facilities[v] {
+			r.errorf(p.file, line, "logfacility %q is not a syslog facility in lower case (daemon, local0 ... local7, none, ...)", v)
 			return false
 		}
-		c.Logfacility = strings.ToLower(v)
+		c.Logfacility = v
 	case "log_badpack":
 		b, ok := ParseBool(v)
 		if !ok {
@@ -305,9 +345,11 @@ func (p *hacfParser) value(name, v string, line int) bool {
 		}
 		c.LogBadPack = b
 	case "auto_failback":
+		// cl_status hbparameter shows the value as written.
 		if strings.EqualFold(v, "legacy") {
 			c.AutoFailback = "legacy"
 			r.warnf(p.file, line, "auto_failback legacy is deprecated (as in Heartbeat); use on or off")
+			p.autoFailbackSet = false
 			return true
 		}
 		b, ok := ParseBool(v)
@@ -316,20 +358,21 @@ func (p *hacfParser) value(name, v string, line int) bool {
 			return false
 		}
 		c.AutoFailback = map[bool]string{true: "on", false: "off"}[b]
+		p.autoFailbackSet = true
 	case "nice_failback":
-		b, ok := ParseBool(v)
-		if !ok {
+		// Heartbeat's set_nice_failback ignores the value's sense: after
+		// an auto_failback on or off it means off, otherwise legacy. The
+		// recorded auto_failback stays as written.
+		if _, ok := ParseBool(v); !ok {
 			r.errorf(p.file, line, "nice_failback %q must be on or off", v)
 			return false
 		}
-		if b {
+		if p.autoFailbackSet {
 			c.AutoFailback = "off"
-			r.warnf(p.file, line, "nice_failback is obsolete; read as 'auto_failback off'")
 		} else {
 			c.AutoFailback = "legacy"
-			r.warnf(p.file, line, "nice_failback is obsolete; read as 'auto_failback legacy'")
 		}
-		c.Params["auto_failback"] = c.AutoFailback
+		r.warnf(p.file, line, "nice_failback is obsolete; read as 'auto_failback %s', as Heartbeat 3.0.6 reads it here", c.AutoFailback)
 	case "watchdog":
 		if c.Watchdog != "" {
 			r.errorf(p.file, line, "watchdog device given twice")
@@ -359,8 +402,9 @@ func (p *hacfParser) value(name, v string, line int) bool {
 		}
 		c.GenMethod = v
 	case "max_rexmit_delay":
-		n, err := strconv.Atoi(v)
-		if err != nil || n <= 0 {
+		// Heartbeat reads it with atoi: "250ms" is 250.
+		n, _ := atoi(v)
+		if n <= 0 {
 			r.errorf(p.file, line, "max_rexmit_delay %q must be a positive number of milliseconds", v)
 			return false
 		}
@@ -371,7 +415,8 @@ func (p *hacfParser) value(name, v string, line int) bool {
 		b, ok := ParseBool(v)
 		if ok && !b {
 			r.notef(p.file, line, "%s %s: lubdub manages resources from haresources, as Heartbeat does with %s off", name, v, name)
-			return true
+			c.Params["pacemaker"] = v // crm is pacemaker's old name
+			return name == "pacemaker"
 		}
 		r.errorf(p.file, line, "%s %s: lubdub manages resources itself from haresources and does not run Pacemaker; remove the line or set it to off", name, v)
 		return false
@@ -411,14 +456,24 @@ func validIfName(s string) bool {
 	return !strings.ContainsAny(s, "/ \t:")
 }
 
-// mediaLine handles mcast and ucast, whose arguments are a whole line.
+// mediaLine handles mcast and ucast, whose arguments are a whole line,
+// as Heartbeat's mcast and ucast plugins read them: words after the last
+// one they take are ignored (with a warning here).
 func (p *hacfParser) mediaLine(name, rest string, line int) {
 	args := strings.Fields(rest)
+	if len(args) == 0 {
+		// The plugins add no medium for an empty line, and say nothing.
+		p.r.warnf(p.file, line, "%s has no values and adds no medium (as in Heartbeat)", name)
+		return
+	}
 	switch name {
 	case "mcast":
-		if len(args) != 5 {
+		if len(args) < 5 {
 			p.r.errorf(p.file, line, "mcast takes 5 values: dev group port ttl loop (for example: mcast eth1 225.0.0.1 694 1 0); got %d", len(args))
 			return
+		}
+		if len(args) > 5 {
+			p.r.warnf(p.file, line, "mcast: %q after dev group port ttl loop is ignored (as Heartbeat ignores it)", strings.Join(args[5:], " "))
 		}
 		m := Medium{Type: "mcast", Dev: args[0], Line: line}
 		ok := true
@@ -438,9 +493,10 @@ func (p *hacfParser) mediaLine(name, rest string, line int) {
 			ok = false
 		}
 		m.Port = port
+		// Heartbeat's mcast plugin refuses a ttl above 4.
 		ttl, err := strconv.Atoi(args[3])
-		if err != nil || ttl < 0 || ttl > 255 {
-			p.r.errorf(p.file, line, "mcast: ttl %q must be 0-255", args[3])
+		if err != nil || ttl < 0 || ttl > 4 {
+			p.r.errorf(p.file, line, "mcast: ttl %q must be 0-4 (Heartbeat 3.0.6 refuses more)", args[3])
 			ok = false
 		}
 		m.TTL = ttl
@@ -456,20 +512,57 @@ func (p *hacfParser) mediaLine(name, rest string, line int) {
 			p.c.Media = append(p.c.Media, m)
 		}
 	case "ucast":
-		if len(args) != 2 {
-			p.r.errorf(p.file, line, "ucast takes 2 values: dev peer-address (for example: ucast eth0 10.0.0.2); got %d", len(args))
+		if len(args) < 2 {
+			p.r.errorf(p.file, line, "ucast takes 2 values: dev peer (an address or a host name, for example: ucast eth0 10.0.0.2); got %d", len(args))
 			return
+		}
+		if len(args) > 2 {
+			p.r.warnf(p.file, line, "ucast: %q after dev peer is ignored (as Heartbeat ignores it)", strings.Join(args[2:], " "))
 		}
 		if !validIfName(args[0]) {
 			p.r.errorf(p.file, line, "ucast: %q is not an interface name", args[0])
 			return
 		}
-		if a, err := netip.ParseAddr(args[1]); err != nil || !a.Is4() {
-			p.r.errorf(p.file, line, "ucast: peer %q is not an IPv4 address", args[1])
+		peer, err := resolvePeer(args[1])
+		if err != nil {
+			p.r.errorf(p.file, line, "ucast: peer %q: %v", args[1], err)
 			return
 		}
-		p.addMedium(Medium{Type: "ucast", Dev: args[0], Peer: args[1], Line: line})
+		p.addMedium(Medium{Type: "ucast", Dev: args[0], Peer: peer, Line: line})
 	}
+}
+
+// LookupHost resolves a ucast peer's host name (Heartbeat calls
+// gethostbyname); tests replace it.
+var LookupHost = func(name string) ([]netip.Addr, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return net.DefaultResolver.LookupNetIP(ctx, "ip4", name)
+}
+
+// resolvePeer returns a ucast peer's IPv4 address: the address itself,
+// or the first IPv4 address of a host name (/etc/hosts, DNS), as
+// Heartbeat takes the first address gethostbyname gives.
+func resolvePeer(s string) (string, error) {
+	if a, err := netip.ParseAddr(s); err == nil {
+		if !a.Is4() {
+			return "", fmt.Errorf("not an IPv4 address (IPv6 media are not supported yet)")
+		}
+		return a.String(), nil
+	}
+	if looksLikeIPv4(s) || strings.ContainsAny(s, "/ \t") {
+		return "", fmt.Errorf("not an IPv4 address or a host name")
+	}
+	addrs, err := LookupHost(s)
+	if err != nil {
+		return "", fmt.Errorf("cannot resolve the host name (Heartbeat refuses it too): %w", err)
+	}
+	for _, a := range addrs {
+		if a.Unmap().Is4() {
+			return a.Unmap().String(), nil
+		}
+	}
+	return "", fmt.Errorf("the host name has no IPv4 address")
 }
 
 // addMedium records a medium whose port is udpport, resolved in finish
@@ -506,6 +599,11 @@ func (p *hacfParser) finish(opts Options) {
 		}
 		r.errorf(p.file, line, "deadtime (%s) must be more than twice keepalive (%s)", FormatDuration(c.Deadtime), FormatDuration(c.Keepalive))
 	}
+	if dp, dpl := get("deadping", -1); dpl == 0 {
+		c.Params["deadping"] = fmt.Sprintf("%dms", c.Deadtime.Milliseconds())
+	} else if dp <= 2*c.Keepalive {
+		r.errorf(p.file, dpl, "deadping (%s) must be more than twice keepalive (%s)", FormatDuration(dp), FormatDuration(c.Keepalive))
+	}
 	c.Warntime, wl = get("warntime", 0)
 	if wl == 0 {
 		c.Warntime = c.Deadtime / 2
@@ -541,7 +639,6 @@ func (p *hacfParser) finish(opts Options) {
 		}
 	}
 	c.Params["udpport"] = strconv.Itoa(c.UDPPort)
-	c.Params["auto_failback"] = c.AutoFailback
 
 	if len(c.Nodes) == 0 {
 		r.errorf(p.file, 0, "no nodes defined: add a 'node NAME' line for every node (names as 'uname -n' prints them)")
@@ -555,15 +652,44 @@ func (p *hacfParser) finish(opts Options) {
 	if opts.Node != "" && len(c.Nodes) > 0 && !c.HasNode(opts.Node) {
 		r.errorf(p.file, 0, "this node (%s) is not in the configuration: add 'node %s' or run with --node NAME (declared: %s)", strings.ToLower(opts.Node), strings.ToLower(opts.Node), strings.Join(c.Nodes, ", "))
 	}
-	// Link names must tell media apart; Heartbeat names them by device.
-	names := map[string]int{}
-	for i := range c.Media {
-		names[c.Media[i].Dev]++
-	}
-	for i := range c.Media {
-		if names[c.Media[i].Dev] > 1 {
-			r.warnf(p.file, c.Media[i].Line, "two media use %s: their links share that name in status output, so a failure of one cannot be told from the other", c.Media[i].Dev)
-			names[c.Media[i].Dev] = 0
+	checkMediaNames(p.file, c.Media, r)
+}
+
+// checkMediaNames warns about media that share a device where that hides
+// a failure. ucast lines on one device to different peers are the usual
+// layout (one line per node, the same file on every node: the line naming
+// the node's own address is skipped) and each peer's link is told apart
+// by its node, so Heartbeat and lubdub say nothing about them. Two other
+// media on one device (bcast and mcast on eth0, say) share the link name
+// "eth0" for the same peers, so a failure of one cannot be seen.
+func checkMediaNames(file string, media []Medium, r *Report) {
+	peers := map[string]int{} // "dev peer" -> first line
+	byDev := map[string][]int{}
+	for i, m := range media {
+		if m.Type == "ucast" {
+			key := m.Dev + " " + m.Peer
+			if first, dup := peers[key]; dup {
+				r.warnf(file, m.Line, "ucast %s %s is given twice (first on line %d)", m.Dev, m.Peer, first)
+				continue
+			}
+			peers[key] = m.Line
 		}
+		byDev[m.Dev] = append(byDev[m.Dev], i)
+	}
+	for i, m := range media {
+		idx := byDev[m.Dev]
+		if len(idx) < 2 || idx[0] != i {
+			continue
+		}
+		nonUcast := 0
+		for _, k := range idx {
+			if media[k].Type != "ucast" {
+				nonUcast++
+			}
+		}
+		if nonUcast == 0 {
+			continue
+		}
+		r.warnf(file, m.Line, "two media use %s: their links share that name in status output, so a failure of one cannot be told from the other", m.Dev)
 	}
 }

@@ -1,8 +1,10 @@
 package haconf
 
 import (
+	"errors"
 	"fmt"
 	"maps"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -88,8 +90,8 @@ func TestHaCfRules(t *testing.T) {
 		{"initdead small", "node a\nkeepalive 1\ndeadtime 10\ninitdead 5\nbcast eth0\n", "initdead (5s) is smaller than deadtime (10s)", 4},
 		{"unknown", "node a\nbcast eth0\nfrobnicate yes\n", `unknown directive "frobnicate"`, 3},
 		{"crm", "node a\nbcast eth0\ncrm on\n", "does not run Pacemaker", 3},
-		{"bad time", "node a\nbcast eth0\nkeepalive 2 minutes\n", "takes one value", 3},
-		{"bad unit", "node a\nbcast eth0\nkeepalive 2min\n", "unknown unit", 3},
+		{"bad time", "node a\nbcast eth0\nkeepalive 2 minutes\n", `"minutes" is not a time`, 3},
+		{"bad unit", "node a\nbcast eth0\nkeepalive 2min\n", "the units ms and us, not \"min\"", 3},
 		{"mcast arity", "node a\nbcast eth1\nmcast eth0 225.0.0.1 694\n", "mcast takes 5 values", 3},
 		{"mcast group", "node a\nbcast eth1\nmcast eth0 10.0.0.1 694 1 0\n", "not an IPv4 multicast group", 3},
 		{"no media", "node a\n", "no heartbeat media", 0},
@@ -294,6 +296,8 @@ func FuzzHaCf(f *testing.F) {
 	b, _ := os.ReadFile("testdata/seed/ha.cf")
 	f.Add(string(b))
 	f.Add("node a\nmcast eth0 225.0.0.1 694 1 1\nkeepalive 100ms\ndeadtime 1.5\n")
+	// ucast peers that are not addresses are looked up: not while fuzzing.
+	LookupHost = func(string) ([]netip.Addr, error) { return nil, errors.New("no lookups while fuzzing") }
 	f.Fuzz(func(t *testing.T, s string) {
 		c := &Config{}
 		r := &Report{}
@@ -354,6 +358,37 @@ func FuzzTuning(f *testing.F) {
 		tu := parseTuning("lubdub.cf", s, r)
 		if tu.StartTimeout <= 0 || tu.StopTimeout <= 0 || tu.MonitorTimeout <= 0 || tu.MaxRestarts < 0 {
 			t.Fatalf("bad tuning %+v", tu)
+		}
+	})
+}
+
+func TestParseHeartbeatTime(t *testing.T) {
+	for in, want := range map[string]time.Duration{
+		"2": 2 * time.Second, "1.5": 1500 * time.Millisecond, "500ms": 500 * time.Millisecond,
+		"500MS": 500 * time.Millisecond, "500msec": 500 * time.Millisecond, "500mseconds": 500 * time.Millisecond,
+		"250000us": 250 * time.Millisecond, "1500us": 2 * time.Millisecond, ".5": 500 * time.Millisecond,
+		"1.": time.Second, "1.2.3": 1200 * time.Millisecond, "2.0005": 2001 * time.Millisecond, "0": 0,
+		"999.4ms": 999 * time.Millisecond, "999.5ms": 1000 * time.Millisecond, "2 ms": 2 * time.Millisecond,
+	} {
+		got, err := ParseHeartbeatTime(in)
+		if err != nil || got != want {
+			t.Errorf("ParseHeartbeatTime(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "-1", "x", "1e3", "2s", "2sec", "2min", "ms"} {
+		if _, err := ParseHeartbeatTime(bad); err == nil {
+			t.Errorf("ParseHeartbeatTime(%q) accepted", bad)
+		}
+	}
+}
+
+func FuzzParseHeartbeatTime(f *testing.F) {
+	for _, s := range []string{"2", "1.5", "500ms", "250000us", "1.2.3", "2s", "..", "9999999999999999999"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if d, err := ParseHeartbeatTime(s); err == nil && (d < 0 || d%time.Millisecond != 0) {
+			t.Fatalf("%q read as %v", s, d)
 		}
 	})
 }

@@ -66,12 +66,16 @@ func parseHaresources(file, text string, c *Config, r *Report) []Group {
 	lines := strings.Split(text, "\n")
 	for i := 0; i < len(lines); i++ {
 		start := i + 1
-		logical := strings.TrimRight(lines[i], "\r")
-		for strings.HasSuffix(strings.TrimRight(logical, " \t"), `\`) && i+1 < len(lines) {
-			logical = strings.TrimSuffix(strings.TrimRight(logical, " \t"), `\`) + " " + strings.TrimRight(lines[i+1], "\r")
+		// A line continues when a backslash is its very last character,
+		// as Heartbeat reads it: a backslash followed by blanks (or by the
+		// \r of a CRLF file) is not a continuation, and the next line is
+		// read as a group of its own.
+		logical := lines[i]
+		for strings.HasSuffix(logical, `\`) && i+1 < len(lines) {
+			logical = strings.TrimSuffix(logical, `\`) + " " + lines[i+1]
 			i++
 		}
-		logical = strings.TrimSuffix(strings.TrimRight(logical, " \t"), `\`)
+		logical = strings.TrimRight(strings.TrimSuffix(logical, `\`), "\r")
 		tokens := strings.Fields(logical)
 		for k, t := range tokens {
 			if strings.HasPrefix(t, "#") {
@@ -89,7 +93,10 @@ func parseHaresources(file, text string, c *Config, r *Report) []Group {
 			ok = false
 		}
 		if len(tokens) == 1 {
-			r.errorf(file, start, "group for %s lists no resources", node)
+			if ok {
+				// Heartbeat accepts it; the group would hold nothing.
+				r.warnf(file, start, "the line for %s lists no resources and is ignored", node)
+			}
 			continue
 		}
 		g := Group{Node: node, Line: start}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -112,3 +113,149 @@ func (hb *Heartbeat) Log() string {
 	b, _ := os.ReadFile(filepath.Join(hb.Work, "ha-log"))
 	return string(b)
 }
+
+// HeartbeatVerdict is what Heartbeat 3.0.6 made of a configuration
+// directory: whether it validated it, and what it read.
+type HeartbeatVerdict struct {
+	Accepted bool   // exited 0 after "Configuration validated"
+	Exit     int    // heartbeat's exit code (6: configuration error)
+	Dump     string // its -v dump of the configuration (directives, nodes, media), when accepted
+	Log      string // its log and debug lines
+}
+
+// HeartbeatChecker runs Debian's Heartbeat on configuration directories,
+// one after the other, in a host, for its verdict and reading. Heartbeat
+// is run as `heartbeat -d -f -v` (-d: its debug lines name the keys) with a pid file naming a live heartbeat
+// process (a sentinel started stopped under ptrace, so it never runs):
+// it parses ha.cf, authkeys and haresources exactly as at a real start,
+// logs "Configuration validated" or its errors, prints its reading
+// (dump_config) and then, finding "heartbeat already running", exits 0
+// before it opens a medium or forks. A configuration error exits 6.
+type HeartbeatChecker struct {
+	Host    *Host
+	work    string
+	pid     int // the sentinel's
+	stop    chan struct{}
+	stopped chan struct{}
+}
+
+const checkerWrapper = `#!/bin/sh
+set -e
+W="$1"
+mount --make-rprivate /
+mount --bind "$W/etc" /etc/ha.d
+mount -t tmpfs tmpfs /var/lib/heartbeat
+mount -t tmpfs tmpfs /run
+mkdir -p /run/heartbeat
+echo "$2" > /run/heartbeat.pid
+exec stdbuf -oL ` + HeartbeatBin + ` -d -f -v
+`
+
+// NewHeartbeatChecker prepares a checker in h; Close ends its sentinel.
+func (h *Host) NewHeartbeatChecker() (*HeartbeatChecker, error) {
+	w := filepath.Join(h.lab.Dir, h.Name+"-hbcheck")
+	if err := os.MkdirAll(filepath.Join(w, "etc"), 0o755); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(w, "run.sh"), []byte(checkerWrapper), 0o755); err != nil {
+		return nil, err
+	}
+	// The sentinel: heartbeat itself, stopped at its first instruction
+	// (PTRACE_TRACEME), so that /proc/PID/exe names the heartbeat binary,
+	// as Heartbeat's IsRunning checks. A tracee whose tracer thread ends
+	// is let go, so one goroutine holds its thread from start to kill.
+	c := &HeartbeatChecker{Host: h, work: w, stop: make(chan struct{}), stopped: make(chan struct{})}
+	started := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		defer close(c.stopped)
+		s := exec.Command(HeartbeatBin, "-V")
+		s.SysProcAttr = &syscall.SysProcAttr{Ptrace: true, Pdeathsig: syscall.SIGKILL}
+		if err := s.Start(); err != nil {
+			started <- fmt.Errorf("starting the sentinel heartbeat: %w", err)
+			return
+		}
+		c.pid = s.Process.Pid
+		started <- nil
+		<-c.stop
+		s.Process.Kill()
+		var ws syscall.WaitStatus
+		for range 10 { // a stop report may come before the exit
+			if _, err := syscall.Wait4(c.pid, &ws, 0, nil); err != nil || ws.Exited() || ws.Signaled() {
+				break
+			}
+		}
+	}()
+	if err := <-started; err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Close kills the sentinel (by its pid) and reaps it.
+func (c *HeartbeatChecker) Close() {
+	if c.stop == nil {
+		return
+	}
+	close(c.stop)
+	select {
+	case <-c.stopped:
+	case <-time.After(5 * time.Second):
+	}
+	c.stop = nil
+}
+
+// Check writes files (ha.cf, authkeys, haresources; a missing one is
+// absent; authkeys gets mode 600 unless modes says otherwise) into the
+// checker's /etc/ha.d, with nodeinfo naming node, runs Heartbeat on them
+// and returns its verdict. The run is bounded by timeout.
+func (c *HeartbeatChecker) Check(node string, files map[string]string, modes map[string]os.FileMode, timeout time.Duration) (HeartbeatVerdict, error) {
+	etc := filepath.Join(c.work, "etc")
+	os.RemoveAll(etc)
+	if err := os.MkdirAll(etc, 0o755); err != nil {
+		return HeartbeatVerdict{}, err
+	}
+	logf := filepath.Join(c.work, "ha-log")
+	os.Remove(logf)
+	all := map[string]string{"nodeinfo": node + "\n"}
+	for f, body := range files {
+		all[f] = body
+	}
+	if hacf, ok := all["ha.cf"]; ok {
+		// Heartbeat's own log and debug lines go to one file; these lines
+		// come first so that the variant's own logging lines, if any,
+		// take over only for what they set.
+		all["ha.cf"] = "debugfile " + logf + "\nlogfile " + logf + "\n" + hacf
+	}
+	for f, body := range all {
+		mode := os.FileMode(0o644)
+		if f == "authkeys" {
+			mode = 0o600
+		}
+		if m, ok := modes[f]; ok {
+			mode = m
+		}
+		p := filepath.Join(etc, f)
+		if err := os.WriteFile(p, []byte(body), mode); err != nil {
+			return HeartbeatVerdict{}, err
+		}
+		if err := os.Chmod(p, mode); err != nil {
+			return HeartbeatVerdict{}, err
+		}
+	}
+	out, errOut, code := c.Host.Output(timeout, "unshare", "-m", "sh", filepath.Join(c.work, "run.sh"), c.work, fmt.Sprint(c.pid))
+	logText, _ := os.ReadFile(logf)
+	v := HeartbeatVerdict{Exit: code, Dump: out, Log: string(logText) + errOut}
+	if code < 0 {
+		return v, fmt.Errorf("heartbeat did not finish within %v:\n%s", timeout, v.Log)
+	}
+	v.Accepted = code == 0 && strings.Contains(v.Log, "Configuration validated") && strings.Contains(v.Log, "already running")
+	if code == 0 && !v.Accepted {
+		return v, fmt.Errorf("heartbeat exited 0 without validating its configuration and finding the sentinel:\n%s", v.Log)
+	}
+	return v, nil
+}
+
+// Dir is the directory the last Check wrote (Heartbeat's /etc/ha.d).
+func (c *HeartbeatChecker) Dir() string { return filepath.Join(c.work, "etc") }

@@ -142,7 +142,13 @@ type Engine struct {
 	// assignments in force.
 	claimPending bool
 	assign       []Assignment
-	out          []Action
+	// classes: who answers for each node's class of groups (the groups it
+	// prefers), as Heartbeat's resource classes local and foreign, which
+	// it tracks even when a class has no group (cl_status rscstatus).
+	// Standby and takeover move classes with their groups; a class no
+	// assignment names belongs to its node while it lives.
+	classes map[string]Assignment
+	out     []Action
 
 	// Starting is two-phase. A node claims a group (reports it Starting at
 	// revision claims[g]) and acts only when every live peer has answered
@@ -165,7 +171,7 @@ func New(cfg Config, log *slog.Logger) *Engine {
 		local: make([]State, n), busy: make([]bool, n), failing: make([]bool, n),
 		restarts: make([]int, n), inPlace: make([]bool, n), contested: make([]bool, n), wasUp: map[string]bool{}, assign: make([]Assignment, n),
 		claims: make([]uint64, n), seenRev: map[string]uint64{}, ackSent: map[string]uint64{},
-		epochs: map[string]uint64{}}
+		epochs: map[string]uint64{}, classes: map[string]Assignment{}}
 	for i := range e.local {
 		e.local[i] = Stopped
 	}
@@ -221,6 +227,10 @@ func (e *Engine) claim() {
 			claimed = true
 		}
 	}
+	if a := e.classes[e.cfg.Local]; a.Node != "" && a.Node != e.cfg.Local {
+		e.assignClass(e.cfg.Local, e.cfg.Local)
+		claimed = true
+	}
 	if claimed {
 		e.sendReport()
 	}
@@ -272,6 +282,20 @@ func (e *Engine) NodeDown(node string) []Action {
 	for i := range e.assign {
 		if e.assign[i].Node == node {
 			e.assign[i] = Assignment{Version: e.assign[i].Version + 1}
+			changed = true
+		}
+	}
+	for p, a := range e.classes {
+		if a.Node == node {
+			e.classes[p] = Assignment{Version: a.Version + 1}
+			changed = true
+		}
+	}
+	if !e.failback() && e.classes[node].Node == "" {
+		// Without failback the node that takes a dead node's class keeps
+		// it when that node returns, as with its groups.
+		if to := e.classDefault(node); to != node && to != "" {
+			e.assignClass(node, to)
 			changed = true
 		}
 	}
@@ -341,6 +365,18 @@ func (e *Engine) Receive(node string, msg *wire.Message) []Action {
 	for i := range e.assign {
 		if r.assign[i].newer(e.assign[i]) {
 			e.assign[i] = r.assign[i]
+			adopted = true
+		}
+	}
+	for _, f := range strings.Fields(msg.Value("ca")) {
+		p, rest, _ := strings.Cut(f, ":")
+		v, n, _ := strings.Cut(rest, ":")
+		ver, err := strconv.ParseUint(v, 10, 64)
+		if err != nil || !slices.Contains(e.cfg.Nodes, p) || (n != "" && !slices.Contains(e.cfg.Nodes, n)) {
+			continue
+		}
+		if a := (Assignment{Version: ver, Node: n}); a.newer(e.classes[p]) {
+			e.classes[p] = a
 			adopted = true
 		}
 	}
@@ -441,6 +477,21 @@ func (e *Engine) Standby(w Which) ([]Action, error) {
 		e.assign[g] = Assignment{Version: e.maxVersion() + 1, Node: to}
 		moved++
 	}
+	// The classes go too, with or without groups: "standby all" leaves
+	// this node answering for none.
+	for _, p := range e.cfg.Nodes {
+		if !e.classSelected(w, p) || e.classOwner(p) != e.cfg.Local {
+			continue
+		}
+		to := p
+		if p == e.cfg.Local || !e.alive[p] {
+			to = e.nextAlive(e.cfg.Local)
+		}
+		if to != "" && to != e.cfg.Local {
+			e.assignClass(p, to)
+			moved++
+		}
+	}
 	if moved > 0 {
 		e.sendReport()
 		e.reconcile()
@@ -462,9 +513,74 @@ func (e *Engine) Takeover(w Which) ([]Action, error) {
 		}
 		e.assign[g] = Assignment{Version: e.maxVersion() + 1, Node: e.cfg.Local}
 	}
+	for _, p := range e.cfg.Nodes {
+		if e.classSelected(w, p) && e.classOwner(p) != e.cfg.Local {
+			e.assignClass(p, e.cfg.Local)
+		}
+	}
 	e.sendReport()
 	e.reconcile()
 	return e.flush(), nil
+}
+
+// classSelected: node p's class is among the ones w names, seen from here.
+func (e *Engine) classSelected(w Which, p string) bool {
+	switch w {
+	case Local:
+		return p == e.cfg.Local
+	case Foreign:
+		return p != e.cfg.Local
+	}
+	return true
+}
+
+// assignClass gives node p's class to node to, newest of all.
+func (e *Engine) assignClass(p, to string) {
+	var max uint64
+	for _, a := range e.classes {
+		max = maxU(max, a.Version)
+	}
+	e.classes[p] = Assignment{Version: max + 1, Node: to}
+}
+
+func maxU(a, b uint64) uint64 {
+	if a > b {
+		return a
+	}
+	return b
+}
+
+// isAlive: this node, or a peer heard from and not declared dead.
+func (e *Engine) isAlive(n string) bool { return n == e.cfg.Local || e.alive[n] }
+
+// nextAlive is the first live node after `after` in ha.cf order, wrapping
+// around, other than `after`; "" when there is none.
+func (e *Engine) nextAlive(after string) string {
+	start := slices.Index(e.cfg.Nodes, after)
+	for k := 1; k <= len(e.cfg.Nodes); k++ {
+		n := e.cfg.Nodes[(start+k+len(e.cfg.Nodes))%len(e.cfg.Nodes)]
+		if n != after && e.isAlive(n) {
+			return n
+		}
+	}
+	return ""
+}
+
+// classDefault is who answers for node p's class when no assignment
+// names anyone: p while it lives, else the next live node after it.
+func (e *Engine) classDefault(p string) string {
+	if e.isAlive(p) {
+		return p
+	}
+	return e.nextAlive(p)
+}
+
+// classOwner is who answers for node p's class.
+func (e *Engine) classOwner(p string) string {
+	if a := e.classes[p]; a.Node != "" && e.isAlive(a.Node) {
+		return a.Node
+	}
+	return e.classDefault(p)
 }
 
 // Leave starts a clean shutdown: every group this node holds is stopped
@@ -716,6 +832,15 @@ func (e *Engine) sendReport() {
 		}
 	}
 	m.Add("ack", strings.Join(acks, " "))
+	var classes []string
+	for _, p := range e.cfg.Nodes {
+		if a, ok := e.classes[p]; ok {
+			classes = append(classes, p+":"+strconv.FormatUint(a.Version, 10)+":"+a.Node)
+		}
+	}
+	if len(classes) > 0 {
+		m.Add("ca", strings.Join(classes, " "))
+	}
 	for i, g := range e.cfg.Groups {
 		idx := strconv.Itoa(i)
 		m.Add("id"+idx, g.ID)
@@ -760,30 +885,44 @@ func (e *Engine) Groups() []GroupView {
 	return out
 }
 
-// Held summarises this node's groups as cl_status rscstatus does: none,
-// local, foreign, all, or transition while any group is moving here.
+// Held answers cl_status rscstatus as Heartbeat 3.0.6 does
+// (hb_rsc_resource_state): "transition" until the node has joined and
+// while a group starts or stops here, else which classes of groups this
+// node answers for: "local" (the groups it prefers), "foreign" (the
+// groups other nodes prefer), "all" or "none". A class counts even when
+// it has no group, as Heartbeat's i_hold_resources does: on a healthy
+// two-node cluster with one group preferring node1, both nodes say
+// "local"; a node that has taken over its dead peer says "all".
 func (e *Engine) Held() string {
-	var local, foreign, haveLocal, haveForeign bool
-	for g, grp := range e.cfg.Groups {
-		mine := grp.Preferred == e.cfg.Local
-		if mine {
-			haveLocal = true
-		} else {
-			haveForeign = true
-		}
-		switch e.local[g] {
-		case Starting, Stopping:
+	if !e.ready {
+		return "transition"
+	}
+	for g := range e.cfg.Groups {
+		if s := e.local[g]; s == Starting || s == Stopping {
 			return "transition"
-		case Running:
-			if mine {
-				local = true
-			} else {
-				foreign = true
+		}
+	}
+	held := func(p string) bool {
+		has, running := false, false
+		for g, grp := range e.cfg.Groups {
+			if grp.Preferred == p {
+				has = true
+				running = running || e.local[g] == Running
 			}
+		}
+		if has {
+			return running
+		}
+		return e.classOwner(p) == e.cfg.Local
+	}
+	local, foreign := held(e.cfg.Local), false
+	for _, p := range e.cfg.Nodes {
+		if p != e.cfg.Local && held(p) {
+			foreign = true
 		}
 	}
 	switch {
-	case local && foreign, local && !haveForeign, foreign && !haveLocal:
+	case local && foreign:
 		return "all"
 	case local:
 		return "local"

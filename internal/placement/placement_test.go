@@ -406,9 +406,52 @@ func TestHeldAndViews(t *testing.T) {
 	if v[1].Owner != "node1" || v[1].Preferred != "node2" {
 		t.Errorf("views %+v", v)
 	}
-	if !slices.Contains([]string{"none"}, newSim(t, []string{"x"}, groups, "on").heldOfNew("x")) {
-		t.Error("a fresh engine holds something")
+	// Heartbeat 3.0.6 answers "transition" until it has joined.
+	if !slices.Contains([]string{"transition"}, newSim(t, []string{"x"}, groups, "on").heldOfNew("x")) {
+		t.Error("a fresh engine does not say transition")
 	}
+}
+
+// rscstatus state by state, as a live Heartbeat 3.0.6 pair answered it
+// (e2e TestClStatusDifferentialHeartbeat) with haresources "node1
+// 198.18.9.10": a class counts even when no group is in it (issue 12,
+// case 7).
+func TestHeldAsHeartbeat(t *testing.T) {
+	groups := []Group{{ID: "198.18.9.10", Preferred: "node1"}}
+	s := newSim(t, []string{"node1", "node2"}, groups, "on")
+	held := func(state string, want map[string]string) {
+		t.Helper()
+		for n, w := range want {
+			if got := s.nodes[n].e.Held(); got != w {
+				t.Errorf("%s: node %s rscstatus %q, Heartbeat says %q", state, n, got, w)
+			}
+		}
+	}
+	do := func(n string, f func(*Engine) ([]Action, error)) {
+		acts, err := f(s.nodes[n].e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.handle(n, acts)
+	}
+	s.step("start", func() { s.bootAll("node1", "node2") })
+	held("healthy", map[string]string{"node1": "local", "node2": "local"})
+	s.step("standby node1", func() { do("node1", func(e *Engine) ([]Action, error) { return e.Standby(All) }) })
+	held("standby node1", map[string]string{"node1": "none", "node2": "all"})
+	s.step("takeover node1", func() { do("node1", func(e *Engine) ([]Action, error) { return e.Takeover(All) }) })
+	held("takeover node1", map[string]string{"node1": "all", "node2": "none"})
+	s.step("node2 dies", func() { s.kill("node2") })
+	held("crash node2", map[string]string{"node1": "all"})
+	s.step("node2 returns", func() { s.boot("node2") })
+	held("return node2", map[string]string{"node1": "local", "node2": "local"})
+	s.step("node1 dies", func() { s.kill("node1") })
+	held("crash node1", map[string]string{"node2": "all"})
+	s.step("node1 returns", func() { s.boot("node1") })
+	held("return node1", map[string]string{"node1": "local", "node2": "local"})
+	// From healthy, a takeover by node2 of everything: node1 gives its
+	// group and its class.
+	s.step("takeover node2", func() { do("node2", func(e *Engine) ([]Action, error) { return e.Takeover(All) }) })
+	held("takeover node2", map[string]string{"node1": "none", "node2": "all"})
 }
 
 func (s *sim) heldOfNew(n string) string {
