@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/lubdub/lubdub/internal/control"
+	"github.com/lubdub/lubdub/internal/haconf"
 	"github.com/lubdub/lubdub/internal/lab"
 	"github.com/lubdub/lubdub/internal/probe"
 )
@@ -288,7 +289,7 @@ func (c *cluster) prepare(node string) error {
 	ka, dt := c.sc.keepalive, c.sc.deadtime
 	initdead := max(2*dt, 10*time.Second)
 	// Heartbeat reads plain seconds, ms and us, not "2s".
-	hbDur := func(d time.Duration) string { return fmt.Sprintf("%dms", d.Milliseconds()) }
+	hbDur := haconf.FormatHeartbeatTime
 	hacf := fmt.Sprintf("keepalive %s\ndeadtime %s\ninitdead %s\nudpport 694\nbcast eth0\nauto_failback on\nnode node1 node2\n", hbDur(ka), hbDur(dt), hbDur(initdead))
 	haresources := "node1 IPaddr2::" + vip + "/24/eth0\n"
 	switch c.sc.system {

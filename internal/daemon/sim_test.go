@@ -192,7 +192,7 @@ func newSim(t *testing.T, seed uint64, nodes int, groups string, extraHacf strin
 	}
 	dir := t.TempDir()
 	files := map[string]string{
-		"ha.cf":       "keepalive 100ms\ndeadtime 400ms\nwarntime 250ms\ninitdead 1s\nbcast eth0\nnode " + strings.Join(names, " ") + "\n" + extraHacf,
+		"ha.cf":       "keepalive 100ms\ndeadtime 400ms\nwarntime 250ms\ninitdead 1\nbcast eth0\nnode " + strings.Join(names, " ") + "\n" + extraHacf,
 		"authkeys":    "auth 1\n1 sha256 sim\n",
 		"haresources": groups,
 		"lubdub.cf":   "monitor_interval 0\n",

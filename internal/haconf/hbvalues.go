@@ -143,3 +143,12 @@ func checkAPIAuth(line string) error {
 	}
 	return nil
 }
+
+// FormatHeartbeatTime writes a time as ha.cf must give it to Heartbeat:
+// plain seconds when whole, else milliseconds ("2", "1500ms").
+func FormatHeartbeatTime(d time.Duration) string {
+	if d%time.Second == 0 {
+		return strconv.FormatInt(int64(d/time.Second), 10)
+	}
+	return fmt.Sprintf("%dms", d.Milliseconds())
+}
