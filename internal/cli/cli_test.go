@@ -185,7 +185,7 @@ func TestCheckReadsLdirectordFiles(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "haresources"), []byte("xuanfei1-server 10.0.0.10 ldirectord::lb.cf\n"), 0o600)
 	os.WriteFile(filepath.Join(dir, "lb.cf"), []byte("virtual=10.0.0.10:80\n\treal=10.0.0.1:80 masq\n\tchecktype=sometimes\n"), 0o644)
 	_, errOut, code := run(t, "lubdub", "check", "-c", dir, "--node", "xuanfei1-server")
-	if code != 1 || !strings.Contains(errOut, filepath.Join(dir, "lb.cf")+":3: checktype=sometimes") {
+	if code != 1 || !strings.Contains(errOut, filepath.Join(dir, "lb.cf")+":3: checktype must be") {
 		t.Fatalf("exit %d, %s", code, errOut)
 	}
 	os.WriteFile(filepath.Join(dir, "lb.cf"), []byte("virtual=10.0.0.10:80\n\treal=10.0.0.1:80 masq\n\tchecktype=connect\n"), 0o644)
