@@ -152,7 +152,7 @@ func (c *Checker) apply(ctx context.Context, cfg *Config) error {
 	for _, v := range cfg.Virtuals {
 		known[v.Key] = true
 		if _, ok := c.next[v.Key]; !ok {
-			c.next[v.Key] = now
+			c.next[v.Key] = now.Add(v.CheckInterval) // checked just below
 		}
 	}
 	for k := range c.next {
@@ -287,7 +287,9 @@ func (c *Checker) round(ctx context.Context, now time.Time, only func(ID) bool, 
 				continue
 			}
 			if InMaintenance(c.cfg.MaintenanceDir, r) {
+				mu.Lock()
 				results = append(results, result{id: id, v: v, maint: true, err: errors.New("Server in maintenance")})
+				mu.Unlock()
 				continue
 			}
 			mode := c.mode(v, id)
