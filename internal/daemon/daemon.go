@@ -469,9 +469,12 @@ func (d *daemon) act(acts []membership.Action) {
 
 // reload re-reads the configuration on SIGHUP. Keys, logging, parameters
 // and media change at once; node lists and timings need a restart, since
-// changing them under running peers would break the protocol.
+// changing them under running peers would break the protocol. The
+// ldirectord.cf of each ldirectord resource running here is re-read and
+// applied as ldirectord's own SIGHUP does (each file judged on its own).
 func (d *daemon) reload() {
 	d.log.Info("SIGHUP: re-reading configuration", "dir", d.opts.ConfigDir)
+	d.exec.Reload()
 	cfg, rep := haconf.Load(d.opts.ConfigDir, haconf.Options{Node: d.opts.Node})
 	if err := rep.Err(); err != nil {
 		for _, e := range rep.Errors {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/lubdub/lubdub/internal/haconf"
 )
@@ -185,4 +186,41 @@ func (x *Executor) monitor(g int) error {
 		}
 	}
 	return nil
+}
+
+// Reloader is an agent that re-reads its own configuration on SIGHUP
+// (ldirectord's ldirectord.cf).
+type Reloader interface {
+	Reload(ctx context.Context) error
+}
+
+// Reload asks every agent that can to re-read its configuration, in the
+// background (each logs its own outcome), and returns a channel closed
+// when all are done.
+func (x *Executor) Reload() <-chan struct{} {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, agents := range x.groups {
+		for _, a := range agents {
+			r, ok := a.(Reloader)
+			if !ok {
+				continue
+			}
+			wg.Add(1)
+			x.wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer x.wg.Done()
+				timeout := x.tuning.StartTimeout
+				if timeout <= 0 {
+					timeout = 30 * time.Second
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), timeout)
+				defer cancel()
+				r.Reload(ctx)
+			}()
+		}
+	}
+	go func() { wg.Wait(); close(done) }()
+	return done
 }
