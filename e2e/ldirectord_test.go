@@ -154,7 +154,9 @@ func TestLdirectordReloadStandalone(t *testing.T) {
 		t.Errorf("ldirectord reload of a broken file: exit %d, %s", code, errOut)
 	}
 	must(t, ld.Signal(syscall.SIGHUP))
-	if !waitFor(5*time.Second, func() bool { return strings.Contains(ld.Output(), where) && strings.Contains(ld.Output(), "NOT reloaded") }) {
+	if !waitFor(5*time.Second, func() bool {
+		return strings.Contains(ld.Output(), where) && strings.Contains(ld.Output(), "NOT reloaded")
+	}) {
 		t.Errorf("the refused reload is not logged with FILE:LINE:\n%s", ld.Output())
 	}
 	if !holds(d, "198.18.1.12:80") || !ld.Running() {
@@ -223,7 +225,9 @@ func TestLdirectordReloadInDaemon(t *testing.T) {
 	must(t, os.WriteFile(cf, []byte(reloadBroken), 0o644))
 	must(t, n.proc.Signal(syscall.SIGHUP))
 	where := fmt.Sprintf("%s:%d: forward method must be gate, masq or ipip", cf, reloadBrokenLine)
-	if !waitFor(5*time.Second, func() bool { return strings.Contains(n.proc.Output(), where) && strings.Contains(n.proc.Output(), "NOT reloaded") }) {
+	if !waitFor(5*time.Second, func() bool {
+		return strings.Contains(n.proc.Output(), where) && strings.Contains(n.proc.Output(), "NOT reloaded")
+	}) {
 		t.Errorf("the refused reload is not logged with FILE:LINE:\n%s", n.proc.Output())
 	}
 	if !holds(d, "198.18.1.12:80") {
