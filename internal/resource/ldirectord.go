@@ -28,12 +28,17 @@ type ldirAgent struct {
 	done    chan struct{}
 }
 
-func newLdirectord(r haconf.Resource, env Env) (*ldirAgent, error) {
-	name := "ldirectord.cf"
+// LdirectordFile is the configuration an ldirectord[::FILE] resource
+// names (ldirectord.cf when none).
+func LdirectordFile(r haconf.Resource) string {
 	if len(r.Args) > 0 {
-		name = r.Args[0]
+		return r.Args[0]
 	}
-	a := &ldirAgent{raw: r.Raw, path: ldirectord.Find(env.ConfigDir, name), env: env}
+	return "ldirectord.cf"
+}
+
+func newLdirectord(r haconf.Resource, env Env) (*ldirAgent, error) {
+	a := &ldirAgent{raw: r.Raw, path: ldirectord.Find(env.ConfigDir, LdirectordFile(r)), env: env}
 	cfg, err := a.read()
 	if err != nil {
 		return nil, err
