@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/lubdub/lubdub/internal/datapath"
+	"github.com/lubdub/lubdub/internal/lvs"
 )
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -210,5 +211,62 @@ func TestCleanStop(t *testing.T) {
 	}
 	if got := dp.Table.Save(); got != "-A -t 198.18.0.10:81 -s wrr\n-a -t 198.18.0.10:81 -r 198.18.1.11:81 -m -w 1\n" {
 		t.Errorf("after stop:\n%s", got)
+	}
+}
+
+// lockedMem lets a test read the table while Run writes it.
+type lockedMem struct {
+	mu sync.Mutex
+	m  datapath.Mem
+}
+
+func (l *lockedMem) Name() string { return l.m.Name() }
+func (l *lockedMem) Close() error { return nil }
+func (l *lockedMem) Load(k []lvs.Key, c bool) (*lvs.Table, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.m.Load(k, c)
+}
+func (l *lockedMem) Sync(o, n *lvs.Table) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.m.Sync(o, n)
+}
+func (l *lockedMem) Zero(k []lvs.Key) error { return nil }
+func (l *lockedMem) save() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.m.Table.Save()
+}
+
+// autoreload=yes: a changed file is re-read at the next round, as
+// ldirectord's check_cfgfile does.
+func TestAutoReload(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "auto.cf")
+	text := "autoreload=yes\ncheckinterval=20ms\nvirtual=198.18.0.10:80\n\treal=198.18.1.11:80 masq\n\tchecktype=on\n"
+	os.WriteFile(file, []byte(text), 0o644)
+	c, err := ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dp := &lockedMem{}
+	ch := NewChecker(c, dp, nil, quiet())
+	ch.lock = noLock
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := ch.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { ch.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	time.Sleep(50 * time.Millisecond)
+	os.WriteFile(file, []byte(strings.Replace(text, "198.18.1.11", "198.18.1.12", 1)+"\n"), 0o644)
+	want := "-A -t 198.18.0.10:80 -s wrr\n-a -t 198.18.0.10:80 -r 198.18.1.12:80 -m -w 1\n"
+	for end := time.Now().Add(3 * time.Second); time.Now().Before(end) && dp.save() != want; {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := dp.save(); got != want {
+		t.Errorf("after the file changed:\n%s\nwant\n%s", got, want)
 	}
 }

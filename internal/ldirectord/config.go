@@ -780,10 +780,12 @@ func (p *parser) virtualDirective(v *Virtual, line string, n int) {
 	case "checktype":
 		switch {
 		case regexp.MustCompile(`^\d+$`).MatchString(val):
-			v.CheckType, v.NumConnects = CheckCombined, count(val+"x")
-			if v.NumConnects == 0 && val != "0" {
+			c, err := strconv.Atoi(val)
+			if err != nil || c > 1e6 {
 				p.errf(n, "checktype=%s: number too large", val)
+				return
 			}
+			v.CheckType, v.NumConnects = CheckCombined, c
 		case val == CheckConnect || val == CheckNegotiate || val == CheckPing || val == CheckOff || val == CheckOn ||
 			val == CheckExternal || val == CheckExternalPerl:
 			v.CheckType = val
