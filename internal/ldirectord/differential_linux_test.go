@@ -108,7 +108,9 @@ func agree(t *testing.T, name, text string, ld ldVerdict, differs string) {
 
 // normal drops quotes and extra blanks: ldirectord quotes the raw line
 // of an unknown command (tab, newline and all).
-func normal(s string) string { return strings.Join(strings.Fields(strings.ReplaceAll(s, `"`, "")), " ") }
+func normal(s string) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, `"`, "")), " ")
+}
 
 // full is set to run every generated case through ldirectord (each run
 // takes over a second of Perl start-up); by default the cases both
