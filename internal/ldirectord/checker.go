@@ -288,7 +288,7 @@ func (c *Checker) round(ctx context.Context, now time.Time, only func(ID) bool, 
 			}
 			if InMaintenance(c.cfg.MaintenanceDir, r) {
 				mu.Lock()
-				results = append(results, result{id: id, v: v, maint: true, err: errors.New("Server in maintenance")})
+				results = append(results, result{id: id, v: v, maint: true, err: errors.New("in maintenance (maintenancedir)")})
 				mu.Unlock()
 				continue
 			}

@@ -122,7 +122,6 @@ type Virtual struct {
 	bad        bool // its virtual= line was wrong: read, reported, dropped
 	schedLine  int
 	host, port string
-	hostLine   int
 	quiescent  string // "", "yes", "no"
 	cleanstop  string
 	checkTO    time.Duration

@@ -204,7 +204,7 @@ func TestDirectivesAgainstLdirectord(t *testing.T) {
 	inVirtual("scheduler=nosuch", "ldirectord takes any lowercase word and leaves ipvsadm to fail at start; lubdub names IPVS's schedulers now")
 	inVirtual("persistent=0", "ldirectord passes -p 0 for ipvsadm to refuse at start; lubdub refuses it now")
 	inVirtual("connecttimeout=3", "ldirectord refuses the deprecated directive; lubdub reads it as negotiatetimeout, with a note")
-	for _, c := range []tc{
+	cases = append(cases, []tc{
 		{name: "virtual= with a service name", text: "virtual=198.18.16.2:www\n\treal=198.18.16.11:80 masq\n"},
 		{name: "virtual= with a host name", text: "virtual=localhost:80\n\treal=198.18.16.11:80 masq\n"},
 		{name: "virtual= with an unknown service", text: "virtual=198.18.16.2:nosuchservice\n\treal=198.18.16.11:80 masq\n"},
@@ -217,9 +217,7 @@ func TestDirectivesAgainstLdirectord(t *testing.T) {
 			differs: "ldirectord ends the service at a blank line and refuses the indented line after it; lubdub keeps reading the service"},
 		{name: "a comment after a global directive", text: "quiescent=no # default\n" + head,
 			differs: "ldirectord strips no comment after a global directive, so 'no # default' is not 'no'; lubdub strips it"},
-	} {
-		cases = append(cases, c)
-	}
+	}...)
 	dir := t.TempDir()
 	// The cases lubdub accepts (and ldirectord should) go into one file,
 	// each global directive on its line, each service directive in a
