@@ -194,7 +194,7 @@ func TestLdirectordReloadStandalone(t *testing.T) {
 // The daemon's SIGHUP re-reads the ldirectord.cf of an ldirectord
 // resource running here: the real server changes, a connection through
 // the unchanged service goes on, and a broken file is refused with
-// FILE:LINE in the log.
+// FILE:LINE in the log; lubdub ldirectord FILE reload reaches it too.
 func TestLdirectordReloadInDaemon(t *testing.T) {
 	x := newReloadLab(t)
 	n := setupNode(t, x.l, x.dirs[0], "dir1", fastTimings+"bcast eth0 eth1\nnode dir1\n", sha256Keys)
@@ -235,5 +235,16 @@ func TestLdirectordReloadInDaemon(t *testing.T) {
 	}
 	if err := held.echo("after a refused reload"); err != nil {
 		t.Errorf("the held connection broke at a refused reload: %v", err)
+	}
+
+	// lubdub ldirectord FILE reload reaches the resource in the daemon
+	// (no standalone one has a pid file): back to rs1.
+	must(t, os.WriteFile(cf, []byte(reloadBefore), 0o644))
+	runIn(t, d, lubdubCLI, "ldirectord", "--pid-dir", x.l.Dir, "--socket", n.sock, cf, "reload")
+	if !waitFor(5*time.Second, func() bool { return holds(d, "198.18.1.11:80") && !holds(d, "198.18.1.12:80") }) {
+		t.Fatalf("ldirectord reload did not reach the daemon's resource:\n%s", n.proc.Output())
+	}
+	if err := held.echo("after ldirectord reload"); err != nil {
+		t.Errorf("the held connection broke at ldirectord reload: %v", err)
 	}
 }

@@ -236,7 +236,8 @@ func TestLdirectordCommandsWithoutARunningOne(t *testing.T) {
 	if _, errOut, code := run(t, "lubdub", "ldirectord", "--pid-dir", dir, "status", cf); code != 1 || !strings.Contains(errOut, "stale pid file") {
 		t.Errorf("status with a stale pid file: exit %d, %q", code, errOut)
 	}
-	if _, errOut, code := run(t, "lubdub", "ldirectord", "--pid-dir", dir, cf, "reload"); code != 1 || !strings.Contains(errOut, "ldirectord is stopped for "+cf) {
+	if _, errOut, code := run(t, "lubdub", "ldirectord", "--pid-dir", dir, "--socket", filepath.Join(dir, "no.sock"), cf, "reload"); code != 1 ||
+		!strings.Contains(errOut, "ldirectord is stopped for "+cf) {
 		t.Errorf("reload with nothing running: exit %d, %q", code, errOut)
 	}
 	if _, _, code := run(t, "lubdub", "ldirectord", "--pid-dir", dir, cf, "stop"); code != 0 {

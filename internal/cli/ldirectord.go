@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/lubdub/lubdub/internal/control"
 	"github.com/lubdub/lubdub/internal/datapath"
 	"github.com/lubdub/lubdub/internal/hblog"
 	"github.com/lubdub/lubdub/internal/ldirectord"
@@ -67,10 +68,11 @@ func runningPid(pidfile string) (pid int, stale bool) {
 // takes the services out again (those with cleanstop=no stay). In a
 // cluster, put ldirectord::FILE in haresources instead.
 func cmdLdirectord(env *Env, args []string) int {
-	fs := newFlags(env, "ldirectord", "[--check] [--datapath auto|nftables|ipvs] [--pid-dir DIR] [CONFIG] [start|stop|status|reload|force-reload|restart|try-restart]")
+	fs := newFlags(env, "ldirectord", "[--check] [--datapath auto|nftables|ipvs] [--pid-dir DIR] [--socket PATH] [CONFIG] [start|stop|status|reload|force-reload|restart|try-restart]")
 	check := fs.Bool("check", false, "read the configuration, print the table it gives with every real server up, and exit")
 	kind := fs.String("datapath", env.Getenv("LUBDUB_DATAPATH"), "kernel data path (default: IPVS if the kernel has it, else nftables)")
 	pidDir := fs.String("pid-dir", "/var/run", "directory of the pid file ldirectord.CONFIG.pid (as ldirectord's)")
+	sock := fs.String("socket", control.DefaultSocket, "control socket of a lubdub daemon whose ldirectord resource a reload may reach")
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
@@ -134,6 +136,13 @@ func cmdLdirectord(env *Env, args []string) int {
 	case "reload", "force-reload":
 		pid, _ := runningPid(pidfile)
 		if pid == 0 {
+			// Not standalone: perhaps an ldirectord resource of the
+			// lubdub daemon reads this file.
+			abs, _ := filepath.Abs(path)
+			r, err := control.Call(*sock, control.Request{Cmd: "reload-ldirectord", Name: abs}, 3*time.Second)
+			if err == nil && r.Error == "" {
+				return 0
+			}
 			fmt.Fprintf(env.Stderr, "ldirectord is stopped for %s\n", path)
 			return 1
 		}

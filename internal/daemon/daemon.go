@@ -474,7 +474,7 @@ func (d *daemon) act(acts []membership.Action) {
 // applied as ldirectord's own SIGHUP does (each file judged on its own).
 func (d *daemon) reload() {
 	d.log.Info("SIGHUP: re-reading configuration", "dir", d.opts.ConfigDir)
-	d.exec.Reload()
+	d.exec.Reload("")
 	cfg, rep := haconf.Load(d.opts.ConfigDir, haconf.Options{Node: d.opts.Node})
 	if err := rep.Err(); err != nil {
 		for _, e := range rep.Errors {
@@ -548,6 +548,14 @@ func (d *daemon) answer(req control.Request) control.Response {
 		}
 		d.log.Info(fmt.Sprintf("%s %s requested", req.Cmd, w))
 		return control.Response{Value: fmt.Sprintf("%s %s: requested", req.Cmd, w)}
+	case "reload-ldirectord":
+		// lubdub ldirectord FILE reload, for an ldirectord resource
+		// running in this daemon rather than standalone.
+		n, _ := d.exec.Reload(req.Name)
+		if n == 0 {
+			return control.Response{Error: fmt.Sprintf("no ldirectord resource here reads %s", req.Name)}
+		}
+		return control.Response{Value: fmt.Sprintf("reloading %s", req.Name)}
 	case "cleanup":
 		for g, grp := range d.cfg.Groups {
 			if grp.ID() == req.Name || req.Name == "all" {

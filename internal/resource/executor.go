@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -192,20 +193,24 @@ func (x *Executor) monitor(g int) error {
 // (ldirectord's ldirectord.cf).
 type Reloader interface {
 	Reload(ctx context.Context) error
+	// ConfigFile is the file it re-reads.
+	ConfigFile() string
 }
 
-// Reload asks every agent that can to re-read its configuration, in the
-// background (each logs its own outcome), and returns a channel closed
-// when all are done.
-func (x *Executor) Reload() <-chan struct{} {
-	done := make(chan struct{})
+// Reload asks every agent that can, or those reading file (when not ""),
+// to re-read its configuration, in the background (each logs its own
+// outcome), and reports how many were asked; done is closed when all
+// have finished.
+func (x *Executor) Reload(file string) (n int, done <-chan struct{}) {
+	ch := make(chan struct{})
 	var wg sync.WaitGroup
 	for _, agents := range x.groups {
 		for _, a := range agents {
 			r, ok := a.(Reloader)
-			if !ok {
+			if !ok || file != "" && filepath.Clean(r.ConfigFile()) != filepath.Clean(file) {
 				continue
 			}
+			n++
 			wg.Add(1)
 			x.wg.Add(1)
 			go func() {
@@ -221,6 +226,6 @@ func (x *Executor) Reload() <-chan struct{} {
 			}()
 		}
 	}
-	go func() { wg.Wait(); close(done) }()
-	return done
+	go func() { wg.Wait(); close(ch) }()
+	return n, ch
 }

@@ -65,6 +65,9 @@ func (a *ldirAgent) read() (*ldirectord.Config, error) {
 
 func (a *ldirAgent) Name() string { return a.raw }
 
+// ConfigFile is the ldirectord.cf the agent reads.
+func (a *ldirAgent) ConfigFile() string { return a.path }
+
 func (a *ldirAgent) open() (datapath.DataPath, error) {
 	dp, err := datapath.Open(a.env.DataPath)
 	if err != nil {
