@@ -185,11 +185,71 @@ func TestCheckReadsLdirectordFiles(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "haresources"), []byte("xuanfei1-server 10.0.0.10 ldirectord::lb.cf\n"), 0o600)
 	os.WriteFile(filepath.Join(dir, "lb.cf"), []byte("virtual=10.0.0.10:80\n\treal=10.0.0.1:80 masq\n\tchecktype=sometimes\n"), 0o644)
 	_, errOut, code := run(t, "lubdub", "check", "-c", dir, "--node", "xuanfei1-server")
-	if code != 1 || !strings.Contains(errOut, filepath.Join(dir, "lb.cf")+":3: checktype=sometimes") {
+	if code != 1 || !strings.Contains(errOut, filepath.Join(dir, "lb.cf")+":3: checktype must be") {
 		t.Fatalf("exit %d, %s", code, errOut)
 	}
 	os.WriteFile(filepath.Join(dir, "lb.cf"), []byte("virtual=10.0.0.10:80\n\treal=10.0.0.1:80 masq\n\tchecktype=connect\n"), 0o644)
 	if _, errOut, code := run(t, "lubdub", "check", "-c", dir, "--node", "xuanfei1-server"); code != 0 {
 		t.Fatalf("a good file: exit %d, %s", code, errOut)
+	}
+}
+
+// lubdub check judges an ldirectord file against the data path this
+// machine would use: on nftables a gate real server (and a fallback
+// with ldirectord's default method, gate) is refused now, not at the
+// group's start; every problem is listed, each at its line.
+func TestCheckLdirectordAgainstTheDataPath(t *testing.T) {
+	dir := seedDir(t)
+	os.WriteFile(filepath.Join(dir, "haresources"), []byte("xuanfei1-server 10.0.0.10 ldirectord::lb.cf\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "lubdub.cf"), []byte("lvs_datapath nftables\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "lb.cf"), []byte("virtual=10.0.0.10:80\n\treal=10.0.0.1:80 gate\n\tfallback=10.0.0.2:80\n\tchecktype=connect\n\tservicename=web\n"), 0o644)
+	_, errOut, code := run(t, "lubdub", "check", "-c", dir, "--node", "xuanfei1-server")
+	lb := filepath.Join(dir, "lb.cf")
+	for _, want := range []string{
+		lb + ":2: real server 10.0.0.1:80: forwarding method gate needs IPVS",
+		lb + ":3: fallback server 10.0.0.2:80 has no forwarding method, so it is gate, ldirectord's default for a fallback",
+		"note: " + lb + ":5: servicename has no effect",
+		"2 error(s): lubdub would not start",
+	} {
+		if code != 1 || !strings.Contains(errOut, want) {
+			t.Errorf("exit %d, want %q in:\n%s", code, want, errOut)
+		}
+	}
+	os.WriteFile(filepath.Join(dir, "lubdub.cf"), []byte("lvs_datapath ipvs\n"), 0o600)
+	if _, errOut, code := run(t, "lubdub", "check", "-c", dir, "--node", "xuanfei1-server"); code != 0 {
+		t.Errorf("gate on IPVS: exit %d, %s", code, errOut)
+	}
+}
+
+// lubdub ldirectord takes ldirectord's commands; with nothing running,
+// status says stopped (exit 3, or 1 with a stale pid file) and reload
+// fails, and a broken file is refused before anything is signalled.
+func TestLdirectordCommandsWithoutARunningOne(t *testing.T) {
+	dir := t.TempDir()
+	cf := filepath.Join(dir, "web.cf")
+	os.WriteFile(cf, []byte("virtual=10.0.0.10:80\n\treal=10.0.0.1:80 masq\n"), 0o644)
+	out, _, code := run(t, "lubdub", "ldirectord", "--pid-dir", dir, cf, "status")
+	if code != 3 || out != "ldirectord is stopped for "+cf+"\n" {
+		t.Errorf("status: exit %d, %q", code, out)
+	}
+	os.WriteFile(filepath.Join(dir, "ldirectord.web.cf.pid"), []byte("999999999\n"), 0o644)
+	if _, errOut, code := run(t, "lubdub", "ldirectord", "--pid-dir", dir, "status", cf); code != 1 || !strings.Contains(errOut, "stale pid file") {
+		t.Errorf("status with a stale pid file: exit %d, %q", code, errOut)
+	}
+	if _, errOut, code := run(t, "lubdub", "ldirectord", "--pid-dir", dir, "--socket", filepath.Join(dir, "no.sock"), cf, "reload"); code != 1 ||
+		!strings.Contains(errOut, "ldirectord is stopped for "+cf) {
+		t.Errorf("reload with nothing running: exit %d, %q", code, errOut)
+	}
+	if _, _, code := run(t, "lubdub", "ldirectord", "--pid-dir", dir, cf, "stop"); code != 0 {
+		t.Errorf("stop with nothing running: exit %d", code)
+	}
+	os.WriteFile(cf, []byte("virtual=10.0.0.10:80\n\treal=10.0.0.1:80 nat\n\tscheduler=lc\n\tquiescent=1\n"), 0o644)
+	_, errOut, code := run(t, "lubdub", "ldirectord", "--pid-dir", dir, cf, "reload")
+	if code != 1 || !strings.Contains(errOut, cf+":2: forward method must be gate, masq or ipip") ||
+		!strings.Contains(errOut, cf+":4: quiescent must be 'yes' or 'no'") || !strings.Contains(errOut, "NOT reloaded") {
+		t.Errorf("reload of a broken file: exit %d, %s", code, errOut)
+	}
+	if _, _, code := run(t, "lubdub", "ldirectord", "--pid-dir", dir, cf, "frobnicate"); code != 2 {
+		t.Errorf("an unknown command: exit %d, want usage (2)", code)
 	}
 }

@@ -3,13 +3,13 @@ package cli
 import (
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"strings"
 
 	"github.com/lubdub/lubdub/internal/control"
 	"github.com/lubdub/lubdub/internal/daemon"
+	"github.com/lubdub/lubdub/internal/datapath"
 	"github.com/lubdub/lubdub/internal/haconf"
+	"github.com/lubdub/lubdub/internal/ldirectord"
 	"github.com/lubdub/lubdub/internal/resource"
 )
 
@@ -38,6 +38,30 @@ func cmdRun(env *Env, args []string) int {
 	return 0
 }
 
+// errCount is how many problems an ldirectord error holds.
+func errCount(err error) int {
+	var es ldirectord.Errors
+	if errors.As(err, &es) {
+		return len(es)
+	}
+	return 1
+}
+
+// dataPathName is the data path ldirectord resources would use here:
+// lubdub.cf's lvs_datapath, and for auto the one this kernel offers.
+func dataPathName(env *Env, kind string) string {
+	if kind == datapath.NFTables || kind == datapath.IPVS {
+		return kind
+	}
+	dp, err := datapath.Open(kind)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "note: cannot tell which LVS data path this machine would use (%v): ldirectord files checked without it\n", err)
+		return "unknown"
+	}
+	defer dp.Close()
+	return dp.Name()
+}
+
 func cmdCheck(env *Env, args []string) int {
 	fs := newFlags(env, "check", "[-c DIR] [--node NAME]")
 	dir := fs.String("c", defaultConfigDir, "configuration directory")
@@ -55,18 +79,32 @@ func cmdCheck(env *Env, args []string) int {
 	for _, d := range r.Notes {
 		fmt.Fprintf(env.Stderr, "note: %s\n", d)
 	}
-	// ldirectord resources bring a file of their own: read it too.
+	// ldirectord resources bring a file of their own: read it too, and
+	// check it against the data path this machine would put it on.
 	nerr := len(r.Errors)
 	if c != nil {
+		dpName := ""
 		for _, g := range c.Groups {
 			for _, res := range g.Resources {
 				if res.Type != "ldirectord" {
 					continue
 				}
-				quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-				if _, err := resource.New(res, resource.Env{ConfigDir: *dir, Log: quiet}); err != nil {
-					fmt.Fprintln(env.Stderr, err)
-					nerr++
+				path := ldirectord.Find(*dir, resource.LdirectordFile(res))
+				cfg, err := ldirectord.ReadFile(path)
+				if err != nil {
+					fmt.Fprintf(env.Stderr, "resource %s: %v\n", res.Raw, err)
+					nerr += errCount(err)
+					continue
+				}
+				for _, n := range cfg.Notes {
+					fmt.Fprintf(env.Stderr, "note: %s\n", n)
+				}
+				if dpName == "" {
+					dpName = dataPathName(env, c.Tuning.LVSDataPath)
+				}
+				if err := cfg.Check(dpName); err != nil {
+					fmt.Fprintf(env.Stderr, "resource %s: %v\n", res.Raw, err)
+					nerr += errCount(err)
 				}
 			}
 		}

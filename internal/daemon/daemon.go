@@ -191,7 +191,7 @@ func (d *daemon) loop(ctx context.Context, sigs <-chan os.Signal) error {
 		case p := <-d.recv:
 			d.node.Packet(time.Now(), p)
 		case r := <-d.ctrl:
-			r.reply <- d.node.Answer(time.Now(), r.req)
+			r.reply <- d.answer(r.req)
 		case <-timer.C:
 			now := time.Now()
 			d.node.Tick(now)
@@ -225,10 +225,27 @@ func (d *daemon) shutdown(why string) {
 	d.log.Info(fmt.Sprintf("%s lubdub shutdown complete.", d.opts.Node))
 }
 
+// answer answers a control request: the node's, but for what concerns
+// the executor alone.
+func (d *daemon) answer(req control.Request) control.Response {
+	if req.Cmd == "reload-ldirectord" {
+		// lubdub ldirectord FILE reload, for an ldirectord resource
+		// running in this daemon rather than standalone.
+		if n, _ := d.exec.Reload(req.Name); n == 0 {
+			return control.Response{Error: fmt.Sprintf("no ldirectord resource here reads %s", req.Name)}
+		}
+		return control.Response{Value: fmt.Sprintf("reloading %s", req.Name)}
+	}
+	return d.node.Answer(time.Now(), req)
+}
+
 // reload re-reads the configuration on SIGHUP; a broken one is refused and
-// the running one kept.
+// the running one kept. The ldirectord.cf of each ldirectord resource
+// running here is re-read and applied as ldirectord's own SIGHUP does
+// (each file judged on its own).
 func (d *daemon) reload() {
 	d.log.Info("SIGHUP: re-reading configuration", "dir", d.opts.ConfigDir)
+	d.exec.Reload("")
 	cfg, rep := haconf.Load(d.opts.ConfigDir, haconf.Options{Node: d.opts.Node})
 	if err := rep.Err(); err != nil {
 		for _, e := range rep.Errors {

@@ -3,8 +3,10 @@ package ldirectord
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -14,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lubdub/lubdub/internal/lvs"
 	"github.com/vishvananda/netlink"
 )
 
@@ -55,24 +58,41 @@ func inNewNetns(t *testing.T, f func()) {
 func check(v *Virtual, addr string, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	return Check(ctx, v, Real{Addr: netip.MustParseAddrPort(addr)})
+	return Check(ctx, v, Real{Addr: netip.MustParseAddrPort(addr), PortGiven: true})
 }
 
-// The checks run over real sockets and a real script, against servers on
-// the loopback of a private namespace.
+// The checks run over real sockets and real scripts, against servers on
+// the loopback of a private namespace, and decide as ldirectord's
+// check_* functions do.
 func TestChecksAgainstRealServers(t *testing.T) {
 	inNewNetns(t, func() {
+		mux := http.NewServeMux()
+		mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintf(w, "Test Page for %s", r.Host) })
+		mux.HandleFunc("/broken", func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, "Test Page", http.StatusInternalServerError)
+		})
+		mux.HandleFunc("/missing", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "Test Page", http.StatusNotFound) })
+		mux.HandleFunc("/created", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusCreated); fmt.Fprint(w, "made") })
+		mux.HandleFunc("/moved", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/", http.StatusMovedPermanently) })
+		mux.HandleFunc("/loop", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/loop", http.StatusFound) })
 		web, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer web.Close()
-		go http.Serve(web, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.URL.Path == "/broken" {
-				http.Error(w, "no", http.StatusInternalServerError)
-				return
-			}
-			fmt.Fprintf(w, "Test Page for %s", r.Host)
+		go http.Serve(web, mux)
+		tlsSrv := httptest.NewUnstartedServer(mux)
+		tlsSrv.StartTLS()
+		defer tlsSrv.Close()
+		proxied := make(chan string, 4)
+		proxy, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer proxy.Close()
+		go http.Serve(proxy, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			proxied <- r.RequestURI
+			fmt.Fprint(w, "via proxy")
 		}))
 		banner, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -85,53 +105,79 @@ func TestChecksAgainstRealServers(t *testing.T) {
 				if err != nil {
 					return
 				}
-				buf := make([]byte, 64)
-				n, _ := c.Read(buf)
-				fmt.Fprintf(c, "+OK you said %s", strings.TrimSpace(string(buf[:n])))
-				c.Close()
+				go func() {
+					defer c.Close()
+					got, _ := io.ReadAll(c) // the check closes its side after the request
+					fmt.Fprintf(c, "220 banner\r\n+OK you said %s\r\n", strings.TrimSpace(string(got)))
+				}()
 			}
 		}()
-		webAddr, bannerAddr := web.Addr().String(), banner.Addr().String()
+		webAddr, bannerAddr, proxyAddr := web.Addr().String(), banner.Addr().String(), proxy.Addr().String()
+		tlsAddr := strings.TrimPrefix(tlsSrv.URL, "https://")
 		closed := "127.0.0.1:1"
 
-		connect := &Virtual{CheckType: CheckConnect}
-		if err := check(connect, webAddr, time.Second); err != nil {
-			t.Errorf("connect to a listening port: %v", err)
+		connect := &Virtual{CheckType: CheckConnect, Key: lvs.Key{Proto: "TCP"}}
+		up := func(what string, v *Virtual, addr string, want bool) {
+			t.Helper()
+			err := check(v, addr, 2*time.Second)
+			if (err == nil) != want {
+				t.Errorf("%s: verdict up=%v (%v), ldirectord says up=%v", what, err == nil, err, want)
+			}
 		}
-		if err := check(connect, closed, time.Second); err == nil {
-			t.Error("connect to a closed port passed")
-		}
+		up("connect to a listening port", connect, webAddr, true)
+		up("connect to a closed port", connect, closed, false)
 
-		http := &Virtual{CheckType: CheckNegotiate, Service: "http", HTTPMethod: "GET", Request: "index.html",
-			ReceiveRE: regexp.MustCompile(`Test Page for www\.x\.y\.z`), VirtualHost: "www.x.y.z"}
-		if err := check(http, webAddr, time.Second); err != nil {
-			t.Errorf("negotiate http with virtualhost: %v", err)
+		http := func(service, request, receive, vhost string) *Virtual {
+			v := &Virtual{CheckType: CheckNegotiate, Key: lvs.Key{Proto: "TCP"}, Service: service, HTTPMethod: "GET", Request: request, VirtualHost: vhost}
+			if receive != "" {
+				v.Receive, v.ReceiveRE = receive, regexp.MustCompile(receive)
+			}
+			return v
 		}
-		http.VirtualHost = ""
-		if err := check(http, webAddr, time.Second); err == nil || !strings.Contains(err.Error(), "does not match") {
-			t.Errorf("negotiate http, wrong answer: %v", err)
+		up("http 200, receive matches (virtualhost as Host)", http("http", "/index.html", `Test Page for www\.x\.y\.z`, "www.x.y.z"), webAddr, true)
+		up("http 200, receive does not match (Host is the real server)", http("http", "/index.html", `www\.x\.y\.z`, ""), webAddr, false)
+		up("http 200, no receive", http("http", "/", "", ""), webAddr, true)
+		up("http 201 (is_success)", http("http", "/created", "", ""), webAddr, true)
+		up("http 500, body matches receive", http("http", "/broken", "Test Page", ""), webAddr, false)
+		up("http 404, body matches receive", http("http", "/missing", "Test Page", ""), webAddr, false)
+		up("http 404, no receive", http("http", "/missing", "", ""), webAddr, false)
+		up("http 301 followed to a 200", http("http", "/moved", "Test Page", ""), webAddr, true)
+		up("http redirect loop (LWP stops after 7)", http("http", "/loop", "", ""), webAddr, false)
+		up("http to a closed port", http("http", "/", "", ""), closed, false)
+		up("https, self-signed certificate", http("https", "/", "Test Page", ""), tlsAddr, true)
+		up("https spoken to a plain http server", http("https", "/", "", ""), webAddr, false)
+		pv := http("http_proxy", "/http://www.example.com/status", "via proxy", "")
+		up("http_proxy: the real server is asked as a proxy", pv, proxyAddr, true)
+		if got := <-proxied; got != "http://www.example.com/status" {
+			t.Errorf("http_proxy asked %q", got)
 		}
-		http.ReceiveRE, http.Request = nil, "/broken"
-		if err := check(http, webAddr, time.Second); err == nil || !strings.Contains(err.Error(), "HTTP 500") {
-			t.Errorf("negotiate http, HTTP 500: %v", err)
-		}
+		head := http("http", "/", "", "")
+		head.HTTPMethod = "HEAD"
+		up("httpmethod=HEAD", head, webAddr, true)
 
-		tcp := &Virtual{CheckType: CheckNegotiate, Service: "simpletcp", Request: `hello\n`, ReceiveRE: regexp.MustCompile(`\+OK you said hello`)}
-		if err := check(tcp, bannerAddr, time.Second); err != nil {
-			t.Errorf("simpletcp: %v", err)
-		}
+		tcp := &Virtual{CheckType: CheckNegotiate, Key: lvs.Key{Proto: "TCP"}, Service: "simpletcp", Request: `/hello\n`}
+		tcp.ReceiveRE = regexp.MustCompile(`^\+OK you said hello`)
+		up("simpletcp, the second line matches (request without its /)", tcp, bannerAddr, true)
+		tcp.ReceiveRE = regexp.MustCompile(`banner.*OK`)
+		up("simpletcp, a pattern across lines (ldirectord matches line by line)", tcp, bannerAddr, false)
 		tcp.ReceiveRE = regexp.MustCompile(`-ERR`)
-		if err := check(tcp, bannerAddr, time.Second); err == nil {
-			t.Error("simpletcp with a wrong answer passed")
-		}
+		up("simpletcp, no line matches", tcp, bannerAddr, false)
+		tcp.ReceiveRE = nil
+		up("simpletcp, no receive: any line", tcp, bannerAddr, true)
+		up("simpletcp, closed port", tcp, closed, false)
 
-		ping := &Virtual{CheckType: CheckPing}
-		if err := check(ping, "127.0.0.1:0", time.Second); err != nil {
-			t.Errorf("ping the loopback: %v", err)
-		}
-		if err := check(ping, "198.18.255.254:0", 300*time.Millisecond); err == nil {
-			t.Error("ping of an address nobody has passed")
-		}
+		none := &Virtual{CheckType: CheckNegotiate, Key: lvs.Key{Proto: "TCP"}, Service: "none"}
+		up("negotiate, service=none: check_none, up without a check", none, closed, true)
+		smtp := &Virtual{CheckType: CheckNegotiate, Key: lvs.Key{Proto: "TCP"}, Service: "smtp"}
+		up("negotiate smtp (not spoken): connect to a listening port", smtp, webAddr, true)
+		up("negotiate smtp (not spoken): closed port", smtp, closed, false)
+
+		ping := &Virtual{CheckType: CheckPing, CheckTimeout: time.Second, CheckCount: 1}
+		up("ping the loopback", ping, "127.0.0.1:0", true)
+		ping.CheckTimeout = 200 * time.Millisecond
+		up("ping an address nobody has", ping, "198.18.255.254:0", false)
+		udp := &Virtual{CheckType: CheckConnect, Key: lvs.Key{Proto: "UDP"}, CheckTimeout: time.Second, CheckCount: 1}
+		up("connect on a UDP service pings", udp, "127.0.0.1:53", true)
 
 		dir := t.TempDir()
 		script := func(name, body string) string {
@@ -141,16 +187,21 @@ func TestChecksAgainstRealServers(t *testing.T) {
 			}
 			return p
 		}
-		ext := &Virtual{CheckType: CheckExternal, Key: connect.Key, CheckTimeout: 300 * time.Millisecond}
-		ext.Key.Addr = netip.MustParseAddrPort("198.18.0.10:80")
+		ext := &Virtual{CheckType: CheckExternal, Key: lvs.Key{Proto: "TCP", Addr: netip.MustParseAddrPort("198.18.0.10:80")}, CheckTimeout: 300 * time.Millisecond}
 		ext.CheckCommand = script("ok", `[ "$1 $2 $3 $4" = "198.18.0.10 80 127.0.0.1 8080" ]`)
-		if err := check(ext, "127.0.0.1:8080", time.Second); err != nil {
-			t.Errorf("external check with ldirectord's four arguments: %v", err)
+		up("external, ldirectord's four arguments", ext, "127.0.0.1:8080", true)
+		ext.CheckCommand = script("noport", `[ "$1 $2 $3 $4" = "198.18.0.10 80 127.0.0.1 0" ]`)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		if err := Check(ctx, ext, Real{Addr: netip.MustParseAddrPort("127.0.0.1:80")}); err != nil {
+			t.Errorf("external, a real server written without a port gets 0: %v", err)
 		}
+		cancel()
 		ext.CheckCommand = script("fail", "exit 3")
-		if err := check(ext, "127.0.0.1:8080", time.Second); err == nil || !strings.Contains(err.Error(), "exited 3") {
-			t.Errorf("failing external check: %v", err)
-		}
+		up("external exits 3", ext, "127.0.0.1:8080", false)
+		ext.CheckCommand = script("signal", "kill -9 $$")
+		up("external killed by a signal ($? >> 8 is 0)", ext, "127.0.0.1:8080", true)
+		ext.CheckCommand = filepath.Join(dir, "absent")
+		up("external that cannot run", ext, "127.0.0.1:8080", false)
 		ext.CheckCommand = script("hang", "sleep 30")
 		start := time.Now()
 		if err := check(ext, "127.0.0.1:8080", 300*time.Millisecond); err == nil || !strings.Contains(err.Error(), "no answer") {

@@ -3,6 +3,8 @@ package ldirectord
 import (
 	"fmt"
 	"net/netip"
+	"slices"
+	"sort"
 
 	"github.com/lubdub/lubdub/internal/datapath"
 	"github.com/lubdub/lubdub/internal/lvs"
@@ -40,14 +42,40 @@ func (h *Health) Observe(id ID, ok bool, failureCount int) (changed bool) {
 	return was && !h.up[id]
 }
 
+// Down takes a server down at once (a server in maintenance), and
+// reports whether it changed state.
+func (h *Health) Down(id ID) (changed bool) {
+	was := h.up[id]
+	h.up[id] = false
+	h.fails[id]++
+	return was
+}
+
+// Known reports whether a server has been checked.
+func (h *Health) Known(id ID) bool {
+	_, ok := h.up[id]
+	return ok
+}
+
+// Forget drops the servers drop picks (no longer configured).
+func (h *Health) Forget(drop func(ID) bool) {
+	for id := range h.up {
+		if drop(id) {
+			delete(h.up, id)
+			delete(h.fails, id)
+		}
+	}
+}
+
 // Up reports whether a server is up.
 func (h *Health) Up(id ID) bool { return h.up[id] }
 
 // Service is the virtual service as the kernel should hold it, given
-// which real servers are up: down servers are left out (or kept at weight
-// 0 with quiescent=yes); with none up, the fallback server serves;
-// checktype=on counts every server up, checktype=off none (and no
-// fallback).
+// which real servers are up, as ldirectord keeps it: a down server is
+// deleted, or kept at weight 0 with quiescent=yes; with none up, the
+// fallback server serves at weight 1 (never quiescent). checktype=on
+// counts every server up; checktype=off none (ldirectord adds none, and
+// its fallback then serves).
 func Service(v *Virtual, up func(ID) bool) *lvs.Service {
 	s := &lvs.Service{Key: v.Key, Scheduler: v.Scheduler}
 	if v.Persistent > 0 {
@@ -60,11 +88,11 @@ func Service(v *Virtual, up func(ID) bool) *lvs.Service {
 		case isUp:
 			live++
 			s.Dests = append(s.Dests, &lvs.Dest{Addr: r.Addr, Fwd: r.Fwd, Weight: r.Weight})
-		case v.Quiescent && v.CheckType != CheckOff:
+		case v.Quiescent:
 			s.Dests = append(s.Dests, &lvs.Dest{Addr: r.Addr, Fwd: r.Fwd, Weight: 0})
 		}
 	}
-	if live == 0 && v.Fallback != nil && v.CheckType != CheckOff {
+	if live == 0 && v.Fallback != nil {
 		if _, d := s.Dest(v.Fallback.Addr); d != nil {
 			d.Weight = 1
 		} else {
@@ -74,41 +102,72 @@ func Service(v *Virtual, up func(ID) bool) *lvs.Service {
 	return s
 }
 
-// Check returns why the data path cannot carry a virtual service of the
-// configuration, naming its line, or nil.
+// nftSchedulers are the schedulers the nftables data path carries out.
+var nftSchedulers = []string{"rr", "wrr", "sh", "dh"}
+
+// Check returns why the data path cannot carry the configuration's
+// virtual services, every problem naming its line in ldirectord.cf's
+// terms (Errors), or nil.
 func (c *Config) Check(dp string) error {
 	if dp != datapath.NFTables {
 		return nil
 	}
-	all := func(ID) bool { return true }
+	var errs Errors
+	add := func(line int, format string, a ...any) {
+		errs = append(errs, Error{c.File, line, fmt.Sprintf(format, a...)})
+	}
+	const why = "this kernel has no IPVS, and lubdub's nftables data path"
 	for _, v := range c.Virtuals {
-		s := Service(v, all)
-		if v.Fallback != nil {
-			s.Dests = append(s.Dests, &lvs.Dest{Addr: v.Fallback.Addr, Fwd: v.Fallback.Fwd, Weight: 1})
+		if v.Key.Proto == "FWM" {
+			add(v.Line, "virtual=%d: firewall-mark services need IPVS; %s balances only address:port services", v.Key.FWMark, why)
+			continue
 		}
-		for _, d := range s.Dests {
-			if d.Fwd == lvs.Route || d.Fwd == lvs.Tunnel {
-				return fmt.Errorf("%s:%d: real server %s: gate and ipip need IPVS; on nftables (this kernel has no IPVS) write masq",
-					c.File, lineOf(v, d.Addr), d.Addr)
+		if v.Key.Addr.Port() == 0 {
+			add(v.Line, "virtual=%s: port 0 (all ports) needs IPVS; %s balances one port: give the service a port", v.Key.Addr, why)
+			continue
+		}
+		if !slices.Contains(nftSchedulers, v.Scheduler) {
+			add(max(v.schedLine, v.Line), "scheduler=%s: %s cannot see live connection counts when it picks a server: write scheduler=rr, wrr, sh or dh", v.Scheduler, why)
+		}
+		for _, r := range v.Reals {
+			if r.Fwd != lvs.Masq {
+				add(r.Line, "real server %s: forwarding method %s needs IPVS; %s forwards by NAT only: write masq", r.Addr, ldName(r.Fwd), why)
 			}
 		}
+		if f := v.Fallback; f != nil && f.Fwd != lvs.Masq {
+			if f.fwdDefault {
+				add(f.Line, "fallback server %s has no forwarding method, so it is gate, ldirectord's default for a fallback; gate needs IPVS; %s forwards by NAT only: write \"%s masq\"", f.Addr, why, f.Addr)
+			} else {
+				add(f.Line, "fallback server %s: forwarding method %s needs IPVS; %s forwards by NAT only: write masq", f.Addr, ldName(f.Fwd), why)
+			}
+		}
+		s := Service(v, func(ID) bool { return true })
+		if v.Fallback != nil {
+			s.Dests = append(s.Dests, &lvs.Dest{Addr: v.Fallback.Addr, Fwd: lvs.Masq, Weight: 1})
+		}
+		for _, d := range s.Dests {
+			d.Fwd = lvs.Masq // reported above
+		}
+		s.Scheduler = "rr" // reported above
 		if err := datapath.CheckNFT(s); err != nil {
-			return fmt.Errorf("%s:%d: %w", c.File, v.Line, err)
+			add(v.Line, "%v", err)
 		}
 	}
-	return nil
+	if len(errs) == 0 {
+		return nil
+	}
+	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })
+	return errs
 }
 
-func lineOf(v *Virtual, a netip.AddrPort) int {
-	for _, r := range v.Reals {
-		if r.Addr == a {
-			return r.Line
+// ldName is ldirectord's word for an ipvsadm forwarding method.
+func ldName(fwd string) string {
+	for k, v := range forwardings {
+		if v == fwd {
+			return k
 		}
 	}
-	if v.Fallback != nil && v.Fallback.Addr == a && v.Fallback.Line != 0 {
-		return v.Fallback.Line
-	}
-	return v.Line
+	return fwd
 }
 
 // Keys lists the configuration's virtual services.

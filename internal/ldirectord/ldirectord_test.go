@@ -49,16 +49,16 @@ func TestParseSample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.Virtuals) != 2 || len(c.Notes) != 1 || !strings.Contains(c.Notes[0], "ldirectord.cf:5: autoreload") {
+	if len(c.Virtuals) != 2 || len(c.Notes) != 0 || !c.AutoReload {
 		t.Fatalf("virtuals %d, notes %q", len(c.Virtuals), c.Notes)
 	}
 	v := c.Virtuals[0]
 	if v.Key.String() != "TCP  192.168.6.240:80" || v.Scheduler != "rr" || v.CheckType != CheckNegotiate || v.Service != "http" ||
-		v.CheckTimeout != 3*time.Second || v.CheckInterval != time.Second || v.Quiescent || v.FailureCount != 1 ||
-		v.VirtualHost != "www.x.y.z" || v.CheckPort != 80 || v.Request != "index.html" || v.ReceiveRE.String() != "Test Page" {
+		v.NegotiateTimeout != 3*time.Second || v.CheckInterval != time.Second || v.Quiescent || v.FailureCount != 1 ||
+		v.VirtualHost != "www.x.y.z" || v.CheckPort != 80 || v.Request != "/index.html" || v.ReceiveRE.String() != "Test Page" {
 		t.Errorf("first virtual: %+v", v)
 	}
-	if len(v.Reals) != 3 || v.Reals[1].Weight != 3 || v.Reals[2].Request != "alive.html" || v.Reals[2].Receive != "OK" ||
+	if len(v.Reals) != 3 || v.Reals[1].Weight != 3 || v.Reals[2].Request != "/alive.html" || v.Reals[2].Receive != "OK" ||
 		v.Reals[2].Addr.Port() != 8080 || v.Reals[0].Fwd != lvs.Masq || v.Fallback == nil || v.Fallback.Line != 12 {
 		t.Errorf("reals %+v fallback %+v", v.Reals, v.Fallback)
 	}
@@ -71,21 +71,26 @@ func TestParseSample(t *testing.T) {
 
 func TestParseErrorsNameTheLine(t *testing.T) {
 	for _, c := range []struct{ text, want string }{
-		{"virtual=1.2.3.4\n", "f.cf:1: virtual=1.2.3.4: want an IPv4 address and port"},
-		{"virtual=1.2.3.4:80\n\treal=1.2.3.5 gateway\n", "f.cf:2: real=1.2.3.5 gateway: forwarding method \"gateway\""},
-		{"virtual=1.2.3.4:80\n\treal=1.2.3.5 masq\n\treal=1.2.3.5 masq\n", "f.cf:3: real server 1.2.3.5:80 is already listed at line 2"},
-		{"checkinterval=soon\n", "f.cf:1: checkinterval=soon"},
-		{"real=1.2.3.4 masq\n", "f.cf:1: unknown global directive \"real\""},
-		{"virtual=1.2.3.4:80\n\tfrobnicate=1\n", "f.cf:2: unknown directive \"frobnicate\""},
-		{"virtual=1.2.3.4:3306\n\treal=1.2.3.5 masq\n", "f.cf:1: service=mysql: lubdub negotiates http, https and simpletcp"},
-		{"virtual=1.2.3.4:80\n\treceive=\"(\"\n", "f.cf:1: receive=\"(\" is not a regular expression"},
-		{"virtual=1.2.3.4:80\nvirtual=1.2.3.4:80\n", "f.cf:2: virtual service TCP  1.2.3.4:80 is already defined at line 1"},
+		{"virtual=1.2.3.4\n", "f.cf:1: invalid address for virtual server: 1.2.3.4 has no port"},
+		{"virtual=1.2.3.4:80\n\treal=1.2.3.5 gateway\n", "f.cf:2: forward method must be gate, masq or ipip (real=1.2.3.5 gateway)"},
+		{"virtual=1.2.3.4:80\n\treal=1.2.3.5\n", "f.cf:2: invalid address for real server (wrong format) (real=1.2.3.5): give a forwarding method"},
+		{"checkinterval=soon\n", "f.cf:1: invalid check interval value (checkinterval=soon)"},
+		{"real=1.2.3.4 masq\n", "f.cf:1: Unknown command \"real=1.2.3.4 masq\""},
+		{"virtual=1.2.3.4:80\n\tfrobnicate=1\n", "f.cf:2: Unknown command \"frobnicate=1\""},
+		{"virtual=1.2.3.4:80\n\treceive=\"(\"\n", "f.cf:2: receive=\"(\": lubdub cannot use this Perl regular expression"},
+		{"virtual=1.2.3.4:80\nvirtual=1.2.3.4:80\n", "f.cf:2: duplicate virtual server TCP  1.2.3.4:80 (as at line 1)"},
 		{"# nothing\n", "f.cf: no virtual= service"},
-		{"virtual=1.2.3.4:80\n\treal=1.2.3.5->1.2.3.9 masq\n", "address ranges"},
-		{"virtual=1.2.3.4:80\n\tlogin=\"x\"\n", "f.cf:2: login= is for service checks lubdub does not do"},
-		{"junk\n", "f.cf:1: \"junk\" is not a directive"},
+		{"virtual=1.2.3.4:80\n\treal=1.2.3.9->1.2.3.5 masq\n", "f.cf:2: Invalid Range: 1.2.3.9-1.2.3.5"},
+		{"junk\n", "f.cf:1: Unknown command \"junk\""},
+		{"timeout=3\n", "f.cf:1: timeout directive deprecated in favour of checktimeout and negotiatetimeout"},
+		{"virtual=1.2.3.4:80\n\tscheduler=RR\n", "f.cf:2: invalid scheduler, should be only lowercase letters (a-z)"},
+		{"virtual=1.2.3.4:80\n\tops=maybe\n", "f.cf:2: ops must be 'yes' or 'no'"},
+		{"virtual=1.2.3.4:80\n\tservice=gopher\n", "f.cf:2: service must be dns, ftp, http"},
+		{"virtual=1.2.3.4:80\n\treal6=[::1]:80 gate\n", "f.cf:2: cannot specify \"real6\" here.  please use \"real\" instead"},
+		{"virtual=1.2.3.4:80\n\tfallback=1.2.3.5 nat\n", "f.cf:2: forward method must be gate, masq or ipip (fallback=1.2.3.5 nat)"},
+		{"virtual=1.2.3.4:80\n\tprotocol=fwm\n", "f.cf:2: protocol must be tcp or udp if the virtual service is an address and port"},
 	} {
-		_, err := Parse("f.cf", strings.NewReader(c.text))
+		_, err := ParseWith("f.cf", strings.NewReader(c.text), NumericResolver{})
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%q: got %v, want %q", c.text, err, c.want)
 		}
@@ -94,23 +99,32 @@ func TestParseErrorsNameTheLine(t *testing.T) {
 
 func TestTimeoutsFallBackAsLdirectordSays(t *testing.T) {
 	get := func(text string) *Virtual {
-		c, err := Parse("f", strings.NewReader(text))
+		c, err := ParseWith("f", strings.NewReader(text), NumericResolver{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return c.Virtuals[0]
 	}
-	if v := get("virtual=1.2.3.4:80\n"); v.CheckTimeout != DefaultNegotiateTimeout || v.CheckInterval != DefaultCheckInterval || !v.Quiescent {
+	if v := get("virtual=1.2.3.4:80\n"); v.NegotiateTimeout != DefaultNegotiateTimeout || v.CheckTimeout != DefaultCheckTimeout ||
+		v.CheckInterval != DefaultCheckInterval || v.Quiescent || v.FailureCount != 1 || v.CheckCount != 1 {
 		t.Errorf("defaults: %+v", v)
 	}
-	if v := get("virtual=1.2.3.4:80\n\tchecktype=connect\n"); v.CheckTimeout != DefaultCheckTimeout {
-		t.Errorf("connect default timeout %s", v.CheckTimeout)
+	// ld_setup: each falls back on the other before the global values.
+	if v := get("negotiatetimeout=7\nvirtual=1.2.3.4:80\n\tchecktype=connect\n"); v.CheckTimeout != 7*time.Second || v.Timeout(CheckConnect) != 7*time.Second {
+		t.Errorf("checktimeout falls back on the global negotiatetimeout: %s", v.CheckTimeout)
 	}
-	if v := get("negotiatetimeout=7\nvirtual=1.2.3.4:80\n\tchecktype=connect\n"); v.CheckTimeout != 7*time.Second {
-		t.Errorf("connect falls back to negotiatetimeout: %s", v.CheckTimeout)
+	if v := get("negotiatetimeout=7\nvirtual=1.2.3.4:80\n\tchecktimeout=2\n"); v.NegotiateTimeout != 2*time.Second {
+		t.Errorf("negotiatetimeout falls back on the service's checktimeout before the global: %s", v.NegotiateTimeout)
 	}
 	if v := get("checktimeout=2\nvirtual=1.2.3.4:80\n\tchecktimeout=500ms\n"); v.CheckTimeout != 500*time.Millisecond {
 		t.Errorf("per-virtual checktimeout: %s", v.CheckTimeout)
+	}
+	// Globals apply wherever they stand in the file.
+	if v := get("virtual=1.2.3.4:80\nquiescent=yes\nchecktimeout=3\n"); !v.Quiescent || v.CheckTimeout != 3*time.Second || v.NegotiateTimeout != 3*time.Second {
+		t.Errorf("globals after the virtual: %+v", v)
+	}
+	if v := get("virtual=1.2.3.4:80\n\tchecktype=ping\n\tchecktimeout=2\n\tcheckcount=3\n"); v.Timeout(CheckPing) != 6*time.Second {
+		t.Errorf("ping: %s", v.Timeout(CheckPing))
 	}
 }
 
@@ -137,8 +151,10 @@ func TestServiceFollowsHealth(t *testing.T) {
 		t.Errorf("quiescent: got\n%s", got)
 	}
 	v.CheckType = CheckOff
-	if got := save(); got != "-A -t 192.168.6.240:80 -s rr\n" {
-		t.Errorf("checktype=off: got\n%s", got)
+	if got := save(); got != "-A -t 192.168.6.240:80 -s rr\n-a -t 192.168.6.240:80 -r 192.168.6.2:80 -m -w 0\n"+
+		"-a -t 192.168.6.240:80 -r 192.168.6.3:80 -m -w 0\n-a -t 192.168.6.240:80 -r 192.168.6.6:8080 -m -w 0\n"+
+		"-a -t 192.168.6.240:80 -r 127.0.0.1:80 -m -w 1\n" {
+		t.Errorf("checktype=off (quiescent): got\n%s", got)
 	}
 	v.CheckType = CheckOn
 	if n := len(Service(v, f).Dests); n != 3 {
@@ -172,7 +188,7 @@ func TestCheckerRefusesGateOnNFTables(t *testing.T) {
 	}
 	ch := NewChecker(c, &datapath.Mem{Refuse: true}, func(context.Context, *Virtual, Real) error { return nil }, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	ch.lock = noLock
-	if err := ch.Start(context.Background()); err == nil || !strings.Contains(err.Error(), "f.cf:2: real server 1.2.3.5:80: gate and ipip need IPVS") {
+	if err := ch.Start(context.Background()); err == nil || !strings.Contains(err.Error(), "f.cf:2: real server 1.2.3.5:80: forwarding method gate needs IPVS") {
 		t.Errorf("got %v", err)
 	}
 }
@@ -199,10 +215,10 @@ func TestCheckerAddsAndRemoves(t *testing.T) {
 		t.Errorf("after start:\n%s", got)
 	}
 	down = map[string]bool{"1.2.3.5:80": true}
-	if !ch.round(context.Background(), time.Now().Add(time.Hour), false, 0) {
+	if !ch.round(context.Background(), time.Now().Add(time.Hour), nil, 0) {
 		t.Fatal("the round saw no change")
 	}
-	if err := ch.sync(); err != nil {
+	if err := ch.sync(nil); err != nil {
 		t.Fatal(err)
 	}
 	if got := dp.Table.Save(); got != "-A -t 1.2.3.4:80 -s rr\n-a -t 1.2.3.4:80 -r 1.2.3.6:80 -m -w 1\n" {
@@ -227,13 +243,24 @@ func TestCheckerAddsAndRemoves(t *testing.T) {
 func FuzzParse(f *testing.F) {
 	f.Add(sample)
 	f.Add("virtual=1.2.3.4:80\n\treal=1.2.3.5 masq 2 \"a\", \"b\"\n")
+	f.Add("virtual=100\n\treal=1.2.3.5->1.2.3.9:80 gate 2 \"a\", \"b\" l:3 u:9\n\tfallback=1.2.3.1:81\n")
+	f.Add("virtual=1.2.3.4\nvirtual6=[::1]:80\n\treal6=[::2]:80 gate\nfoo\n\tchecktype=3\n")
 	f.Fuzz(func(t *testing.T, text string) {
-		c, err := Parse("f", strings.NewReader(text))
+		c, err := ParseWith("f", strings.NewReader(text), NumericResolver{})
 		if err != nil {
+			var es Errors
+			if !errors.As(err, &es) || len(es) == 0 {
+				t.Fatalf("error %v is not Errors", err)
+			}
+			for i, e := range es {
+				if i > 0 && e.Line < es[i-1].Line {
+					t.Fatalf("errors out of file order: %v", err)
+				}
+			}
 			return
 		}
 		for _, v := range c.Virtuals {
-			if v.CheckInterval <= 0 || v.CheckTimeout <= 0 || v.FailureCount < 1 {
+			if v.CheckInterval <= 0 || v.CheckTimeout <= 0 || v.NegotiateTimeout <= 0 || v.FailureCount < 1 || v.CheckCount < 1 {
 				t.Fatalf("bad defaults: %+v", v)
 			}
 			Service(v, func(ID) bool { return true })
@@ -251,8 +278,8 @@ func TestStartCapsSlowChecks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Virtuals[0].CheckTimeout != DefaultNegotiateTimeout {
-		t.Fatalf("timeout %s", c.Virtuals[0].CheckTimeout)
+	if c.Virtuals[0].NegotiateTimeout != DefaultNegotiateTimeout {
+		t.Fatalf("timeout %s", c.Virtuals[0].NegotiateTimeout)
 	}
 	var allowed time.Duration
 	check := func(ctx context.Context, _ *Virtual, _ Real) error {

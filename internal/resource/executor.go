@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -214,4 +215,45 @@ func (x *Executor) monitor(g int) error {
 		}
 	}
 	return nil
+}
+
+// Reloader is an agent that re-reads its own configuration on SIGHUP
+// (ldirectord's ldirectord.cf).
+type Reloader interface {
+	Reload(ctx context.Context) error
+	// ConfigFile is the file it re-reads.
+	ConfigFile() string
+}
+
+// Reload asks every agent that can, or those reading file (when not ""),
+// to re-read its configuration, in the background (each logs its own
+// outcome), and reports how many were asked; done is closed when all
+// have finished.
+func (x *Executor) Reload(file string) (n int, done <-chan struct{}) {
+	ch := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, agents := range x.groups {
+		for _, a := range agents {
+			r, ok := a.(Reloader)
+			if !ok || file != "" && filepath.Clean(r.ConfigFile()) != filepath.Clean(file) {
+				continue
+			}
+			n++
+			wg.Add(1)
+			x.wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer x.wg.Done()
+				timeout := x.tuning.StartTimeout
+				if timeout <= 0 {
+					timeout = 30 * time.Second
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), timeout)
+				defer cancel()
+				r.Reload(ctx)
+			}()
+		}
+	}
+	go func() { wg.Wait(); close(ch) }()
+	return n, ch
 }

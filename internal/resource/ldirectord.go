@@ -17,33 +17,56 @@ import (
 // so that they move with the group's VIP.
 type ldirAgent struct {
 	raw  string
-	cfg  *ldirectord.Config
+	path string
 	env  Env
 	mu   sync.Mutex
-	stop context.CancelFunc
-	done chan struct{}
+	// cfg is the configuration in force: read at set-up, again at each
+	// start (as ldirectord FILE start reads it), and on reloads.
+	cfg     *ldirectord.Config
+	checker *ldirectord.Checker
+	stop    context.CancelFunc
+	done    chan struct{}
+}
+
+// LdirectordFile is the configuration an ldirectord[::FILE] resource
+// names (ldirectord.cf when none).
+func LdirectordFile(r haconf.Resource) string {
+	if len(r.Args) > 0 {
+		return r.Args[0]
+	}
+	return "ldirectord.cf"
 }
 
 func newLdirectord(r haconf.Resource, env Env) (*ldirAgent, error) {
-	name := "ldirectord.cf"
-	if len(r.Args) > 0 {
-		name = r.Args[0]
-	}
-	cfg, err := ldirectord.ReadFile(ldirectord.Find(env.ConfigDir, name))
+	a := &ldirAgent{raw: r.Raw, path: ldirectord.Find(env.ConfigDir, LdirectordFile(r)), env: env}
+	cfg, err := a.read()
 	if err != nil {
-		var pe *os.PathError
-		if errors.As(err, &pe) {
-			return nil, fmt.Errorf("resource %s: reading its configuration: %w", r.Raw, err)
-		}
-		return nil, fmt.Errorf("resource %s: %w", r.Raw, err)
+		return nil, err
 	}
 	for _, n := range cfg.Notes {
 		env.Log.Info(n)
 	}
-	return &ldirAgent{raw: r.Raw, cfg: cfg, env: env}, nil
+	a.cfg = cfg
+	return a, nil
+}
+
+// read reads the agent's file; errors name it (and each line).
+func (a *ldirAgent) read() (*ldirectord.Config, error) {
+	cfg, err := ldirectord.ReadFile(a.path)
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			return nil, fmt.Errorf("resource %s: reading its configuration: %w", a.raw, err)
+		}
+		return nil, fmt.Errorf("resource %s: %w", a.raw, err)
+	}
+	return cfg, nil
 }
 
 func (a *ldirAgent) Name() string { return a.raw }
+
+// ConfigFile is the ldirectord.cf the agent reads.
+func (a *ldirAgent) ConfigFile() string { return a.path }
 
 func (a *ldirAgent) open() (datapath.DataPath, error) {
 	dp, err := datapath.Open(a.env.DataPath)
@@ -61,6 +84,11 @@ func (a *ldirAgent) Start(ctx context.Context) error {
 	if a.stop != nil {
 		return nil
 	}
+	cfg, err := a.read()
+	if err != nil {
+		return err
+	}
+	a.cfg = cfg
 	dp, err := a.open()
 	if err != nil {
 		return err
@@ -71,7 +99,7 @@ func (a *ldirAgent) Start(ctx context.Context) error {
 		return fmt.Errorf("%s: %w", a.raw, err)
 	}
 	rctx, cancel := context.WithCancel(context.Background())
-	a.stop, a.done = cancel, make(chan struct{})
+	a.stop, a.done, a.checker = cancel, make(chan struct{}), c
 	go func(done chan struct{}) {
 		defer close(done)
 		defer dp.Close()
@@ -80,7 +108,35 @@ func (a *ldirAgent) Start(ctx context.Context) error {
 	return nil
 }
 
-// Stop ends the checks and removes the virtual services.
+// Reload re-reads the file while the services run here and applies the
+// difference, as ldirectord does on SIGHUP: unchanged services and real
+// servers stay as they are. A file with errors is refused (each logged
+// as FILE:LINE) and the configuration in force stays. Not running here,
+// it does nothing: the next start reads the file.
+func (a *ldirAgent) Reload(ctx context.Context) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.stop == nil {
+		return nil
+	}
+	a.env.Log.Info(fmt.Sprintf("%s: reloading %s", a.raw, a.path), "resource", a.raw)
+	cfg, err := ldirectord.ReadFile(a.path)
+	if err == nil {
+		err = a.checker.Reload(ctx, cfg)
+	}
+	if err != nil {
+		ldirectord.LogRefused(a.env.Log, a.path, err)
+		return fmt.Errorf("%s: %s not reloaded: %w", a.raw, a.path, err)
+	}
+	for _, n := range cfg.Notes {
+		a.env.Log.Info(n)
+	}
+	a.cfg = cfg
+	return nil
+}
+
+// Stop ends the checks and removes the virtual services (all of them:
+// they leave with the group, whatever cleanstop= says).
 func (a *ldirAgent) Stop(ctx context.Context) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -91,7 +147,7 @@ func (a *ldirAgent) Stop(ctx context.Context) error {
 		case <-ctx.Done():
 			return fmt.Errorf("%s: checks did not stop: %w", a.raw, ErrTimeout)
 		}
-		a.stop, a.done = nil, nil
+		a.stop, a.done, a.checker = nil, nil, nil
 	}
 	dp, err := a.open()
 	if err != nil {
@@ -110,18 +166,19 @@ func (a *ldirAgent) Stop(ctx context.Context) error {
 func (a *ldirAgent) Running(context.Context) (bool, error) {
 	a.mu.Lock()
 	checking := a.stop != nil
+	cfg := a.cfg
 	a.mu.Unlock()
 	dp, err := a.open()
 	if err != nil {
 		return false, err
 	}
 	defer dp.Close()
-	n, err := ldirectord.Present(a.cfg, dp)
+	n, err := ldirectord.Present(cfg, dp)
 	if err != nil {
 		return false, err
 	}
 	if checking {
-		return n == len(a.cfg.Virtuals), nil
+		return n == len(cfg.Virtuals), nil
 	}
 	return n > 0, nil
 }

@@ -1,0 +1,272 @@
+package ldirectord
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lubdub/lubdub/internal/datapath"
+	"github.com/lubdub/lubdub/internal/lvs"
+)
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func mustParse(t *testing.T, text string) *Config {
+	t.Helper()
+	c, err := ParseWith("f.cf", strings.NewReader(text), NumericResolver{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// A reload keeps unchanged services and servers as they are (not even
+// re-checked), checks new servers at once, edits a changed service,
+// removes a service no longer configured, and refuses a configuration the
+// data path cannot carry, keeping the old one.
+func TestReloadAppliesTheDifference(t *testing.T) {
+	before := mustParse(t, `checkinterval=1h
+virtual=198.18.0.10:80
+	real=198.18.1.11:80 masq
+	real=198.18.1.12:80 masq
+	scheduler=rr
+	checktype=connect
+virtual=198.18.0.10:81
+	real=198.18.1.11:81 masq
+	scheduler=rr
+	checktype=connect
+virtual=198.18.0.10:82
+	real=198.18.1.11:82 masq
+	scheduler=rr
+	checktype=connect
+`)
+	var mu sync.Mutex
+	checked := map[string]int{}
+	check := func(_ context.Context, _ *Virtual, r Real) error {
+		mu.Lock()
+		defer mu.Unlock()
+		checked[r.Addr.String()]++
+		return nil
+	}
+	dp := &datapath.Mem{Refuse: true}
+	ch := NewChecker(before, dp, check, quiet())
+	ch.lock = noLock
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := ch.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { ch.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	after := mustParse(t, `checkinterval=1h
+virtual=198.18.0.10:80
+	real=198.18.1.11:80 masq
+	real=198.18.1.12:80 masq
+	scheduler=rr
+	checktype=connect
+virtual=198.18.0.10:81
+	real=198.18.1.13:81 masq
+	scheduler=rr
+	checktype=connect
+virtual=198.18.0.10:83
+	real=198.18.1.11:83 masq 3
+	scheduler=wrr
+	checktype=connect
+`)
+	if err := ch.Reload(ctx, after); err != nil {
+		t.Fatal(err)
+	}
+	want := "-A -t 198.18.0.10:80 -s rr\n-a -t 198.18.0.10:80 -r 198.18.1.11:80 -m -w 1\n-a -t 198.18.0.10:80 -r 198.18.1.12:80 -m -w 1\n" +
+		"-A -t 198.18.0.10:81 -s rr\n-a -t 198.18.0.10:81 -r 198.18.1.13:81 -m -w 1\n" +
+		"-A -t 198.18.0.10:83 -s wrr\n-a -t 198.18.0.10:83 -r 198.18.1.11:83 -m -w 3\n"
+	if got := dp.Table.Save(); got != want {
+		t.Errorf("after reload:\n%s\nwant\n%s", got, want)
+	}
+	mu.Lock()
+	if checked["198.18.1.11:80"] != 1 || checked["198.18.1.12:80"] != 1 || checked["198.18.1.13:81"] != 1 || checked["198.18.1.11:83"] != 1 {
+		t.Errorf("checks: %v (unchanged servers once, at start; new ones once, at the reload)", checked)
+	}
+	mu.Unlock()
+
+	broken := mustParse(t, "virtual=198.18.0.10:80\n\treal=198.18.1.11:80 gate\n")
+	err := ch.Reload(ctx, broken)
+	var es Errors
+	if !errors.As(err, &es) || !strings.Contains(err.Error(), "f.cf:2: real server 198.18.1.11:80: forwarding method gate needs IPVS") {
+		t.Errorf("a configuration nftables cannot carry: %v", err)
+	}
+	if got := dp.Table.Save(); got != want {
+		t.Errorf("after a refused reload:\n%s\nwant the old table", got)
+	}
+}
+
+// Negotiate checks get negotiatetimeout, the others checktimeout (ping:
+// for each of checkcount attempts), as ldirectord's check functions set
+// their alarms.
+func TestEachCheckGetsItsTimeout(t *testing.T) {
+	c := mustParse(t, `checktimeout=1
+negotiatetimeout=3
+virtual=198.18.0.10:80
+	real=198.18.1.11:80 masq
+	checktype=negotiate
+virtual=198.18.0.10:81
+	real=198.18.1.11:81 masq
+	checktype=connect
+virtual=198.18.0.10:82
+	real=198.18.1.11:82 masq
+	checktype=external
+virtual=198.18.0.10:83
+	real=198.18.1.11:83 masq
+	checktype=ping
+	checkcount=2
+`)
+	var mu sync.Mutex
+	got := map[uint16]time.Duration{}
+	check := func(ctx context.Context, v *Virtual, _ Real) error {
+		dl, _ := ctx.Deadline()
+		mu.Lock()
+		got[v.Key.Addr.Port()] = time.Until(dl).Round(time.Second)
+		mu.Unlock()
+		return nil
+	}
+	ch := NewChecker(c, &datapath.Mem{}, check, quiet())
+	ch.round(context.Background(), time.Now(), nil, 0)
+	want := map[uint16]time.Duration{80: 3 * time.Second, 81: time.Second, 82: time.Second, 83: 2 * time.Second}
+	for p, w := range want {
+		if got[p] != w {
+			t.Errorf("port %d: timeout %s, want %s", p, got[p], w)
+		}
+	}
+}
+
+// checktype=2: negotiate first, then two connect checks, then negotiate;
+// a failed connect check makes the next one negotiate.
+func TestCombinedCheck(t *testing.T) {
+	c := mustParse(t, "virtual=198.18.0.10:80\n\treal=198.18.1.11:80 masq\n\tchecktype=2\n")
+	var modes []string
+	fail := map[int]bool{}
+	check := func(_ context.Context, v *Virtual, _ Real) error {
+		modes = append(modes, v.CheckType)
+		if fail[len(modes)] {
+			return errors.New("refused")
+		}
+		return nil
+	}
+	fail[5] = true
+	ch := NewChecker(c, &datapath.Mem{}, check, quiet())
+	for range 7 {
+		ch.round(context.Background(), time.Now(), func(ID) bool { return true }, 0)
+	}
+	want := "negotiate connect connect negotiate connect negotiate connect"
+	if got := strings.Join(modes, " "); got != want {
+		t.Errorf("checks %s, want %s", got, want)
+	}
+}
+
+// A file named for a real server in maintenancedir takes it down at once
+// (failurecount does not apply), whatever its check says.
+func TestMaintenanceDirTakesAServerOut(t *testing.T) {
+	dir := t.TempDir()
+	c := mustParse(t, "failurecount=5\nmaintenancedir="+dir+"\nvirtual=198.18.0.10:80\n\treal=198.18.1.11:80 masq\n\treal=198.18.1.12 masq\n\tchecktype=connect\n")
+	ch := NewChecker(c, &datapath.Mem{}, func(context.Context, *Virtual, Real) error { return nil }, quiet())
+	all := func(ID) bool { return true }
+	ch.round(context.Background(), time.Now(), all, 0)
+	id1, id2 := ID{c.Virtuals[0].Key, c.Virtuals[0].Reals[0].Addr}, ID{c.Virtuals[0].Key, c.Virtuals[0].Reals[1].Addr}
+	if !ch.health.Up(id1) || !ch.health.Up(id2) {
+		t.Fatal("servers not up")
+	}
+	os.WriteFile(filepath.Join(dir, "198.18.1.11:80"), nil, 0o644)
+	os.WriteFile(filepath.Join(dir, "198.18.1.12"), nil, 0o644)
+	ch.round(context.Background(), time.Now(), all, 0)
+	if ch.health.Up(id1) || ch.health.Up(id2) {
+		t.Error("servers in maintenance still up")
+	}
+	os.Remove(filepath.Join(dir, "198.18.1.11:80"))
+	ch.round(context.Background(), time.Now(), all, 0)
+	if !ch.health.Up(id1) {
+		t.Error("a server out of maintenance did not come back")
+	}
+}
+
+// cleanstop=no leaves a service in the kernel when lubdub ldirectord
+// stops.
+func TestCleanStop(t *testing.T) {
+	c := mustParse(t, "virtual=198.18.0.10:80\n\treal=198.18.1.11:80 masq\n\tchecktype=on\nvirtual=198.18.0.10:81\n\treal=198.18.1.11:81 masq\n\tchecktype=on\n\tcleanstop=no\n")
+	dp := &datapath.Mem{}
+	ch := NewChecker(c, dp, nil, quiet())
+	ch.lock = noLock
+	if err := ch.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.Remove(); err != nil {
+		t.Fatal(err)
+	}
+	if got := dp.Table.Save(); got != "-A -t 198.18.0.10:81 -s wrr\n-a -t 198.18.0.10:81 -r 198.18.1.11:81 -m -w 1\n" {
+		t.Errorf("after stop:\n%s", got)
+	}
+}
+
+// lockedMem lets a test read the table while Run writes it.
+type lockedMem struct {
+	mu sync.Mutex
+	m  datapath.Mem
+}
+
+func (l *lockedMem) Name() string { return l.m.Name() }
+func (l *lockedMem) Close() error { return nil }
+func (l *lockedMem) Load(k []lvs.Key, c bool) (*lvs.Table, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.m.Load(k, c)
+}
+func (l *lockedMem) Sync(o, n *lvs.Table) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.m.Sync(o, n)
+}
+func (l *lockedMem) Zero(k []lvs.Key) error { return nil }
+func (l *lockedMem) save() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.m.Table.Save()
+}
+
+// autoreload=yes: a changed file is re-read at the next round, as
+// ldirectord's check_cfgfile does.
+func TestAutoReload(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "auto.cf")
+	text := "autoreload=yes\ncheckinterval=20ms\nvirtual=198.18.0.10:80\n\treal=198.18.1.11:80 masq\n\tchecktype=on\n"
+	os.WriteFile(file, []byte(text), 0o644)
+	c, err := ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dp := &lockedMem{}
+	ch := NewChecker(c, dp, nil, quiet())
+	ch.lock = noLock
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := ch.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { ch.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	time.Sleep(50 * time.Millisecond)
+	os.WriteFile(file, []byte(strings.Replace(text, "198.18.1.11", "198.18.1.12", 1)+"\n"), 0o644)
+	want := "-A -t 198.18.0.10:80 -s wrr\n-a -t 198.18.0.10:80 -r 198.18.1.12:80 -m -w 1\n"
+	for end := time.Now().Add(3 * time.Second); time.Now().Before(end) && dp.save() != want; {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := dp.save(); got != want {
+		t.Errorf("after the file changed:\n%s\nwant\n%s", got, want)
+	}
+}
