@@ -64,6 +64,7 @@ type Node struct {
 	monitorDue []time.Time
 	monitoring []bool
 	leaving    bool
+	refreshDue time.Time // next resend of the resource report, if unacknowledged
 }
 
 type medium struct {
@@ -123,6 +124,9 @@ func (n *Node) machineConfig() membership.Config {
 // NextWakeup is when Tick is next due.
 func (n *Node) NextWakeup() time.Time {
 	t := n.mach.NextWakeup()
+	if n.refreshDue.Before(t) {
+		t = n.refreshDue
+	}
 	for _, m := range n.media {
 		if m.m == nil && m.state != "skipped" && m.next.Before(t) {
 			t = m.next
@@ -138,9 +142,17 @@ func (n *Node) NextWakeup() time.Time {
 	return t
 }
 
+// refreshEvery is how often a resource report nobody acknowledged is sent
+// again: twice a deadtime, at most once a keepalive.
+func (n *Node) refreshEvery() time.Duration { return max(n.cfg.Keepalive, n.cfg.Deadtime/2) }
+
 // Tick runs what is due at now.
 func (n *Node) Tick(now time.Time) {
 	n.push(n.mach.Tick(now))
+	if !now.Before(n.refreshDue) {
+		n.refreshDue = now.Add(n.refreshEvery())
+		n.push(n.eng.Refresh())
+	}
 	n.openMedia(now)
 	n.monitor(now)
 	n.drain(now)

@@ -380,11 +380,36 @@ func (e *Engine) Receive(node string, msg *wire.Message) []Action {
 			adopted = true
 		}
 	}
-	if (adopted || unacked) && e.ready {
+	// behind: the sender has no report of ours (it forgot them when it saw
+	// us return after a partition, or never got one): without it the
+	// sender cannot place anything, and we would wait for each other. A
+	// report lost on the way is membership's to retransmit.
+	behind := r.ack == 0
+	if (adopted || unacked || behind) && e.ready {
 		e.sendReport() // adopted assignments spread; claims get their answer
 	}
 	e.claim()
 	e.reconcile()
+	return e.flush()
+}
+
+// Refresh sends this node's report again if a live peer has not reported
+// or has no report of ours: reports go out on changes only, and two nodes
+// that each forgot the other (both saw the other return) would otherwise
+// wait for each other. The caller calls it every few keepalives.
+func (e *Engine) Refresh() []Action {
+	if !e.ready {
+		return nil
+	}
+	for n := range e.alive {
+		if n == e.cfg.Local {
+			continue
+		}
+		if r := e.reports[n]; r == nil || r.ack == 0 {
+			e.sendReport()
+			break
+		}
+	}
 	return e.flush()
 }
 
