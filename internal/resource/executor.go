@@ -137,6 +137,13 @@ func (x *Executor) start(g int) error {
 			return fmt.Errorf("starting %s: %w", a.Name(), err)
 		}
 	}
+	for _, a := range x.groups[g] {
+		if m, ok := a.(interface{ CheckMonitorable(context.Context) }); ok {
+			ctx, cancel := context.WithTimeout(context.Background(), x.tuning.MonitorTimeout)
+			m.CheckMonitorable(ctx)
+			cancel()
+		}
+	}
 	return nil
 }
 

@@ -184,9 +184,6 @@ func exitZero(name, op string, r result, err error, explain func(int) string) er
 
 // Start starts the script unless its status says it runs already, as
 // ResourceManager's acquireresourcegroup does ("we_own_resource || start").
-// A script whose status does not say running after a successful start
-// cannot be monitored; Heartbeat never monitors, so it is accepted, logged
-// and left out of monitoring.
 func (s *scriptAgent) Start(ctx context.Context) error {
 	if ok, err := s.Running(ctx); err != nil {
 		return err
@@ -195,17 +192,17 @@ func (s *scriptAgent) Start(ctx context.Context) error {
 		return nil
 	}
 	r, err := s.action(ctx, "start")
-	if err := exitZero(s.res.Raw, "start", r, err, nil); err != nil {
-		return err
-	}
-	ok, err := s.Running(ctx)
-	if err != nil {
-		return err
-	}
-	if !ok && !s.unmonitored.Swap(true) {
+	return exitZero(s.res.Raw, "start", r, err, nil)
+}
+
+// CheckMonitorable runs status once after a successful start: a script
+// whose status does not say running then cannot be monitored. Heartbeat
+// never monitors, so it is accepted, logged and left out of monitoring. A
+// status that fails here changes nothing.
+func (s *scriptAgent) CheckMonitorable(ctx context.Context) {
+	if ok, err := s.Running(ctx); err == nil && !ok && !s.unmonitored.Swap(true) {
 		s.env.Log.Warn(fmt.Sprintf("%s: its status does not say \"running\" or \"OK\" after a successful start, so lubdub cannot monitor it and will not (Heartbeat never monitors)", s.res.Raw), "resource", s.res.Raw)
 	}
-	return nil
 }
 
 func (s *scriptAgent) Stop(ctx context.Context) error {

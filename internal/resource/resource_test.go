@@ -180,8 +180,9 @@ func TestExecutorLikeResourceManager(t *testing.T) {
 	if r := do(0, Start); !r.OK {
 		t.Fatal(r.Err)
 	}
-	// "two" says it runs: ResourceManager does not start it again.
-	if got, want := calls(), "one status one start one status two status"; got != want {
+	// "two" says it runs: ResourceManager does not start it again. Then
+	// lubdub looks once whether each can be monitored.
+	if got, want := calls(), "one status one start two status one status two status"; got != want {
 		t.Errorf("start calls: %s\nwant         %s", got, want)
 	}
 	if r := do(0, Stop); !r.OK {
