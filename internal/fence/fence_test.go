@@ -184,7 +184,7 @@ func TestAgentOptionsOnStdin(t *testing.T) {
 	agent := installScript(t, "fence_record")
 	rec := filepath.Join(t.TempDir(), "calls")
 	a := &Agent{DevName: "pdu", Path: agent, Runner: ExecRunner{Log: log},
-		Options: map[string]string{"ip": "198.18.0.9", "passwd": "pw9", "record": rec, "fail": "outlet2", "list": "node1,node3"},
+		Options:  map[string]string{"ip": "198.18.0.9", "passwd": "pw9", "record": rec, "fail": "outlet2", "list": "node1,node3"},
 		HostList: []string{"node1"}, HostMap: map[string]string{"node2": "outlet2"}}
 	ctx := context.Background()
 	if err := a.Fence(ctx, "node1", Reset); err != nil {
