@@ -26,6 +26,8 @@ type hacfParser struct {
 	autoFailbackSet bool
 	baudSeen        bool
 	portLines       []int // indexes of media whose port comes from udpport
+	opts            Options
+	node            string // opts.Node in lower case
 }
 
 type timeVal struct {
@@ -40,6 +42,7 @@ const (
 	kindLine           // the rest of the line as a whole
 	kindNoted          // accepted, changes nothing in lubdub
 	kindRefused        // Heartbeat accepts it, lubdub does not do it
+	kindStonith        // a whole line read as Heartbeat's set_stonith_*info reads it
 )
 
 type directive struct {
@@ -104,8 +107,8 @@ var directives = map[string]directive{
 	"enable_config_writes":    {kind: kindNoted, def: "on", why: "it matters only with Pacemaker, which lubdub does not run"},
 	"respawn":                 {kind: kindRefused, why: "lubdub runs no Heartbeat API clients (ipfail's ping tie-breaking will come with quorum support); remove the line"},
 	"failfast":                {kind: kindRefused, why: "lubdub runs no Heartbeat API clients; remove the line"},
-	"stonith":                 {kind: kindRefused, why: "STONITH is not supported yet; remove the line"},
-	"stonith_host":            {kind: kindRefused, why: "STONITH is not supported yet; remove the line"},
+	"stonith":                 {kind: kindStonith},
+	"stonith_host":            {kind: kindStonith},
 	"quorum_server":           {kind: kindRefused, why: "quorum servers are not supported; remove the line"},
 	"ping":                    {kind: kindRefused, why: "ping nodes are not supported yet; remove the line"},
 	"ping6":                   {kind: kindRefused, why: "ping nodes are not supported yet; remove the line"},
@@ -128,8 +131,8 @@ func (p *hacfParser) parse(text string) {
 	p.seen = map[string]int{}
 	p.times = map[string]timeVal{}
 
-	for i, raw := range strings.Split(text, "\n") {
-		line := i + 1
+	for i, orig := range strings.Split(text, "\n") {
+		raw, line := orig, i+1
 		if k := strings.IndexByte(raw, '#'); k >= 0 {
 			raw = raw[:k]
 		}
@@ -154,6 +157,10 @@ func (p *hacfParser) parse(text string) {
 		}
 		if d.kind == kindLine {
 			p.mediaLine(name, rest, line)
+			continue
+		}
+		if d.kind == kindStonith {
+			p.stonithLine(name, wholeLineValue(orig), line)
 			continue
 		}
 		if d.kind == kindRefused {
@@ -653,6 +660,20 @@ func (p *hacfParser) finish(opts Options) {
 		r.errorf(p.file, 0, "this node (%s) is not in the configuration: add 'node %s' or run with --node NAME (declared: %s)", strings.ToLower(opts.Node), strings.ToLower(opts.Node), strings.Join(c.Nodes, ", "))
 	}
 	checkMediaNames(p.file, c.Media, r)
+	for _, s := range c.Stonith {
+		if s.FromHost != "" && s.FromHost != "*" && len(c.Nodes) > 0 && !c.HasNode(s.FromHost) {
+			r.warnf(p.file, s.Line, "stonith_host: %s is not a cluster node, so no node uses this device", s.FromHost)
+		}
+	}
+	if len(c.Stonith) > 1 && p.node != "" {
+		if use, ok := c.StonithFor(p.node); ok {
+			for _, s := range c.Stonith {
+				if s.Line != use.Line && s.AppliesTo(p.node) {
+					r.warnf(p.file, s.Line, "%s %s is not used on %s: Heartbeat keeps only the last stonith device that applies (line %d); for several devices, use fence_device and fencing_level in lubdub.cf", map[bool]string{true: "stonith", false: "stonith_host"}[s.FromHost == ""], s.Type, p.node, use.Line)
+				}
+			}
+		}
+	}
 }
 
 // checkMediaNames warns about media that share a device where that hides

@@ -126,6 +126,10 @@ type Config struct {
 
 	Groups []Group
 
+	// Stonith is ha.cf's stonith and stonith_host lines in file order
+	// (all of them: StonithFor picks the one a node uses).
+	Stonith []StonithDevice
+
 	// Tuning comes from lubdub.cf.
 	Tuning Tuning
 }
@@ -145,6 +149,10 @@ func (c *Config) HasNode(name string) bool {
 type Options struct {
 	// Node is the local node's name. When set, it must be a cluster node.
 	Node string
+	// Stonith, when set, checks stonith types and parameters as Heartbeat
+	// does while reading ha.cf (through cluster-glue); nil: they are read
+	// but not checked.
+	Stonith StonithPlugins
 }
 
 // Load reads and validates dir/ha.cf, dir/authkeys and dir/haresources.
@@ -152,7 +160,7 @@ type Options struct {
 func Load(dir string, opts Options) (*Config, *Report) {
 	r := &Report{}
 	c := &Config{Dir: dir}
-	p := &hacfParser{c: c, r: r, file: filepath.Join(dir, "ha.cf")}
+	p := &hacfParser{c: c, r: r, file: filepath.Join(dir, "ha.cf"), opts: opts, node: strings.ToLower(opts.Node)}
 	if data, err := os.ReadFile(p.file); err != nil {
 		r.errorf(p.file, 0, "cannot read the main configuration file: %v", err)
 	} else {
@@ -190,6 +198,22 @@ func (c *Config) Describe(w *strings.Builder, local string) {
 	fmt.Fprintf(w, "auto_failback: %s\n", c.AutoFailback)
 	if c.Watchdog != "" {
 		fmt.Fprintf(w, "watchdog: %s\n", c.Watchdog)
+	}
+	if len(c.Stonith) > 0 {
+		use, ok := c.StonithFor(local)
+		fmt.Fprintf(w, "stonith devices in ha.cf (%d):\n", len(c.Stonith))
+		for _, s := range c.Stonith {
+			mark := ""
+			switch {
+			case ok && s.Line == use.Line:
+				mark = " <- this node's device"
+			case s.AppliesTo(local):
+				mark = " (not used: a later line applies)"
+			default:
+				mark = " (for " + s.FromHost + ")"
+			}
+			fmt.Fprintf(w, "  %s%s\n", s, mark)
+		}
 	}
 	fmt.Fprintf(w, "logging: logfile %s, debugfile %s, logfacility %s\n", orNone(c.Logfile), orNone(c.Debugfile), orNone(c.Logfacility))
 	t := c.Tuning

@@ -95,7 +95,8 @@ func TestHaCfRules(t *testing.T) {
 		{"mcast arity", "node a\nbcast eth1\nmcast eth0 225.0.0.1 694\n", "mcast takes 5 values", 3},
 		{"mcast group", "node a\nbcast eth1\nmcast eth0 10.0.0.1 694 1 0\n", "not an IPv4 multicast group", 3},
 		{"no media", "node a\n", "no heartbeat media", 0},
-		{"stonith", "node a\nbcast eth0\nstonith_host * baytech 10.0.0.3 x y\n", "STONITH is not supported", 3},
+		{"stonith_host without type", "node a\nbcast eth0\nstonith_host *\n", "no stonith type given", 3},
+		{"stonith without file", "node a\nbcast eth0\nstonith null\n", "no configuration file given", 3},
 		{"baud", "node a\nserial /dev/ttyS0\nbaud 1234\n", "not a supported rate", 3},
 	}
 	for _, tc := range cases {

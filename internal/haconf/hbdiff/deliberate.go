@@ -26,7 +26,6 @@ var Deliberate = map[string]Difference{
 	"ha.cf/media mcast eth0 225.0.0.1 694 256 0":     {lubdubRefuses, "ttl 256 is an error; Heartbeat's u_char cast makes it 0"},
 	"ha.cf/crm_daemon_dir=/usr/lib/pacemaker":        {lubdubAccepts, "accepted and noted as without effect; Heartbeat 3.0.6 refuses every crm_daemon_dir before a pacemaker line (set_crm_daemon_dir tests fail_if_after_pacemaker's result the wrong way round)"},
 	"ha.cf/failfast=hacluster /bin/true":             {lubdubRefuses, "lubdub runs no Heartbeat API clients"},
-	"ha.cf/stonith_host=* null node1":                {lubdubRefuses, "STONITH is not supported yet"},
 	"ha.cf/quorum_server=198.18.9.1":                 {lubdubRefuses, "quorum servers are not supported"},
 	"ha.cf/ping=198.18.9.1":                          {lubdubRefuses, "ping nodes are not supported yet"},
 	"ha.cf/ping_group=routers 198.18.9.1 198.18.9.2": {lubdubRefuses, "ping nodes are not supported yet"},
