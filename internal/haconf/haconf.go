@@ -171,6 +171,7 @@ func Load(dir string, opts Options) (*Config, *Report) {
 	c.Keys = loadAuthkeys(c.AuthFile, r)
 	c.Groups = loadHaresources(filepath.Join(dir, "haresources"), c, r)
 	c.Tuning = loadTuning(filepath.Join(dir, "lubdub.cf"), r)
+	c.checkFencing(filepath.Join(dir, "lubdub.cf"), strings.ToLower(opts.Node), r)
 	return c, r
 }
 
@@ -219,6 +220,33 @@ func (c *Config) Describe(w *strings.Builder, local string) {
 	t := c.Tuning
 	fmt.Fprintf(w, "resources: start timeout %s, stop timeout %s (a failed stop retried %d times), monitor every %s (timeout %s), %d restarts in place before a group moves\n",
 		FormatDuration(t.StartTimeout), FormatDuration(t.StopTimeout), t.StopRetries, FormatDuration(t.MonitorInterval), FormatDuration(t.MonitorTimeout), t.MaxRestarts)
+	if len(t.FenceDevices) > 0 || len(t.FencingLevels) > 0 {
+		fmt.Fprintf(w, "fence devices in lubdub.cf (%d):\n", len(t.FenceDevices))
+		for _, d := range t.FenceDevices {
+			fmt.Fprintf(w, "  %s: %s (%s)", d.Name, d.Plugin, map[string]string{"agent": "fence agent, options on its standard input", "external": "cluster-glue external plugin, called directly", "glue": "cluster-glue plugin, through its stonith command"}[d.Kind])
+			if len(d.HostList) > 0 {
+				fmt.Fprintf(w, ", fences %s", strings.Join(d.HostList, ","))
+			}
+			if d.DelayBase > 0 {
+				fmt.Fprintf(w, ", waits %s first", FormatDuration(d.DelayBase))
+			}
+			fmt.Fprintf(w, ", %d parameter(s)\n", len(d.Params))
+		}
+		nodes := map[string]bool{}
+		for _, l := range t.FencingLevels {
+			nodes[l.Node] = true
+		}
+		for _, n := range c.Nodes {
+			if !nodes[n] {
+				continue
+			}
+			fmt.Fprintf(w, "  fencing %s:", n)
+			for _, l := range t.Levels(n) {
+				fmt.Fprintf(w, " level %d %s;", l.Index, strings.Join(l.Devices, "+"))
+			}
+			fmt.Fprintln(w)
+		}
+	}
 	fmt.Fprintf(w, "resource groups (%d):\n", len(c.Groups))
 	for _, g := range c.Groups {
 		fmt.Fprintf(w, "  group %s (haresources line %d), preferred node %s, start order:", g.ID(), g.Line, g.Node)

@@ -18,6 +18,9 @@ type Tuning struct {
 	MaxRestarts     int    // monitor failures restarted in place before the group moves
 	StopRetries     int    // a failed stop is tried again this often, 1 s apart (Heartbeat's HA_STOPRETRYMAX)
 	LVSDataPath     string // auto, nftables or ipvs: where ldirectord resources put virtual services
+
+	FenceDevices  []FenceDevice  // fence_device lines, in file order
+	FencingLevels []FencingLevel // fencing_level lines, in file order
 }
 
 // DefaultTuning is used for what lubdub.cf does not set.
@@ -41,11 +44,24 @@ func parseTuning(file, text string, r *Report) Tuning {
 	t := DefaultTuning
 	for i, raw := range strings.Split(text, "\n") {
 		line := i + 1
-		if k := strings.IndexByte(raw, '#'); k >= 0 {
-			raw = raw[:k]
-		}
+		raw = stripComment(raw)
 		f := strings.Fields(raw)
 		if len(f) == 0 {
+			continue
+		}
+		if f[0] == "fence_device" || f[0] == "fencing_level" {
+			words, err := SplitWords(strings.TrimSpace(raw))
+			if err != nil {
+				r.errorf(file, line, "%s: %v", f[0], err)
+				continue
+			}
+			if f[0] == "fence_device" {
+				if d, ok := parseFenceDevice(file, line, words, r); ok {
+					t.FenceDevices = append(t.FenceDevices, d)
+				}
+			} else if l, ok := parseFencingLevel(file, line, words, r); ok {
+				t.FencingLevels = append(t.FencingLevels, l)
+			}
 			continue
 		}
 		if len(f) != 2 {
@@ -94,7 +110,7 @@ func parseTuning(file, text string, r *Report) Tuning {
 			}
 			t.LVSDataPath = f[1]
 		default:
-			r.errorf(file, line, "unknown setting %q (start_timeout, stop_timeout, monitor_interval, monitor_timeout, max_restarts, stop_retries, lvs_datapath)", f[0])
+			r.errorf(file, line, "unknown setting %q (start_timeout, stop_timeout, monitor_interval, monitor_timeout, max_restarts, stop_retries, lvs_datapath, fence_device, fencing_level)", f[0])
 		}
 	}
 	return t
