@@ -19,6 +19,7 @@ const Version = "0.1.0"
 // Env is what a command gets.
 type Env struct {
 	Ctx    context.Context
+	Stdin  io.Reader
 	Stdout io.Writer
 	Stderr io.Writer
 	Getenv func(string) string
@@ -40,6 +41,8 @@ func commands() []Command {
 		{"standby", "hand this node's groups to the others: standby [all|local|foreign]", cmdMove("standby")},
 		{"takeover", "take groups over to this node: takeover [all|local|foreign]", cmdMove("takeover")},
 		{"cleanup", "clear a group that failed or is blocked on this node", cmdCleanup},
+		{"stonith", "Heartbeat's stonith tool: list types, check a device, reset/off/on a node (-h)", cmdStonith},
+		{"meatclient", "confirm that you power-cycled a node by hand (meatware): meatclient -c NODE", cmdMeatclient},
 		{"probe", "poll a URL as a client and print each change and outage", cmdProbe},
 		{"serve", "a minimal web server answering one line of text (for demos and benchmarks)", cmdServe},
 		{"lvs", "ipvsadm: virtual services in the kernel (nftables or IPVS), same options and output", cmdLVS},
@@ -59,7 +62,7 @@ var aliases = map[string]string{"hb_standby": "standby", "hb_takeover": "takeove
 // link named after a command (cl_status), the binary behaves as that
 // command.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	env := &Env{Ctx: ctx, Stdout: stdout, Stderr: stderr, Getenv: os.Getenv}
+	env := &Env{Ctx: ctx, Stdin: os.Stdin, Stdout: stdout, Stderr: stderr, Getenv: os.Getenv}
 	prog := filepath.Base(args[0])
 	if alias, ok := aliases[prog]; ok {
 		prog = alias

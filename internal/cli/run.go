@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"github.com/lubdub/lubdub/internal/fence"
 	"strings"
 
 	"github.com/lubdub/lubdub/internal/control"
@@ -69,7 +70,7 @@ func cmdCheck(env *Env, args []string) int {
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
-	c, r := haconf.Load(*dir, haconf.Options{Node: *node})
+	c, r := haconf.Load(*dir, haconf.Options{Node: *node, Stonith: fence.NewGluePlugins(nil)})
 	for _, d := range r.Errors {
 		fmt.Fprintln(env.Stderr, d)
 	}

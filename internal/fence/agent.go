@@ -129,7 +129,7 @@ func (a *Agent) fail(op string, out Output) error {
 	if out.ExitCode == 2 || out.ExitCode == 10 {
 		err = fmt.Errorf("%w: %w", ErrBadConfig, err)
 	}
-	return &Error{Device: a.DevName, Op: op, Err: err, Output: out.Combined()}
+	return &Error{Device: a.DevName, Op: op, Err: err, Output: out.Combined(), Code: out.ExitCode}
 }
 
 // Metadata runs action=metadata once and keeps what it said.

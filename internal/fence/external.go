@@ -88,7 +88,7 @@ func (e *ExternalScript) run(ctx context.Context, op string, timeout CallTimeout
 		return out, &Error{Device: e.DevName, Op: op, Err: err, Output: mask(out.Combined(), secrets)}
 	}
 	if out.ExitCode != 0 {
-		return out, &Error{Device: e.DevName, Op: op, Err: fmt.Errorf("%s %s exited %d", filepath.Base(path), strings.Join(args, " "), out.ExitCode), Output: mask(out.Combined(), secrets)}
+		return out, &Error{Device: e.DevName, Op: op, Err: fmt.Errorf("%s %s exited %d", filepath.Base(path), strings.Join(args, " "), out.ExitCode), Output: mask(out.Combined(), secrets), Code: out.ExitCode}
 	}
 	return out, nil
 }

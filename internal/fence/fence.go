@@ -95,6 +95,7 @@ type Error struct {
 	Op     string // "reset node2", "status", "list hosts"
 	Err    error  // cause; may wrap a sentinel
 	Output string // last lines the program printed (stdout and stderr)
+	Code   int    // the program's exit code when it ran and failed, else 0
 }
 
 func (e *Error) Error() string {

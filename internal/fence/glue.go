@@ -109,7 +109,7 @@ func (g *GlueDevice) run(ctx context.Context, op string, timeout time.Duration, 
 		return out, &Error{Device: g.DevName, Op: op, Err: err, Output: mask(out.Combined(), secrets)}
 	}
 	if out.ExitCode != 0 {
-		return out, &Error{Device: g.DevName, Op: op, Err: glueErr(out.ExitCode), Output: mask(out.Combined(), secrets)}
+		return out, &Error{Device: g.DevName, Op: op, Err: glueErr(out.ExitCode), Output: mask(out.Combined(), secrets), Code: out.ExitCode}
 	}
 	return out, nil
 }

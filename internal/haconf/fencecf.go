@@ -270,9 +270,9 @@ func parseFencingLevel(file string, line int, words []string, r *Report) (Fencin
 // checkFencing cross-checks lubdub.cf's fencing against the nodes and
 // ha.cf's device.
 func (c *Config) checkFencing(file string, local string, r *Report) {
-	t := &c.Tuning
+	t := &c.Fencing
 	names := map[string]int{}
-	for _, d := range t.FenceDevices {
+	for _, d := range t.Devices {
 		if first, dup := names[d.Name]; dup {
 			r.errorf(file, d.Line, "fence_device %s is defined twice (first on line %d)", d.Name, first)
 			continue
@@ -289,7 +289,7 @@ func (c *Config) checkFencing(file string, local string, r *Report) {
 		hasHacf = len(c.Stonith) > 0
 	}
 	levels := map[string]map[int]int{}
-	for _, l := range t.FencingLevels {
+	for _, l := range t.Levels {
 		if len(c.Nodes) > 0 && !c.HasNode(l.Node) {
 			r.errorf(file, l.Line, "fencing_level: %s is not a cluster node (declared: %s)", l.Node, strings.Join(c.Nodes, ", "))
 		}
@@ -314,10 +314,10 @@ func (c *Config) checkFencing(file string, local string, r *Report) {
 	}
 }
 
-// Levels returns a node's fencing levels in ascending index.
-func (t Tuning) Levels(node string) []FencingLevel {
+// LevelsOf returns a node's fencing levels in ascending index.
+func (t Fencing) LevelsOf(node string) []FencingLevel {
 	var out []FencingLevel
-	for _, l := range t.FencingLevels {
+	for _, l := range t.Levels {
 		if l.Node == strings.ToLower(node) {
 			out = append(out, l)
 		}

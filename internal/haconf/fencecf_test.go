@@ -22,7 +22,7 @@ fencing_level node1 1 ha.cf
 	if err := r.Err(); err != nil {
 		t.Fatal(err)
 	}
-	ds := c.Tuning.FenceDevices
+	ds := c.Fencing.Devices
 	if len(ds) != 4 {
 		t.Fatalf("devices %+v", ds)
 	}
@@ -42,7 +42,7 @@ fencing_level node1 1 ha.cf
 	if d := ds[3]; d.Kind != "agent" || d.HostMap["node2"] != "2" {
 		t.Errorf("sbd = %+v", d)
 	}
-	lv := c.Tuning.Levels("node2")
+	lv := c.Fencing.LevelsOf("node2")
 	if len(lv) != 2 || lv[0].Index != 1 || lv[0].Devices[0] != "ipmi2" || !reflect.DeepEqual(lv[1].Devices, []string{"pdu", "rec"}) {
 		t.Errorf("node2 levels %+v", lv)
 	}
@@ -115,13 +115,13 @@ func FuzzLubdubCf(f *testing.F) {
 	f.Add("start_timeout 5s\nfence_device a glue:null hostlist=\"a b\"\n")
 	f.Fuzz(func(t *testing.T, s string) {
 		r := &Report{}
-		tu := parseTuning("lubdub.cf", s, r)
-		for _, d := range tu.FenceDevices {
+		_, fc := parseLubdubCf("lubdub.cf", s, r)
+		for _, d := range fc.Devices {
 			if d.Name == "" || d.Plugin == "" || d.Kind == "" {
 				t.Fatalf("device %+v from %q", d, s)
 			}
 		}
-		for _, l := range tu.FencingLevels {
+		for _, l := range fc.Levels {
 			if l.Index < 1 || l.Index > 9 || len(l.Devices) == 0 {
 				t.Fatalf("level %+v from %q", l, s)
 			}

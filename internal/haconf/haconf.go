@@ -132,6 +132,8 @@ type Config struct {
 
 	// Tuning comes from lubdub.cf.
 	Tuning Tuning
+	// Fencing comes from lubdub.cf's fence_device and fencing_level lines.
+	Fencing Fencing
 }
 
 // HasNode reports whether name (any case) is a cluster node.
@@ -170,7 +172,7 @@ func Load(dir string, opts Options) (*Config, *Report) {
 	c.AuthFile = filepath.Join(dir, "authkeys")
 	c.Keys = loadAuthkeys(c.AuthFile, r)
 	c.Groups = loadHaresources(filepath.Join(dir, "haresources"), c, r)
-	c.Tuning = loadTuning(filepath.Join(dir, "lubdub.cf"), r)
+	c.Tuning, c.Fencing = loadLubdubCf(filepath.Join(dir, "lubdub.cf"), r)
 	c.checkFencing(filepath.Join(dir, "lubdub.cf"), strings.ToLower(opts.Node), r)
 	return c, r
 }
@@ -220,9 +222,9 @@ func (c *Config) Describe(w *strings.Builder, local string) {
 	t := c.Tuning
 	fmt.Fprintf(w, "resources: start timeout %s, stop timeout %s (a failed stop retried %d times), monitor every %s (timeout %s), %d restarts in place before a group moves\n",
 		FormatDuration(t.StartTimeout), FormatDuration(t.StopTimeout), t.StopRetries, FormatDuration(t.MonitorInterval), FormatDuration(t.MonitorTimeout), t.MaxRestarts)
-	if len(t.FenceDevices) > 0 || len(t.FencingLevels) > 0 {
-		fmt.Fprintf(w, "fence devices in lubdub.cf (%d):\n", len(t.FenceDevices))
-		for _, d := range t.FenceDevices {
+	if fc := c.Fencing; len(fc.Devices) > 0 || len(fc.Levels) > 0 {
+		fmt.Fprintf(w, "fence devices in lubdub.cf (%d):\n", len(fc.Devices))
+		for _, d := range fc.Devices {
 			fmt.Fprintf(w, "  %s: %s (%s)", d.Name, d.Plugin, map[string]string{"agent": "fence agent, options on its standard input", "external": "cluster-glue external plugin, called directly", "glue": "cluster-glue plugin, through its stonith command"}[d.Kind])
 			if len(d.HostList) > 0 {
 				fmt.Fprintf(w, ", fences %s", strings.Join(d.HostList, ","))
@@ -233,7 +235,7 @@ func (c *Config) Describe(w *strings.Builder, local string) {
 			fmt.Fprintf(w, ", %d parameter(s)\n", len(d.Params))
 		}
 		nodes := map[string]bool{}
-		for _, l := range t.FencingLevels {
+		for _, l := range fc.Levels {
 			nodes[l.Node] = true
 		}
 		for _, n := range c.Nodes {
@@ -241,7 +243,7 @@ func (c *Config) Describe(w *strings.Builder, local string) {
 				continue
 			}
 			fmt.Fprintf(w, "  fencing %s:", n)
-			for _, l := range t.Levels(n) {
+			for _, l := range fc.LevelsOf(n) {
 				fmt.Fprintf(w, " level %d %s;", l.Index, strings.Join(l.Devices, "+"))
 			}
 			fmt.Fprintln(w)

@@ -18,9 +18,12 @@ type Tuning struct {
 	MaxRestarts     int    // monitor failures restarted in place before the group moves
 	StopRetries     int    // a failed stop is tried again this often, 1 s apart (Heartbeat's HA_STOPRETRYMAX)
 	LVSDataPath     string // auto, nftables or ipvs: where ldirectord resources put virtual services
+}
 
-	FenceDevices  []FenceDevice  // fence_device lines, in file order
-	FencingLevels []FencingLevel // fencing_level lines, in file order
+// Fencing is lubdub.cf's fencing: devices and levels (Config.Fencing).
+type Fencing struct {
+	Devices []FenceDevice  // fence_device lines, in file order
+	Levels  []FencingLevel // fencing_level lines, in file order
 }
 
 // DefaultTuning is used for what lubdub.cf does not set.
@@ -29,19 +32,25 @@ var DefaultTuning = Tuning{
 	MonitorInterval: 5 * time.Second, MonitorTimeout: 10 * time.Second, MaxRestarts: 3, StopRetries: 10, LVSDataPath: "auto",
 }
 
-func loadTuning(file string, r *Report) Tuning {
+func loadLubdubCf(file string, r *Report) (Tuning, Fencing) {
 	data, err := os.ReadFile(file)
 	if err != nil {
 		if !os.IsNotExist(err) {
 			r.errorf(file, 0, "cannot read lubdub's settings: %v", err)
 		}
-		return DefaultTuning
+		return DefaultTuning, Fencing{}
 	}
-	return parseTuning(file, string(data), r)
+	return parseLubdubCf(file, string(data), r)
 }
 
 func parseTuning(file, text string, r *Report) Tuning {
+	t, _ := parseLubdubCf(file, text, r)
+	return t
+}
+
+func parseLubdubCf(file, text string, r *Report) (Tuning, Fencing) {
 	t := DefaultTuning
+	var fc Fencing
 	for i, raw := range strings.Split(text, "\n") {
 		line := i + 1
 		raw = stripComment(raw)
@@ -57,10 +66,10 @@ func parseTuning(file, text string, r *Report) Tuning {
 			}
 			if f[0] == "fence_device" {
 				if d, ok := parseFenceDevice(file, line, words, r); ok {
-					t.FenceDevices = append(t.FenceDevices, d)
+					fc.Devices = append(fc.Devices, d)
 				}
 			} else if l, ok := parseFencingLevel(file, line, words, r); ok {
-				t.FencingLevels = append(t.FencingLevels, l)
+				fc.Levels = append(fc.Levels, l)
 			}
 			continue
 		}
@@ -113,5 +122,5 @@ func parseTuning(file, text string, r *Report) Tuning {
 			r.errorf(file, line, "unknown setting %q (start_timeout, stop_timeout, monitor_interval, monitor_timeout, max_restarts, stop_retries, lvs_datapath, fence_device, fencing_level)", f[0])
 		}
 	}
-	return t
+	return t, fc
 }
