@@ -117,7 +117,10 @@ func (a *Agent) run(ctx context.Context, op string, kind CallTimeoutKind, extra 
 	if err != nil {
 		return Output{}, &Error{Device: a.DevName, Op: op, Err: fmt.Errorf("%w: %w", ErrBadConfig, err)}
 	}
-	out, err := runner(a.Runner).Run(ctx, Command{Path: path, Env: baseEnv(), Stdin: in, Timeout: a.Timeout.get(kind), Secrets: secrets})
+	// fence-agents' Python prints deprecation warnings that would bury
+	// the agent's own message.
+	env := append(baseEnv(), "PYTHONWARNINGS=ignore::DeprecationWarning")
+	out, err := runner(a.Runner).Run(ctx, Command{Path: path, Env: env, Stdin: in, Timeout: a.Timeout.get(kind), Secrets: secrets})
 	if err != nil {
 		return out, &Error{Device: a.DevName, Op: op, Err: err, Output: mask(out.Combined(), secrets)}
 	}

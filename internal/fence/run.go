@@ -108,7 +108,7 @@ func (r ExecRunner) Run(ctx context.Context, c Command) (Output, error) {
 	if cmd.ProcessState != nil {
 		out.ExitCode = cmd.ProcessState.ExitCode()
 	}
-	logOut := mask(oneLine(out.Combined(), 2000), c.Secrets)
+	logOut := mask(oneLine(out.Combined(), 500), c.Secrets)
 	switch {
 	case ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded):
 		err = fmt.Errorf("%s: %w after %s (process group killed)", argv, ErrTimeout, timeout)

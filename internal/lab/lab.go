@@ -204,6 +204,12 @@ func (h *Host) Cut(ifname string) error {
 	return run("ip", "-n", h.lab.bridgeNS, "link", "set", h.portName(ifname), "down")
 }
 
+// CutCommand is the command line that does Cut, for a script that cuts
+// the link itself (the BMC simulator's power-off).
+func (h *Host) CutCommand(ifname string) []string {
+	return []string{"ip", "-n", h.lab.bridgeNS, "link", "set", h.portName(ifname), "down"}
+}
+
 // Heal undoes Cut.
 func (h *Host) Heal(ifname string) error {
 	return run("ip", "-n", h.lab.bridgeNS, "link", "set", h.portName(ifname), "up")
