@@ -21,11 +21,15 @@ type GluePlugins struct {
 	cache  map[string][]string
 }
 
-// NewGluePlugins returns a checker, or nil when cluster-glue's stonith
+// NewGluePlugins returns a checker (r nil: runs are not logged), or nil when cluster-glue's stonith
 // command is not installed (haconf then reads stonith lines unchecked).
 func NewGluePlugins(r Runner) haconf.StonithPlugins {
 	if _, err := os.Stat(StonithBin); err != nil {
 		return nil
+	}
+	if r == nil {
+		// A configuration check is no place for each run's log line.
+		r = ExecRunner{Log: slog.New(slog.DiscardHandler)}
 	}
 	return &GluePlugins{Runner: r}
 }
@@ -61,9 +65,14 @@ func FromConfig(c *haconf.Config, node string, r Runner, log *slog.Logger) (*Fen
 	f := &Fencer{Devices: map[string]Device{}, Topology: Topology{}, Log: log}
 	if s, ok := c.StonithFor(node); ok {
 		g := &GlueDevice{DevName: haconf.HacfDevice, Type: s.Type, Runner: r}
-		if s.FromHost == "" {
+		switch {
+		case s.Values != nil:
+			// Split by cluster-glue's rule already: through the
+			// environment (-E), so that no password shows in ps.
+			g.Pairs = s.Values
+		case s.FromHost == "":
 			g.File = s.ConfigFile
-		} else {
+		default:
 			g.Params = s.Params
 		}
 		f.Devices[g.DevName] = g
