@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lubdub/lubdub/internal/fence"
 	"github.com/lubdub/lubdub/internal/haconf"
 	"github.com/lubdub/lubdub/internal/haconf/hbdiff"
 	"github.com/lubdub/lubdub/internal/lab"
@@ -48,7 +49,7 @@ func differ(t *testing.T, c *lab.HeartbeatChecker, v hbdiff.Variant) (hb, lub hb
 	if _, ok := hb.Params["debug"]; ok && !hasDirective(v.Files["ha.cf"], "debug") {
 		hb.Params["debug"] = "0" // what it records without the checker's -d
 	}
-	cfg, rep := haconf.Load(c.Dir(), haconf.Options{Node: hbdiff.Node})
+	cfg, rep := haconf.Load(c.Dir(), haconf.Options{Node: hbdiff.Node, Stonith: fence.NewGluePlugins(nil)})
 	lub = hbdiff.FromLubdub(cfg, rep)
 	return hb, lub, hbdiff.Compare(hb, lub, hbdiff.Ignored)
 }
