@@ -65,6 +65,9 @@ type Node struct {
 	monitoring []bool
 	leaving    bool
 	refreshDue time.Time // next resend of the resource report, if unacknowledged
+	// upSince: when each live peer was last heard again; it counts as
+	// settled (groups may fail back to it) failback_delay later.
+	upSince map[string]time.Time
 }
 
 type medium struct {
@@ -80,7 +83,8 @@ const mediaRetry = 5 * time.Second
 // NewNode makes a node. probe says, per group, whether a stop found at
 // start-up failed (the group may still run here: it is blocked).
 func NewNode(cfg *haconf.Config, id Identity, seams Seams, blocked []bool, now time.Time, log *slog.Logger) *Node {
-	n := &Node{id: id, cfg: cfg, log: log, seams: seams, drops: map[string]uint64{}, limiter: newRateLimiter(10 * time.Second)}
+	n := &Node{id: id, cfg: cfg, log: log, seams: seams, drops: map[string]uint64{}, limiter: newRateLimiter(10 * time.Second),
+		upSince: map[string]time.Time{}}
 	if n.seams.Load == nil {
 		n.seams.Load = func() string { return "" }
 	}
@@ -127,6 +131,11 @@ func (n *Node) NextWakeup() time.Time {
 	if n.refreshDue.Before(t) {
 		t = n.refreshDue
 	}
+	for _, since := range n.upSince {
+		if at := since.Add(n.failbackDelay()); at.Before(t) {
+			t = at
+		}
+	}
 	for _, m := range n.media {
 		if m.m == nil && m.state != "skipped" && m.next.Before(t) {
 			t = m.next
@@ -142,6 +151,10 @@ func (n *Node) NextWakeup() time.Time {
 	return t
 }
 
+// failbackDelay is lubdub.cf's failback_delay: how long a peer must have
+// been heard continuously before groups fail back to it.
+func (n *Node) failbackDelay() time.Duration { return n.cfg.Tuning.FailbackDelayFor(n.cfg.Deadtime) }
+
 // refreshEvery is how often a resource report nobody acknowledged is sent
 // again: twice a deadtime, at most once a keepalive.
 func (n *Node) refreshEvery() time.Duration { return max(n.cfg.Keepalive, n.cfg.Deadtime/2) }
@@ -152,6 +165,12 @@ func (n *Node) Tick(now time.Time) {
 	if !now.Before(n.refreshDue) {
 		n.refreshDue = now.Add(n.refreshEvery())
 		n.push(n.eng.Refresh())
+	}
+	for peer, since := range n.upSince {
+		if !now.Before(since.Add(n.failbackDelay())) {
+			delete(n.upSince, peer)
+			n.push(n.eng.Settled(peer))
+		}
 	}
 	n.openMedia(now)
 	n.monitor(now)
@@ -278,11 +297,14 @@ func (n *Node) drain(now time.Time) {
 			n.log.Debug("node status", "node", a.Node, "from", string(a.From), "to", string(a.To), "reason", a.Reason)
 			switch {
 			case a.To == membership.StatusDead:
+				delete(n.upSince, a.Node)
 				n.push(n.eng.NodeDown(a.Node))
 			case a.To.Alive() && !a.From.Alive():
+				n.upSince[a.Node] = now
 				n.push(n.eng.NodeUp(a.Node))
 			}
 		case membership.NodeRestarted:
+			n.upSince[a.Node] = now
 			n.push(n.eng.NodeUp(a.Node))
 		case membership.Dropped:
 			n.dropped(now, a.Link, "", a.Node, string(a.Reason), a.Detail)

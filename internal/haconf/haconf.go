@@ -187,7 +187,7 @@ func (c *Config) Describe(w *strings.Builder, local string) {
 		k := c.Keys.Keys[c.Keys.Send]
 		fmt.Fprintf(w, "authentication: key %d, %s (%d key(s) accepted)\n", k.Index, k.Method, len(c.Keys.Keys))
 	}
-	fmt.Fprintf(w, "auto_failback: %s\n", c.AutoFailback)
+	fmt.Fprintf(w, "auto_failback: %s (a node back from the dead gets groups back once heard for %s: failback_delay)\n", c.AutoFailback, FormatDuration(c.Tuning.FailbackDelayFor(c.Deadtime)))
 	if c.Watchdog != "" {
 		fmt.Fprintf(w, "watchdog: %s\n", c.Watchdog)
 	}

@@ -15,15 +15,19 @@ type Tuning struct {
 	StopTimeout     time.Duration // stop of one resource
 	MonitorInterval time.Duration // 0: no monitoring
 	MonitorTimeout  time.Duration
-	MaxRestarts     int    // monitor failures restarted in place before the group moves
-	StopRetries     int    // a failed stop is tried again this often, 1 s apart (Heartbeat's HA_STOPRETRYMAX)
-	LVSDataPath     string // auto, nftables or ipvs: where ldirectord resources put virtual services
+	MaxRestarts     int // monitor failures restarted in place before the group moves
+	StopRetries     int // a failed stop is tried again this often, 1 s apart (Heartbeat's HA_STOPRETRYMAX)
+	// FailbackDelay: a node heard again after it was declared dead gets
+	// groups back only once every live peer has heard it this long
+	// (keepalived's preempt_delay); -1 means 3 deadtimes.
+	FailbackDelay time.Duration
+	LVSDataPath   string // auto, nftables or ipvs: where ldirectord resources put virtual services
 }
 
 // DefaultTuning is used for what lubdub.cf does not set.
 var DefaultTuning = Tuning{
 	StartTimeout: 20 * time.Second, StopTimeout: 20 * time.Second,
-	MonitorInterval: 5 * time.Second, MonitorTimeout: 10 * time.Second, MaxRestarts: 3, StopRetries: 10, LVSDataPath: "auto",
+	MonitorInterval: 5 * time.Second, MonitorTimeout: 10 * time.Second, MaxRestarts: 3, StopRetries: 10, FailbackDelay: -1, LVSDataPath: "auto",
 }
 
 func loadTuning(file string, r *Report) Tuning {
@@ -80,6 +84,8 @@ func parseTuning(file, text string, r *Report) Tuning {
 				continue
 			}
 			t.MaxRestarts = n
+		case "failback_delay":
+			dur(&t.FailbackDelay, true)
 		case "stop_retries":
 			n, err := strconv.Atoi(f[1])
 			if err != nil || n < 0 || n > 100 {
@@ -94,8 +100,16 @@ func parseTuning(file, text string, r *Report) Tuning {
 			}
 			t.LVSDataPath = f[1]
 		default:
-			r.errorf(file, line, "unknown setting %q (start_timeout, stop_timeout, monitor_interval, monitor_timeout, max_restarts, stop_retries, lvs_datapath)", f[0])
+			r.errorf(file, line, "unknown setting %q (start_timeout, stop_timeout, monitor_interval, monitor_timeout, max_restarts, stop_retries, failback_delay, lvs_datapath)", f[0])
 		}
 	}
 	return t
+}
+
+// FailbackDelayFor is the failback delay in force with this deadtime.
+func (t Tuning) FailbackDelayFor(deadtime time.Duration) time.Duration {
+	if t.FailbackDelay < 0 {
+		return 3 * deadtime
+	}
+	return t.FailbackDelay
 }

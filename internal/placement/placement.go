@@ -118,6 +118,7 @@ type report struct {
 	assign  []Assignment
 	claims  []uint64 // per group: the revision at which the node's claim began
 	ack     uint64   // the newest of our revisions it had seen
+	settled []string // the peers it has heard continuously for failback_delay
 }
 
 // Engine is one node's placement state machine.
@@ -137,6 +138,10 @@ type Engine struct {
 	// announces it again once the other has let go.
 	contested []bool
 	wasUp     map[string]bool // peers seen alive before: their return may follow a partition
+	// settled: peers heard continuously for failback_delay (the caller
+	// says when); groups fail back only to a node every live peer
+	// reports settled.
+	settled map[string]bool
 	// claimPending: a returning preferred node (auto_failback) claims its
 	// groups back once it has every live peer's report, and so knows the
 	// assignments in force.
@@ -169,7 +174,7 @@ func New(cfg Config, log *slog.Logger) *Engine {
 	n := len(cfg.Groups)
 	e := &Engine{cfg: cfg, log: log, alive: map[string]bool{}, reports: map[string]*report{},
 		local: make([]State, n), busy: make([]bool, n), failing: make([]bool, n),
-		restarts: make([]int, n), inPlace: make([]bool, n), contested: make([]bool, n), wasUp: map[string]bool{}, assign: make([]Assignment, n),
+		restarts: make([]int, n), inPlace: make([]bool, n), contested: make([]bool, n), wasUp: map[string]bool{}, settled: map[string]bool{}, assign: make([]Assignment, n),
 		claims: make([]uint64, n), seenRev: map[string]uint64{}, ackSent: map[string]uint64{},
 		epochs: map[string]uint64{}, classes: map[string]Assignment{}}
 	for i := range e.local {
@@ -274,6 +279,7 @@ func (e *Engine) NodeDown(node string) []Action {
 		return nil
 	}
 	delete(e.alive, node)
+	delete(e.settled, node)
 	delete(e.reports, node)
 	delete(e.seenRev, node)
 	delete(e.ackSent, node)
@@ -330,7 +336,7 @@ func (e *Engine) Receive(node string, msg *wire.Message) []Action {
 	e.epochs[node] = ep
 	e.seenRev[node] = rev
 	r := &report{rev: rev, states: make([]State, len(e.cfg.Groups)), assign: make([]Assignment, len(e.cfg.Groups)),
-		claims: make([]uint64, len(e.cfg.Groups))}
+		claims: make([]uint64, len(e.cfg.Groups)), settled: strings.Fields(msg.Value("up"))}
 	ourEpoch := strconv.FormatUint(e.cfg.Epoch, 10)
 	for _, kv := range strings.Fields(msg.Value("ack")) {
 		if f := strings.Split(kv, ":"); len(f) == 3 && f[0] == e.cfg.Local && f[1] == ourEpoch {
@@ -703,6 +709,12 @@ func (e *Engine) Desired(g int) string {
 	if a := e.assign[g]; a.Node != "" && e.candidate(a.Node, g) {
 		return a.Node
 	}
+	var runners []string
+	for _, n := range e.cfg.Nodes {
+		if s, ok := e.stateOf(n, g); ok && s == Running && e.candidate(n, g) {
+			runners = append(runners, n)
+		}
+	}
 	if !e.failback() {
 		for _, n := range e.cfg.Nodes {
 			if s, ok := e.stateOf(n, g); ok && (s == Running || s == Starting) && e.candidate(n, g) {
@@ -711,10 +723,51 @@ func (e *Engine) Desired(g int) string {
 		}
 	}
 	pref := e.cfg.Groups[g].Preferred
-	if e.candidate(pref, g) {
-		return pref
+	d := pref
+	if !e.candidate(pref, g) {
+		d = e.firstCandidate(g, pref)
 	}
-	return e.firstCandidate(g, pref)
+	// No failback to a node back from the dead before every live peer has
+	// heard it for failback_delay: the one node that runs the group keeps
+	// it meanwhile. (Two copies after a partition are settled by the rules
+	// above.)
+	if len(runners) == 1 && d != runners[0] && !e.settledEverywhere(d) {
+		return runners[0]
+	}
+	return d
+}
+
+// settledEverywhere: every live node but node itself has heard node
+// continuously for failback_delay.
+func (e *Engine) settledEverywhere(node string) bool {
+	for n := range e.alive {
+		switch {
+		case n == node:
+		case n == e.cfg.Local:
+			if !e.settled[node] {
+				return false
+			}
+		default:
+			if r := e.reports[n]; r == nil || !slices.Contains(r.settled, node) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// Settled says that node has been heard continuously for failback_delay:
+// groups may fail back to it once every live peer says so too.
+func (e *Engine) Settled(node string) []Action {
+	if node == e.cfg.Local || !e.alive[node] || e.settled[node] {
+		return nil
+	}
+	e.settled[node] = true
+	if e.ready {
+		e.sendReport()
+	}
+	e.reconcile()
+	return e.flush()
 }
 
 // othersFree: every other live node has reported, and none holds g.
@@ -857,6 +910,13 @@ func (e *Engine) sendReport() {
 		}
 	}
 	m.Add("ack", strings.Join(acks, " "))
+	var settled []string
+	for _, n := range e.cfg.Nodes {
+		if e.settled[n] {
+			settled = append(settled, n)
+		}
+	}
+	m.Add("up", strings.Join(settled, " "))
 	var classes []string
 	for _, p := range e.cfg.Nodes {
 		if a, ok := e.classes[p]; ok {
@@ -874,6 +934,7 @@ func (e *Engine) sendReport() {
 		if e.local[i] == Starting {
 			m.Add("cr"+idx, strconv.FormatUint(e.claims[i], 10))
 		}
+
 	}
 	// Several reports in one step collapse into the last.
 	for i, a := range e.out {

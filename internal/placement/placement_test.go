@@ -153,6 +153,9 @@ func (s *sim) boot(n string, probe ...bool) {
 		if pn := s.nodes[p]; pn != nil && pn.up && p != n {
 			s.handle(p, pn.e.NodeUp(n))
 			s.handle(n, sn.e.NodeUp(p))
+			// failback_delay 0: settled at once
+			s.handle(p, pn.e.Settled(n))
+			s.handle(n, sn.e.Settled(p))
 		}
 	}
 	s.handle(n, sn.e.Ready())
@@ -171,6 +174,7 @@ func (s *sim) bootAll(names ...string) {
 		for _, p := range names {
 			if p != n {
 				s.handle(n, s.nodes[n].e.NodeUp(p))
+				s.handle(n, s.nodes[n].e.Settled(p))
 			}
 		}
 	}
