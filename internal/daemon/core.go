@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -68,6 +69,12 @@ type Node struct {
 	// upSince: when each live peer was last heard again; it counts as
 	// settled (groups may fail back to it) failback_delay later.
 	upSince map[string]time.Time
+	// alive: the peers membership counts alive, the engine's view.
+	alive map[string]bool
+	// fencedAt: dead peers that count as fenced (and so hold nothing) at
+	// that time: with watchdog self-fencing, watchdog_fence_timeout after
+	// their death; the engine hears of the death only then.
+	fencedAt map[string]time.Time
 }
 
 type medium struct {
@@ -84,7 +91,7 @@ const mediaRetry = 5 * time.Second
 // start-up failed (the group may still run here: it is blocked).
 func NewNode(cfg *haconf.Config, id Identity, seams Seams, blocked []bool, now time.Time, log *slog.Logger) *Node {
 	n := &Node{id: id, cfg: cfg, log: log, seams: seams, drops: map[string]uint64{}, limiter: newRateLimiter(10 * time.Second),
-		upSince: map[string]time.Time{}}
+		upSince: map[string]time.Time{}, alive: map[string]bool{}, fencedAt: map[string]time.Time{}}
 	if n.seams.Load == nil {
 		n.seams.Load = func() string { return "" }
 	}
@@ -93,7 +100,8 @@ func NewNode(cfg *haconf.Config, id Identity, seams Seams, blocked []bool, now t
 		groups = append(groups, placement.Group{ID: g.ID(), Preferred: g.Node})
 	}
 	n.eng = placement.New(placement.Config{Local: n.local(), Nodes: cfg.Nodes, Groups: groups,
-		AutoFailback: cfg.AutoFailback, MaxRestarts: cfg.Tuning.MaxRestarts, Epoch: id.Generation}, log)
+		AutoFailback: cfg.AutoFailback, MaxRestarts: cfg.Tuning.MaxRestarts, Epoch: id.Generation,
+		NoQuorumPolicy: cfg.Tuning.NoQuorumPolicy, WaitForAll: cfg.Tuning.WaitForAllWith(len(cfg.Nodes))}, log)
 	n.eng.Probe(blocked)
 	n.monitorDue = make([]time.Time, len(groups))
 	n.monitoring = make([]bool, len(groups))
@@ -136,6 +144,11 @@ func (n *Node) NextWakeup() time.Time {
 			t = at
 		}
 	}
+	for _, at := range n.fencedAt {
+		if at.Before(t) {
+			t = at
+		}
+	}
 	for _, m := range n.media {
 		if m.m == nil && m.state != "skipped" && m.next.Before(t) {
 			t = m.next
@@ -149,6 +162,24 @@ func (n *Node) NextWakeup() time.Time {
 		}
 	}
 	return t
+}
+
+// setAlive updates the engine's view of the live peers.
+func (n *Node) setAlive(peer string, alive bool) {
+	if alive {
+		n.alive[peer] = true
+	} else {
+		delete(n.alive, peer)
+	}
+	n.push(n.eng.View(slices.Collect(maps.Keys(n.alive))))
+}
+
+// WatchdogOK reports whether the watchdog may be fed: while this node's
+// partition has quorum, or it holds nothing. A node that lost quorum and
+// cannot stop its groups stops feeding it, and its watchdog resets it
+// before its peers take the groups over (watchdog_fence_timeout).
+func (n *Node) WatchdogOK() bool {
+	return n.cfg.Tuning.NoQuorumPolicy == "ignore" || n.eng.Quorate() || !n.eng.HoldsAny()
 }
 
 // failbackDelay is lubdub.cf's failback_delay: how long a peer must have
@@ -170,6 +201,13 @@ func (n *Node) Tick(now time.Time) {
 		if !now.Before(since.Add(n.failbackDelay())) {
 			delete(n.upSince, peer)
 			n.push(n.eng.Settled(peer))
+		}
+	}
+	for peer, at := range n.fencedAt {
+		if !now.Before(at) {
+			delete(n.fencedAt, peer)
+			n.log.Warn(fmt.Sprintf("node %s counts as fenced: its watchdog has reset it, or it stopped everything, by now (watchdog_fence_timeout)", peer), "node", peer)
+			n.push(n.eng.NodeDown(peer))
 		}
 	}
 	n.openMedia(now)
@@ -298,13 +336,22 @@ func (n *Node) drain(now time.Time) {
 			switch {
 			case a.To == membership.StatusDead:
 				delete(n.upSince, a.Node)
-				n.push(n.eng.NodeDown(a.Node))
+				n.setAlive(a.Node, false)
+				if d := n.cfg.Tuning.WatchdogFenceTimeout; d > 0 && a.Reason != membership.ReasonShutdown {
+					n.log.Warn(fmt.Sprintf("node %s is dead: its groups are taken over once it counts as fenced, in %s (watchdog_fence_timeout)", a.Node, haconf.FormatDuration(d)), "node", a.Node)
+					n.fencedAt[a.Node] = now.Add(d)
+				} else {
+					n.push(n.eng.NodeDown(a.Node))
+				}
 			case a.To.Alive() && !a.From.Alive():
 				n.upSince[a.Node] = now
+				delete(n.fencedAt, a.Node)
+				n.setAlive(a.Node, true)
 				n.push(n.eng.NodeUp(a.Node))
 			}
 		case membership.NodeRestarted:
 			n.upSince[a.Node] = now
+			delete(n.fencedAt, a.Node)
 			n.push(n.eng.NodeUp(a.Node))
 		case membership.Dropped:
 			n.dropped(now, a.Link, "", a.Node, string(a.Reason), a.Detail)

@@ -21,13 +21,22 @@ type Tuning struct {
 	// groups back only once every live peer has heard it this long
 	// (keepalived's preempt_delay); -1 means 3 deadtimes.
 	FailbackDelay time.Duration
+	// NoQuorumPolicy: stop (default), freeze or ignore, as Pacemaker's
+	// no-quorum-policy.
+	NoQuorumPolicy string
+	// WaitForAll: -1 (default) means on with two nodes, off otherwise.
+	WaitForAll int
+	// WatchdogFenceTimeout: with a watchdog, a dead node counts as fenced
+	// this long after it was declared dead (sbd's stonith-watchdog-timeout);
+	// 0: off.
+	WatchdogFenceTimeout time.Duration
 	LVSDataPath   string // auto, nftables or ipvs: where ldirectord resources put virtual services
 }
 
 // DefaultTuning is used for what lubdub.cf does not set.
 var DefaultTuning = Tuning{
 	StartTimeout: 20 * time.Second, StopTimeout: 20 * time.Second,
-	MonitorInterval: 5 * time.Second, MonitorTimeout: 10 * time.Second, MaxRestarts: 3, StopRetries: 10, FailbackDelay: -1, LVSDataPath: "auto",
+	MonitorInterval: 5 * time.Second, MonitorTimeout: 10 * time.Second, MaxRestarts: 3, StopRetries: 10, FailbackDelay: -1, NoQuorumPolicy: "stop", WaitForAll: -1, LVSDataPath: "auto",
 }
 
 func loadTuning(file string, r *Report) Tuning {
@@ -86,6 +95,21 @@ func parseTuning(file, text string, r *Report) Tuning {
 			t.MaxRestarts = n
 		case "failback_delay":
 			dur(&t.FailbackDelay, true)
+		case "no_quorum_policy":
+			if f[1] != "stop" && f[1] != "freeze" && f[1] != "ignore" {
+				r.errorf(file, line, "no_quorum_policy %q must be stop, freeze or ignore", f[1])
+				continue
+			}
+			t.NoQuorumPolicy = f[1]
+		case "wait_for_all":
+			b, ok := ParseBool(f[1])
+			if !ok {
+				r.errorf(file, line, "wait_for_all %q must be on or off", f[1])
+				continue
+			}
+			t.WaitForAll = map[bool]int{false: 0, true: 1}[b]
+		case "watchdog_fence_timeout":
+			dur(&t.WatchdogFenceTimeout, true)
 		case "stop_retries":
 			n, err := strconv.Atoi(f[1])
 			if err != nil || n < 0 || n > 100 {
@@ -100,7 +124,7 @@ func parseTuning(file, text string, r *Report) Tuning {
 			}
 			t.LVSDataPath = f[1]
 		default:
-			r.errorf(file, line, "unknown setting %q (start_timeout, stop_timeout, monitor_interval, monitor_timeout, max_restarts, stop_retries, failback_delay, lvs_datapath)", f[0])
+			r.errorf(file, line, "unknown setting %q (start_timeout, stop_timeout, monitor_interval, monitor_timeout, max_restarts, stop_retries, failback_delay, no_quorum_policy, wait_for_all, watchdog_fence_timeout, lvs_datapath)", f[0])
 		}
 	}
 	return t
@@ -112,4 +136,12 @@ func (t Tuning) FailbackDelayFor(deadtime time.Duration) time.Duration {
 		return 3 * deadtime
 	}
 	return t.FailbackDelay
+}
+
+// WaitForAllWith says whether wait_for_all is on in a cluster of n nodes.
+func (t Tuning) WaitForAllWith(n int) bool {
+	if t.WaitForAll < 0 {
+		return n == 2
+	}
+	return t.WaitForAll == 1
 }

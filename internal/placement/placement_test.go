@@ -158,7 +158,21 @@ func (s *sim) boot(n string, probe ...bool) {
 			s.handle(n, sn.e.Settled(p))
 		}
 	}
+	s.views()
 	s.handle(n, sn.e.Ready())
+}
+
+// views tells every live node who is alive, as membership does.
+func (s *sim) views() {
+	var up []string
+	for _, n := range s.cfg.Nodes {
+		if sn := s.nodes[n]; sn != nil && sn.up {
+			up = append(up, n)
+		}
+	}
+	for _, n := range up {
+		s.handle(n, s.nodes[n].e.View(up))
+	}
 }
 
 // bootAll starts nodes together: they hear each other before joining.
@@ -178,6 +192,7 @@ func (s *sim) bootAll(names ...string) {
 			}
 		}
 	}
+	s.views()
 	for _, n := range names {
 		s.handle(n, s.nodes[n].e.Ready())
 	}
@@ -200,6 +215,7 @@ func (s *sim) kill(n string) {
 			s.handle(p, pn.e.NodeDown(n))
 		}
 	}
+	s.views()
 }
 
 func (s *sim) golden(name string) {
@@ -367,13 +383,13 @@ func TestThreeNodesDeterministic(t *testing.T) {
 	if s.owner(1) != "c" {
 		t.Fatalf("g2 owner %q", s.owner(1))
 	}
-	s.step("c dies too: g2 and g3 go to a", func() { s.kill("c") })
-	if s.owner(1) != "a" || s.owner(2) != "a" {
-		t.Fatalf("owners %q %q", s.owner(1), s.owner(2))
+	s.step("c dies too: a alone has no quorum (1 of 3): it stops every group", func() { s.kill("c") })
+	if s.owner(0) != "" || s.owner(1) != "" || s.owner(2) != "" {
+		t.Fatalf("owners %q %q %q", s.owner(0), s.owner(1), s.owner(2))
 	}
-	s.step("b returns", func() { s.boot("b") })
-	if s.owner(1) != "b" || s.owner(2) != "a" {
-		t.Fatalf("owners %q %q", s.owner(1), s.owner(2))
+	s.step("b returns: a and b have quorum", func() { s.boot("b") })
+	if s.owner(0) != "a" || s.owner(1) != "b" || s.owner(2) != "a" {
+		t.Fatalf("owners %q %q %q", s.owner(0), s.owner(1), s.owner(2))
 	}
 	s.golden("three-nodes")
 }
