@@ -30,7 +30,7 @@ type Tuning struct {
 	// this long after it was declared dead (sbd's stonith-watchdog-timeout);
 	// 0: off.
 	WatchdogFenceTimeout time.Duration
-	LVSDataPath   string // auto, nftables or ipvs: where ldirectord resources put virtual services
+	LVSDataPath          string // auto, nftables or ipvs: where ldirectord resources put virtual services
 }
 
 // DefaultTuning is used for what lubdub.cf does not set.
