@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -233,7 +234,10 @@ func TestNodesComeUpActive(t *testing.T) {
 			// cl_status answers as Heartbeat's does.
 			n1 := nodes["node1"]
 			out, code := n1.clStatus("listnodes")
-			if code != 0 || strings.Fields(out) == nil || strings.Join(strings.Fields(out), " ") != strings.Join(names, " ") {
+			// Last node first, as Heartbeat's cl_status lists them.
+			lastFirst := slices.Clone(names)
+			slices.Reverse(lastFirst)
+			if code != 0 || strings.Fields(out) == nil || strings.Join(strings.Fields(out), " ") != strings.Join(lastFirst, " ") {
 				t.Errorf("listnodes = %q (exit %d)", out, code)
 			}
 			out, code = n1.clStatus("nodestatus", "node2")
