@@ -109,7 +109,7 @@ type node struct {
 	lab   *lab.Lab
 }
 
-const fastTimings = "keepalive 100ms\ndeadtime 400ms\nwarntime 250ms\ninitdead 3s\n"
+const fastTimings = "keepalive 100ms\ndeadtime 400ms\nwarntime 250ms\ninitdead 3000ms\n"
 
 const sha256Keys = "auth 1\n1 sha256 lubdub-e2e-secret\n"
 

@@ -62,7 +62,7 @@ func run(steady time.Duration, kills int, keepalive, deadtime time.Duration) err
 		return err
 	}
 	names := []string{"node1", "node2", "node3"}
-	hacf := fmt.Sprintf("keepalive %dms\ndeadtime %dms\ninitdead 5s\nbcast eth0\nnode %s\n",
+	hacf := fmt.Sprintf("keepalive %dms\ndeadtime %dms\ninitdead 5000ms\nbcast eth0\nnode %s\n",
 		keepalive.Milliseconds(), deadtime.Milliseconds(), strings.Join(names, " "))
 	var nodes []*benchNode
 	for i, name := range names {

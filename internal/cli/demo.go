@@ -120,8 +120,9 @@ func (d *demo) run(ctx context.Context) error {
 	}
 	secret := make([]byte, 16)
 	rand.Read(secret)
-	hacf := fmt.Sprintf("keepalive %s\ndeadtime %s\ninitdead 5s\nudpport 694\nbcast eth0\nauto_failback on\nnode node1 node2\n",
-		haconf.FormatDuration(d.keepalive), haconf.FormatDuration(d.deadtime))
+	// ha.cf takes plain seconds, ms or us, as Heartbeat does (not "2s").
+	hacf := fmt.Sprintf("keepalive %dms\ndeadtime %dms\ninitdead 5000ms\nudpport 694\nbcast eth0\nauto_failback on\nnode node1 node2\n",
+		d.keepalive.Milliseconds(), d.deadtime.Milliseconds())
 	haresources := "node1 IPaddr2::" + demoVIP + "/24/eth0 websrv\n"
 	fmt.Fprintf(d.out, "lubdub demo: the seed's cluster on one machine. Two nodes and a client on one Ethernet segment\n")
 	fmt.Fprintf(d.out, "(198.18.0.0/24, each in a network namespace of its own); the VIP %s and a web server that\n", demoVIP)

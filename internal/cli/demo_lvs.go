@@ -51,7 +51,7 @@ func (d *demo) runLVS(ctx context.Context) error {
 	}
 	secret := make([]byte, 16)
 	rand.Read(secret)
-	hacf := "keepalive 100ms\ndeadtime 300ms\ninitdead 5s\nbcast eth0 eth1\nauto_failback on\nnode dir1 dir2\n"
+	hacf := "keepalive 100ms\ndeadtime 300ms\ninitdead 5000ms\nbcast eth0 eth1\nauto_failback on\nnode dir1 dir2\n"
 	haresources := "dir1 IPaddr2::" + demoVIP + "/24/eth0 IPaddr2::" + demoGW + "/24/eth1 ldirectord::ldirectord.cf\n"
 	fmt.Fprintf(d.out, "\nlubdub demo, part 2: the seed's LVS director. Two directors (dir1, dir2) on the client's segment\n")
 	fmt.Fprintf(d.out, "(198.18.0.0/24) and the real servers' (198.18.1.0/24); the real servers rs1 and rs2 route through\n")
