@@ -186,8 +186,10 @@ func newHBPair(t *testing.T) *hbPair {
 func (p *hbPair) cl(node string, args ...string) (string, int) {
 	return p.hbs[node].Exec("cl_status", args...)
 }
-func (p *hbPair) standby(node string) error  { return p.hbExec(node, "/usr/share/heartbeat/hb_standby") }
-func (p *hbPair) takeover(node string) error { return p.hbExec(node, "/usr/share/heartbeat/hb_takeover") }
+func (p *hbPair) standby(node string) error { return p.hbExec(node, "/usr/share/heartbeat/hb_standby") }
+func (p *hbPair) takeover(node string) error {
+	return p.hbExec(node, "/usr/share/heartbeat/hb_takeover")
+}
 func (p *hbPair) hbExec(node, cmd string) error {
 	if out, code := p.hbs[node].Exec(cmd, "all"); code != 0 {
 		return fmt.Errorf("%s all: %s (exit %d)", cmd, out, code)
