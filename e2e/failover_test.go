@@ -254,7 +254,10 @@ func TestStandbyAndSigtermHandOver(t *testing.T) {
 	if !c.served("node1", 15*time.Second) {
 		t.Fatalf("the client is not served by node1:\n%s", c.probe.Output())
 	}
-	if !waitFor(5*time.Second, func() bool { out, _ := c.nodes["node1"].clStatus("rscstatus"); return strings.TrimSpace(out) == "local" }) {
+	if !waitFor(5*time.Second, func() bool {
+		out, _ := c.nodes["node1"].clStatus("rscstatus")
+		return strings.TrimSpace(out) == "local"
+	}) {
 		t.Error("rscstatus on node1 is not local (Heartbeat's answer on a healthy pair)")
 	}
 	o, e, code := c.nodes["node1"].host.Output(10*time.Second, lubdubBin, "standby", "--socket", c.nodes["node1"].sock)
