@@ -163,6 +163,12 @@ func Load(dir string, opts Options) (*Config, *Report) {
 	c.Keys = loadAuthkeys(c.AuthFile, r)
 	c.Groups = loadHaresources(filepath.Join(dir, "haresources"), c, r)
 	c.Tuning = loadTuning(filepath.Join(dir, "lubdub.cf"), r)
+	if c.Tuning.WatchdogFenceTimeout > 0 && c.Watchdog == "" {
+		r.errorf(filepath.Join(dir, "lubdub.cf"), 0, "watchdog_fence_timeout needs a watchdog device: add 'watchdog /dev/watchdog' to ha.cf")
+	}
+	if w := c.Tuning.WatchdogTimeout(); w > 0 && w < c.Deadtime {
+		r.warnf(filepath.Join(dir, "lubdub.cf"), 0, "watchdog_fence_timeout %s sets the watchdog to %s, less than deadtime (%s): a busy node may be reset", FormatDuration(c.Tuning.WatchdogFenceTimeout), FormatDuration(w), FormatDuration(c.Deadtime))
+	}
 	return c, r
 }
 

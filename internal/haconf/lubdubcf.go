@@ -145,3 +145,14 @@ func (t Tuning) WaitForAllWith(n int) bool {
 	}
 	return t.WaitForAll == 1
 }
+
+// WatchdogTimeout is the watchdog device's timeout with self-fencing: half
+// the fence timeout, in whole seconds as drivers take it, at least 1 s, so
+// that a node that stops feeding it is reset before its peers take over.
+// 0 without self-fencing (the device keeps its own).
+func (t Tuning) WatchdogTimeout() time.Duration {
+	if t.WatchdogFenceTimeout <= 0 {
+		return 0
+	}
+	return max(time.Second, (t.WatchdogFenceTimeout / 2).Truncate(time.Second))
+}
