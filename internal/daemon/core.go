@@ -532,7 +532,7 @@ func (n *Node) Status(now time.Time) *control.Status {
 		Generation: n.id.Generation, Started: n.id.Started, Now: now,
 		Keepalive: haconf.FormatDuration(n.cfg.Keepalive), Deadtime: haconf.FormatDuration(n.cfg.Deadtime),
 		Warntime: haconf.FormatDuration(n.cfg.Warntime), Initdead: haconf.FormatDuration(n.cfg.Initdead),
-		Resources: n.eng.Held(), Drops: map[string]uint64{},
+		Resources: n.eng.Held(), Quorum: n.eng.QuorumStatus(), Drops: map[string]uint64{},
 	}
 	for i, g := range n.eng.Groups() {
 		cg := control.Group{ID: g.ID, Preferred: g.Preferred, Owner: g.Owner, Local: string(g.Local), Nodes: map[string]string{}}

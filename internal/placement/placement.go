@@ -825,10 +825,23 @@ func (e *Engine) Quorate() bool {
 	return n <= 2 || 2*e.votes() > n
 }
 
+// QuorumStatus says whether the partition has quorum and why, for status
+// tools: "yes (2 of 3 votes)", "no (wait_for_all: 0 of 1 peers seen since
+// start)".
+func (e *Engine) QuorumStatus() string {
+	if e.Quorate() {
+		return "yes (" + e.quorumWhy() + ")"
+	}
+	return "no (" + e.quorumWhy() + ")"
+}
+
 func (e *Engine) quorumWhy() string {
 	n := len(e.cfg.Nodes)
 	if e.cfg.WaitForAll && len(e.seen) < n-1 {
 		return fmt.Sprintf("wait_for_all: %d of %d peers seen since start", len(e.seen), n-1)
+	}
+	if n <= 2 {
+		return fmt.Sprintf("%d nodes: no majority needed", n)
 	}
 	return fmt.Sprintf("%d of %d votes", e.votes(), n)
 }
