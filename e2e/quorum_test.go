@@ -66,8 +66,10 @@ func TestQuorumPartitionTwoPlusOne(t *testing.T) {
 	if !strings.Contains(nodes["node1"].proc.Output(), "has no quorum") {
 		t.Error("node1 did not log that it lost quorum")
 	}
-	if s, err := nodes["node1"].status(); err != nil || s.Quorum != "no (1 of 3 votes)" {
-		t.Errorf("node1's status says quorum %q (%v)", s.Quorum, err)
+	if s, err := nodes["node1"].status(); err != nil {
+		t.Error(err)
+	} else if s.Quorum != "no (1 of 3 votes)" {
+		t.Errorf("node1's status says quorum %q, want no (1 of 3 votes)", s.Quorum)
 	}
 	if !waitFor(5*time.Second, func() bool { return holdsVIP(nodes["node2"]) }) {
 		t.Fatal("the majority (node2, next after node1) did not take the VIP")
