@@ -82,6 +82,9 @@ func Run(ctx context.Context, opts Options) error {
 	for _, w := range rep.Warnings {
 		d.log.Warn(w.String())
 	}
+	if risk := cfg.SplitBrainRisk(); risk != "" {
+		d.log.Warn(risk)
+	}
 	d.log.Info("**************************")
 	d.log.Info(fmt.Sprintf("Configuration validated. Starting lubdub %s", opts.Version), "node", opts.Node)
 

@@ -156,3 +156,20 @@ func (t Tuning) WatchdogTimeout() time.Duration {
 	}
 	return max(time.Second, (t.WatchdogFenceTimeout / 2).Truncate(time.Second))
 }
+
+// SplitBrainRisk says, loudly, when a partition of this cluster can give a
+// group two owners: two nodes (where no majority exists) without fencing
+// or a tie-breaker, or more without self-fencing. "" when none is known.
+func (c *Config) SplitBrainRisk() string {
+	switch {
+	case len(c.Groups) == 0:
+		return ""
+	case len(c.Nodes) == 2:
+		return "two nodes and no fencing or tie-breaker: if they stop hearing each other, both run every group (split brain) until they hear each other again; add a third node"
+	case len(c.Nodes) > 2 && c.Tuning.WatchdogFenceTimeout == 0 && c.Tuning.NoQuorumPolicy != "ignore":
+		return "no self-fencing (watchdog_fence_timeout): a node cut off stops its groups within deadtime, but the others may start them before it has; add a watchdog and watchdog_fence_timeout"
+	case len(c.Nodes) > 2 && c.Tuning.NoQuorumPolicy == "ignore":
+		return "no_quorum_policy ignore: every partition runs groups (split brain)"
+	}
+	return ""
+}

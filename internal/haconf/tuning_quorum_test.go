@@ -41,3 +41,23 @@ func TestWatchdogFenceTimeoutNeedsAWatchdog(t *testing.T) {
 		t.Errorf("errors %v", r.Errors)
 	}
 }
+
+// lubdub check warns loudly where a partition can give two owners.
+func TestSplitBrainRisk(t *testing.T) {
+	g := []Group{{Node: "a"}}
+	for _, tc := range []struct {
+		c    Config
+		want string
+	}{
+		{Config{Nodes: []string{"a", "b"}}, ""}, // no groups, nothing to split
+		{Config{Nodes: []string{"a", "b"}, Groups: g}, "two nodes and no fencing"},
+		{Config{Nodes: []string{"a", "b", "c"}, Groups: g}, "no self-fencing"},
+		{Config{Nodes: []string{"a", "b", "c"}, Groups: g, Tuning: Tuning{NoQuorumPolicy: "ignore", WatchdogFenceTimeout: time.Second}}, "every partition runs groups"},
+		{Config{Nodes: []string{"a", "b", "c"}, Groups: g, Tuning: Tuning{NoQuorumPolicy: "stop", WatchdogFenceTimeout: 10 * time.Second}}, ""},
+	} {
+		got := tc.c.SplitBrainRisk()
+		if (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {
+			t.Errorf("%v nodes, policy %q, fence %v: %q, want %q", tc.c.Nodes, tc.c.Tuning.NoQuorumPolicy, tc.c.Tuning.WatchdogFenceTimeout, got, tc.want)
+		}
+	}
+}
