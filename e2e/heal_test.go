@@ -7,23 +7,6 @@ import (
 	"time"
 )
 
-// heartbeatsDropped drops (or lets through again) UDP 694 both ways in a
-// node's namespace: the node and its peer stop hearing each other while
-// both links stay up, so both run the group.
-func (c *haCluster) heartbeatsDropped(name string, drop bool) {
-	c.t.Helper()
-	h := c.nodes[name].host
-	if !drop {
-		runIn(c.t, h, "nft", "delete", "table", "inet", "ldbpartition")
-		return
-	}
-	runIn(c.t, h, "nft", "add", "table", "inet", "ldbpartition")
-	for _, hook := range []string{"input", "output"} {
-		runIn(c.t, h, "nft", "add", "chain", "inet", "ldbpartition", hook, "{ type filter hook "+hook+" priority 0 ; }")
-		runIn(c.t, h, "nft", "add", "rule", "inet", "ldbpartition", hook, "udp", "dport", "694", "drop")
-	}
-}
-
 // Issue 8, healing: when a partition heals (or a paused daemon resumes)
 // and both nodes hold the group, they converge to the preferred node
 // without a restart, and the keeper announces the VIP again, so that the
@@ -40,7 +23,7 @@ func TestHealAfterPartitionAndPause(t *testing.T) {
 			c.watch.setCut("node1", true)
 			switch fault {
 			case "partition":
-				c.heartbeatsDropped("node1", true)
+				dropHeartbeats(t, c.nodes["node1"], true)
 			case "pause":
 				must(t, c.nodes["node1"].proc.Signal(syscall.SIGSTOP))
 			}
@@ -50,7 +33,7 @@ func TestHealAfterPartitionAndPause(t *testing.T) {
 			time.Sleep(time.Second)
 			switch fault {
 			case "partition":
-				c.heartbeatsDropped("node1", false)
+				dropHeartbeats(t, c.nodes["node1"], false)
 			case "pause":
 				must(t, c.nodes["node1"].proc.Signal(syscall.SIGCONT))
 			}

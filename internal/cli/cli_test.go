@@ -118,8 +118,9 @@ func TestClStatusOutputsAndExitCodes(t *testing.T) {
 		code int
 	}{
 		{[]string{"hbstatus"}, "Heartbeat is running on this machine.\n", 0},
-		{[]string{"listnodes"}, "node1\nnode2\n", 0},
-		{[]string{"listnodes", "-v"}, "\nnode1\tactive\t(nodetype: normal)\n\teth0\tup\n\nnode2\tdead\t(nodetype: normal)\n\teth0\tdead\n", 0},
+		// Last node first, as Heartbeat's cl_status lists them.
+		{[]string{"listnodes"}, "node2\nnode1\n", 0},
+		{[]string{"listnodes", "-v"}, "\nnode2\tdead\t(nodetype: normal)\n\teth0\tdead\n\nnode1\tactive\t(nodetype: normal)\n\teth0\tup\n", 0},
 		{[]string{"nodestatus", "node1"}, "active\n", 0},
 		{[]string{"nodestatus", "node2"}, "dead\n", 1},
 		{[]string{"nodestatus", "-m", "node2"}, "The cluster node node2 is dead\n", 1},

@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/lubdub/lubdub/internal/control"
@@ -214,7 +215,10 @@ func listNodes(c *clCtx, verbose bool) {
 	if c.human() {
 		fmt.Fprintln(out, "The nodes are as follow:")
 	}
-	for _, n := range c.status.Nodes {
+	// Heartbeat's client library builds its node list by prepending each
+	// node its daemon sends in ha.cf order (client_lib.c get_nodelist), so
+	// cl_status lists the nodes last first; so do we.
+	for _, n := range slices.Backward(c.status.Nodes) {
 		if c.has('p') && !c.has('n') {
 			continue // lubdub has no ping nodes yet
 		}
@@ -232,7 +236,8 @@ func listLinks(c *clCtx, n *control.Node, verbose bool) {
 	if c.human() {
 		fmt.Fprintln(out, "\tthis node has the following heartbeat links:")
 	}
-	for _, l := range n.Links {
+	// Links too come last first (client_lib.c add_to_iflist prepends).
+	for _, l := range slices.Backward(n.Links) {
 		if verbose {
 			fmt.Fprintf(out, "\t%s\t%s\n", l.Name, l.Status)
 		} else {

@@ -114,6 +114,9 @@ func cmdCheck(env *Env, args []string) int {
 		fmt.Fprintf(env.Stderr, "%d error(s): lubdub would not start\n", nerr)
 		return 1
 	}
+	if risk := c.SplitBrainRisk(); risk != "" {
+		fmt.Fprintf(env.Stderr, "WARNING: %s\n", risk)
+	}
 	local := strings.ToLower(*node)
 	if local == "" {
 		local = hostname()

@@ -46,6 +46,7 @@ type Status struct {
 	Warntime   string            `json:"warntime"`
 	Initdead   string            `json:"initdead"`
 	Resources  string            `json:"resources"`
+	Quorum     string            `json:"quorum"` // "yes (2 of 3 votes)", "no (...)"
 	Nodes      []Node            `json:"nodes"`
 	Groups     []Group           `json:"groups"`
 	Media      []Medium          `json:"media"`

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -65,6 +66,15 @@ type Node struct {
 	monitoring []bool
 	leaving    bool
 	refreshDue time.Time // next resend of the resource report, if unacknowledged
+	// upSince: when each live peer was last heard again; it counts as
+	// settled (groups may fail back to it) failback_delay later.
+	upSince map[string]time.Time
+	// alive: the peers membership counts alive, the engine's view.
+	alive map[string]bool
+	// fencedAt: dead peers that count as fenced (and so hold nothing) at
+	// that time: with watchdog self-fencing, watchdog_fence_timeout after
+	// their death; the engine hears of the death only then.
+	fencedAt map[string]time.Time
 }
 
 type medium struct {
@@ -80,7 +90,8 @@ const mediaRetry = 5 * time.Second
 // NewNode makes a node. probe says, per group, whether a stop found at
 // start-up failed (the group may still run here: it is blocked).
 func NewNode(cfg *haconf.Config, id Identity, seams Seams, blocked []bool, now time.Time, log *slog.Logger) *Node {
-	n := &Node{id: id, cfg: cfg, log: log, seams: seams, drops: map[string]uint64{}, limiter: newRateLimiter(10 * time.Second)}
+	n := &Node{id: id, cfg: cfg, log: log, seams: seams, drops: map[string]uint64{}, limiter: newRateLimiter(10 * time.Second),
+		upSince: map[string]time.Time{}, alive: map[string]bool{}, fencedAt: map[string]time.Time{}}
 	if n.seams.Load == nil {
 		n.seams.Load = func() string { return "" }
 	}
@@ -89,7 +100,8 @@ func NewNode(cfg *haconf.Config, id Identity, seams Seams, blocked []bool, now t
 		groups = append(groups, placement.Group{ID: g.ID(), Preferred: g.Node})
 	}
 	n.eng = placement.New(placement.Config{Local: n.local(), Nodes: cfg.Nodes, Groups: groups,
-		AutoFailback: cfg.AutoFailback, MaxRestarts: cfg.Tuning.MaxRestarts, Epoch: id.Generation}, log)
+		AutoFailback: cfg.AutoFailback, MaxRestarts: cfg.Tuning.MaxRestarts, Epoch: id.Generation,
+		NoQuorumPolicy: cfg.Tuning.NoQuorumPolicy, WaitForAll: cfg.Tuning.WaitForAllWith(len(cfg.Nodes))}, log)
 	n.eng.Probe(blocked)
 	n.monitorDue = make([]time.Time, len(groups))
 	n.monitoring = make([]bool, len(groups))
@@ -127,6 +139,16 @@ func (n *Node) NextWakeup() time.Time {
 	if n.refreshDue.Before(t) {
 		t = n.refreshDue
 	}
+	for _, since := range n.upSince {
+		if at := since.Add(n.failbackDelay()); at.Before(t) {
+			t = at
+		}
+	}
+	for _, at := range n.fencedAt {
+		if at.Before(t) {
+			t = at
+		}
+	}
 	for _, m := range n.media {
 		if m.m == nil && m.state != "skipped" && m.next.Before(t) {
 			t = m.next
@@ -142,6 +164,28 @@ func (n *Node) NextWakeup() time.Time {
 	return t
 }
 
+// setAlive updates the engine's view of the live peers.
+func (n *Node) setAlive(peer string, alive bool) {
+	if alive {
+		n.alive[peer] = true
+	} else {
+		delete(n.alive, peer)
+	}
+	n.push(n.eng.View(slices.Collect(maps.Keys(n.alive))))
+}
+
+// WatchdogOK reports whether the watchdog may be fed: while this node's
+// partition has quorum, or it holds nothing. A node that lost quorum and
+// cannot stop its groups stops feeding it, and its watchdog resets it
+// before its peers take the groups over (watchdog_fence_timeout).
+func (n *Node) WatchdogOK() bool {
+	return n.cfg.Tuning.NoQuorumPolicy == "ignore" || n.eng.Quorate() || !n.eng.HoldsAny()
+}
+
+// failbackDelay is lubdub.cf's failback_delay: how long a peer must have
+// been heard continuously before groups fail back to it.
+func (n *Node) failbackDelay() time.Duration { return n.cfg.Tuning.FailbackDelayFor(n.cfg.Deadtime) }
+
 // refreshEvery is how often a resource report nobody acknowledged is sent
 // again: twice a deadtime, at most once a keepalive.
 func (n *Node) refreshEvery() time.Duration { return max(n.cfg.Keepalive, n.cfg.Deadtime/2) }
@@ -152,6 +196,19 @@ func (n *Node) Tick(now time.Time) {
 	if !now.Before(n.refreshDue) {
 		n.refreshDue = now.Add(n.refreshEvery())
 		n.push(n.eng.Refresh())
+	}
+	for peer, since := range n.upSince {
+		if !now.Before(since.Add(n.failbackDelay())) {
+			delete(n.upSince, peer)
+			n.push(n.eng.Settled(peer))
+		}
+	}
+	for peer, at := range n.fencedAt {
+		if !now.Before(at) {
+			delete(n.fencedAt, peer)
+			n.log.Warn(fmt.Sprintf("node %s counts as fenced: its watchdog has reset it, or it stopped everything, by now (watchdog_fence_timeout)", peer), "node", peer)
+			n.push(n.eng.NodeDown(peer))
+		}
 	}
 	n.openMedia(now)
 	n.monitor(now)
@@ -278,11 +335,23 @@ func (n *Node) drain(now time.Time) {
 			n.log.Debug("node status", "node", a.Node, "from", string(a.From), "to", string(a.To), "reason", a.Reason)
 			switch {
 			case a.To == membership.StatusDead:
-				n.push(n.eng.NodeDown(a.Node))
+				delete(n.upSince, a.Node)
+				n.setAlive(a.Node, false)
+				if d := n.cfg.Tuning.WatchdogFenceTimeout; d > 0 && a.Reason != membership.ReasonShutdown {
+					n.log.Warn(fmt.Sprintf("node %s is dead: its groups are taken over once it counts as fenced, in %s (watchdog_fence_timeout)", a.Node, haconf.FormatDuration(d)), "node", a.Node)
+					n.fencedAt[a.Node] = now.Add(d)
+				} else {
+					n.push(n.eng.NodeDown(a.Node))
+				}
 			case a.To.Alive() && !a.From.Alive():
+				n.upSince[a.Node] = now
+				delete(n.fencedAt, a.Node)
+				n.setAlive(a.Node, true)
 				n.push(n.eng.NodeUp(a.Node))
 			}
 		case membership.NodeRestarted:
+			n.upSince[a.Node] = now
+			delete(n.fencedAt, a.Node)
 			n.push(n.eng.NodeUp(a.Node))
 		case membership.Dropped:
 			n.dropped(now, a.Link, "", a.Node, string(a.Reason), a.Detail)
@@ -463,7 +532,7 @@ func (n *Node) Status(now time.Time) *control.Status {
 		Generation: n.id.Generation, Started: n.id.Started, Now: now,
 		Keepalive: haconf.FormatDuration(n.cfg.Keepalive), Deadtime: haconf.FormatDuration(n.cfg.Deadtime),
 		Warntime: haconf.FormatDuration(n.cfg.Warntime), Initdead: haconf.FormatDuration(n.cfg.Initdead),
-		Resources: n.eng.Held(), Drops: map[string]uint64{},
+		Resources: n.eng.Held(), Quorum: n.eng.QuorumStatus(), Drops: map[string]uint64{},
 	}
 	for i, g := range n.eng.Groups() {
 		cg := control.Group{ID: g.ID, Preferred: g.Preferred, Owner: g.Owner, Local: string(g.Local), Nodes: map[string]string{}}

@@ -82,6 +82,9 @@ func Run(ctx context.Context, opts Options) error {
 	for _, w := range rep.Warnings {
 		d.log.Warn(w.String())
 	}
+	if risk := cfg.SplitBrainRisk(); risk != "" {
+		d.log.Warn(risk)
+	}
 	d.log.Info("**************************")
 	d.log.Info(fmt.Sprintf("Configuration validated. Starting lubdub %s", opts.Version), "node", opts.Node)
 
@@ -102,7 +105,7 @@ func Run(ctx context.Context, opts Options) error {
 	defer srv.Close()
 
 	if cfg.Watchdog != "" {
-		d.watchdog = openWatchdog(cfg.Watchdog, cfg.Keepalive, d.log)
+		d.watchdog = openWatchdog(cfg.Watchdog, cfg.Keepalive, cfg.Tuning.WatchdogTimeout(), d.log)
 	}
 	blocked := d.setupResources()
 	defer d.announcer.Close()
@@ -195,8 +198,11 @@ func (d *daemon) loop(ctx context.Context, sigs <-chan os.Signal) error {
 		case <-timer.C:
 			now := time.Now()
 			d.node.Tick(now)
+			// Fed from the loop only, and only while the node may run:
+			// a hung loop, or a node without quorum that cannot stop its
+			// groups, is reset.
 			if d.watchdog != nil {
-				d.watchdog.tickle(now)
+				d.watchdog.tickle(now, d.node.WatchdogOK())
 			}
 		}
 		if d.node.Done() {

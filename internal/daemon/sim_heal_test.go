@@ -52,3 +52,37 @@ func TestSimHealAnnouncesAgain(t *testing.T) {
 		})
 	}
 }
+
+// Issue 8, point 4: a preferred node back from the dead gets its group
+// back only once every peer has heard it for failback_delay (3 deadtimes
+// by default), so that a node that keeps dying and returning does not
+// drag its group along.
+func TestSimFailbackWaitsFailbackDelay(t *testing.T) {
+	s := newSim(t, 3, 2, "node1 IPaddr::198.18.0.10\n", "auto_failback on\n")
+	s.boot("node1")
+	s.boot("node2")
+	s.settle(5 * time.Second)
+	s.powerOff("node1")
+	s.settle(2 * time.Second)
+	if h := s.holders(0); len(h) != 1 || h[0] != "node2" {
+		t.Fatalf("after node1's power-off the group is on %v", h)
+	}
+	s.boot("node1")
+	booted := s.now
+	delay := s.cfg.Tuning.FailbackDelayFor(s.cfg.Deadtime)
+	var back time.Duration
+	for s.now.Before(booted.Add(delay + 5*time.Second)) {
+		s.runFor(10 * time.Millisecond)
+		if h := s.holders(0); len(h) == 1 && h[0] == "node1" {
+			back = s.now.Sub(booted)
+			break
+		}
+	}
+	if back == 0 {
+		t.Fatalf("no failback within failback_delay (%v) + 5 s", delay)
+	}
+	if back < delay {
+		t.Errorf("failback %v after node1 booted, before failback_delay (%v)", back, delay)
+	}
+	t.Logf("failback %v after node1 booted (failback_delay %v)", back, delay)
+}

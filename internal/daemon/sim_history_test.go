@@ -110,6 +110,9 @@ func (s *sim) healAll() {
 // the cluster must converge within the bound.
 func runHistory(t *testing.T, seed uint64) {
 	s := newSim(t, seed, 2+int(seed%2), simGroups, []string{"auto_failback on\n", "auto_failback off\n", "auto_failback legacy\n"}[seed%3])
+	if len(s.names) >= 3 {
+		s.selfFencing(time.Second, 2500*time.Millisecond)
+	}
 	for _, name := range s.names {
 		s.boot(name)
 	}
@@ -149,4 +152,15 @@ func TestSimHistories(t *testing.T) {
 	for seed := uint64(1); seed <= uint64(n); seed++ {
 		t.Run(fmt.Sprint("seed ", seed), func(t *testing.T) { runHistory(t, seed) })
 	}
+}
+
+// selfFencing gives every machine a watchdog of timeout w and the cluster
+// watchdog_fence_timeout f: then no history may give two owners.
+func (s *sim) selfFencing(w, f time.Duration) {
+	s.cfg.Tuning.WatchdogFenceTimeout = f
+	for _, n := range s.nodes {
+		n.watchdog = w
+	}
+	s.fenced = true
+	s.after(10*time.Millisecond, s.watchdogs)
 }

@@ -69,6 +69,7 @@ type sim struct {
 	loss   map[string]float64 // frames from or to the node lost with this chance
 	delay  time.Duration      // added to every delivery
 	unsafe bool               // a fault that may give two owners has happened
+	fenced bool               // quorum and watchdog self-fencing: no fault may give two owners
 }
 
 // simNode is one node: its Node while its daemon runs, and the resources
@@ -85,6 +86,10 @@ type simNode struct {
 	opDelay time.Duration
 	// announced: when the node announced a group's addresses again
 	announced []time.Time
+	// watchdog: the machine resets when its daemon has not fed it for
+	// this long (0: no watchdog); fed: when it last did.
+	watchdog time.Duration
+	fed      time.Time
 }
 
 // simMedium is a broadcast segment endpoint.
@@ -148,7 +153,29 @@ func (n *simNode) deliver(fn func()) {
 		return
 	}
 	fn()
+	n.feed()
 	n.schedule()
+}
+
+// feed feeds the watchdog as the daemon's loop does: only while the node
+// may (quorum, or nothing held).
+func (n *simNode) feed() {
+	if n.node != nil && !n.paused && n.node.WatchdogOK() {
+		n.fed = n.s.now
+	}
+}
+
+// watchdogs resets every machine whose watchdog was not fed in time, and
+// checks again 10ms later.
+func (s *sim) watchdogs() {
+	for _, name := range s.names {
+		n := s.nodes[name]
+		if n.watchdog > 0 && n.node != nil && s.now.Sub(n.fed) > n.watchdog {
+			s.logf("%s: watchdog reset (not fed for %v)", name, s.now.Sub(n.fed))
+			s.powerOff(name)
+		}
+	}
+	s.after(10*time.Millisecond, s.watchdogs)
 }
 
 // schedule sets the node's next wake-up.
@@ -229,6 +256,7 @@ func (s *sim) boot(name string) {
 	}
 	n.node = NewNode(s.cfg, id, seams, blocked, s.now, slog.New(slog.DiscardHandler))
 	n.paused = false
+	n.fed = s.now
 	s.logf("%s boots (generation %d)", name, n.gen)
 	n.schedule()
 }
@@ -261,6 +289,7 @@ func (s *sim) pause(name string, d time.Duration) {
 				fn()
 			}
 		}
+		n.feed()
 		n.schedule()
 	})
 }
@@ -302,10 +331,11 @@ func (s *sim) holders(g int) []string {
 	return out
 }
 
-// check is the safety oracle: while no fault that may give two owners has
-// happened, no group is in use on two machines.
+// check is the safety oracle: no group is in use on two machines, while
+// no fault that may give two owners has happened, or always where quorum
+// and watchdog self-fencing are configured (fenced).
 func (s *sim) check() {
-	if s.unsafe {
+	if s.unsafe && !s.fenced {
 		return
 	}
 	for g := range s.cfg.Groups {

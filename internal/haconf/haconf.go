@@ -174,6 +174,12 @@ func Load(dir string, opts Options) (*Config, *Report) {
 	c.Groups = loadHaresources(filepath.Join(dir, "haresources"), c, r)
 	c.Tuning, c.Fencing = loadLubdubCf(filepath.Join(dir, "lubdub.cf"), r)
 	c.checkFencing(filepath.Join(dir, "lubdub.cf"), strings.ToLower(opts.Node), r)
+	if c.Tuning.WatchdogFenceTimeout > 0 && c.Watchdog == "" {
+		r.errorf(filepath.Join(dir, "lubdub.cf"), 0, "watchdog_fence_timeout needs a watchdog device: add 'watchdog /dev/watchdog' to ha.cf")
+	}
+	if w := c.Tuning.WatchdogTimeout(); w > 0 && w < c.Deadtime {
+		r.warnf(filepath.Join(dir, "lubdub.cf"), 0, "watchdog_fence_timeout %s sets the watchdog to %s, less than deadtime (%s): a busy node may be reset", FormatDuration(c.Tuning.WatchdogFenceTimeout), FormatDuration(w), FormatDuration(c.Deadtime))
+	}
 	return c, r
 }
 
@@ -198,7 +204,7 @@ func (c *Config) Describe(w *strings.Builder, local string) {
 		k := c.Keys.Keys[c.Keys.Send]
 		fmt.Fprintf(w, "authentication: key %d, %s (%d key(s) accepted)\n", k.Index, k.Method, len(c.Keys.Keys))
 	}
-	fmt.Fprintf(w, "auto_failback: %s\n", c.AutoFailback)
+	fmt.Fprintf(w, "auto_failback: %s (a node back from the dead gets groups back once heard for %s: failback_delay)\n", c.AutoFailback, FormatDuration(c.Tuning.FailbackDelayFor(c.Deadtime)))
 	if c.Watchdog != "" {
 		fmt.Fprintf(w, "watchdog: %s\n", c.Watchdog)
 	}

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lubdub/lubdub/internal/testkit"
 )
 
 // copySeed copies the seed's three files to a temporary directory with
@@ -183,7 +185,7 @@ func TestAuthkeysCases(t *testing.T) {
 	}
 	for _, f := range files {
 		t.Run(strings.TrimSuffix(filepath.Base(f), ".txt"), func(t *testing.T) {
-			sec := readSections(t, f)
+			sec := testkit.Sections(t, f)
 			dir := t.TempDir()
 			file := filepath.Join(dir, "authkeys")
 			mode := os.FileMode(0o600)
@@ -241,27 +243,6 @@ func TestAuthkeysCases(t *testing.T) {
 			}
 		})
 	}
-}
-
-// readSections splits a test case into its "-- name --" sections; the text
-// before the first one describes the case.
-func readSections(t *testing.T, file string) map[string]string {
-	t.Helper()
-	b, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sec, name := map[string]string{}, ""
-	for _, l := range strings.SplitAfter(string(b), "\n") {
-		if h := strings.TrimSpace(l); strings.HasPrefix(h, "-- ") && strings.HasSuffix(h, " --") {
-			name = strings.TrimSuffix(strings.TrimPrefix(h, "-- "), " --")
-			continue
-		}
-		if name != "" {
-			sec[name] += l
-		}
-	}
-	return sec
 }
 
 func TestHaresourcesGrammar(t *testing.T) {

@@ -15,9 +15,22 @@ type Tuning struct {
 	StopTimeout     time.Duration // stop of one resource
 	MonitorInterval time.Duration // 0: no monitoring
 	MonitorTimeout  time.Duration
-	MaxRestarts     int    // monitor failures restarted in place before the group moves
-	StopRetries     int    // a failed stop is tried again this often, 1 s apart (Heartbeat's HA_STOPRETRYMAX)
-	LVSDataPath     string // auto, nftables or ipvs: where ldirectord resources put virtual services
+	MaxRestarts     int // monitor failures restarted in place before the group moves
+	StopRetries     int // a failed stop is tried again this often, 1 s apart (Heartbeat's HA_STOPRETRYMAX)
+	// FailbackDelay: a node heard again after it was declared dead gets
+	// groups back only once every live peer has heard it this long
+	// (keepalived's preempt_delay); -1 means 3 deadtimes.
+	FailbackDelay time.Duration
+	// NoQuorumPolicy: stop (default), freeze or ignore, as Pacemaker's
+	// no-quorum-policy.
+	NoQuorumPolicy string
+	// WaitForAll: -1 (default) means on with two nodes, off otherwise.
+	WaitForAll int
+	// WatchdogFenceTimeout: with a watchdog, a dead node counts as fenced
+	// this long after it was declared dead (sbd's stonith-watchdog-timeout);
+	// 0: off.
+	WatchdogFenceTimeout time.Duration
+	LVSDataPath          string // auto, nftables or ipvs: where ldirectord resources put virtual services
 }
 
 // Fencing is lubdub.cf's fencing: devices and levels (Config.Fencing).
@@ -29,7 +42,7 @@ type Fencing struct {
 // DefaultTuning is used for what lubdub.cf does not set.
 var DefaultTuning = Tuning{
 	StartTimeout: 20 * time.Second, StopTimeout: 20 * time.Second,
-	MonitorInterval: 5 * time.Second, MonitorTimeout: 10 * time.Second, MaxRestarts: 3, StopRetries: 10, LVSDataPath: "auto",
+	MonitorInterval: 5 * time.Second, MonitorTimeout: 10 * time.Second, MaxRestarts: 3, StopRetries: 10, FailbackDelay: -1, NoQuorumPolicy: "stop", WaitForAll: -1, LVSDataPath: "auto",
 }
 
 func loadLubdubCf(file string, r *Report) (Tuning, Fencing) {
@@ -105,6 +118,23 @@ func parseLubdubCf(file, text string, r *Report) (Tuning, Fencing) {
 				continue
 			}
 			t.MaxRestarts = n
+		case "failback_delay":
+			dur(&t.FailbackDelay, true)
+		case "no_quorum_policy":
+			if f[1] != "stop" && f[1] != "freeze" && f[1] != "ignore" {
+				r.errorf(file, line, "no_quorum_policy %q must be stop, freeze or ignore", f[1])
+				continue
+			}
+			t.NoQuorumPolicy = f[1]
+		case "wait_for_all":
+			b, ok := ParseBool(f[1])
+			if !ok {
+				r.errorf(file, line, "wait_for_all %q must be on or off", f[1])
+				continue
+			}
+			t.WaitForAll = map[bool]int{false: 0, true: 1}[b]
+		case "watchdog_fence_timeout":
+			dur(&t.WatchdogFenceTimeout, true)
 		case "stop_retries":
 			n, err := strconv.Atoi(f[1])
 			if err != nil || n < 0 || n > 100 {
@@ -119,8 +149,52 @@ func parseLubdubCf(file, text string, r *Report) (Tuning, Fencing) {
 			}
 			t.LVSDataPath = f[1]
 		default:
-			r.errorf(file, line, "unknown setting %q (start_timeout, stop_timeout, monitor_interval, monitor_timeout, max_restarts, stop_retries, lvs_datapath, fence_device, fencing_level)", f[0])
+			r.errorf(file, line, "unknown setting %q (start_timeout, stop_timeout, monitor_interval, monitor_timeout, max_restarts, stop_retries, failback_delay, no_quorum_policy, wait_for_all, watchdog_fence_timeout, lvs_datapath, fence_device, fencing_level)", f[0])
 		}
 	}
 	return t, fc
+}
+
+// FailbackDelayFor is the failback delay in force with this deadtime.
+func (t Tuning) FailbackDelayFor(deadtime time.Duration) time.Duration {
+	if t.FailbackDelay < 0 {
+		return 3 * deadtime
+	}
+	return t.FailbackDelay
+}
+
+// WaitForAllWith says whether wait_for_all is on in a cluster of n nodes.
+func (t Tuning) WaitForAllWith(n int) bool {
+	if t.WaitForAll < 0 {
+		return n == 2
+	}
+	return t.WaitForAll == 1
+}
+
+// WatchdogTimeout is the watchdog device's timeout with self-fencing: half
+// the fence timeout, in whole seconds as drivers take it, at least 1 s, so
+// that a node that stops feeding it is reset before its peers take over.
+// 0 without self-fencing (the device keeps its own).
+func (t Tuning) WatchdogTimeout() time.Duration {
+	if t.WatchdogFenceTimeout <= 0 {
+		return 0
+	}
+	return max(time.Second, (t.WatchdogFenceTimeout / 2).Truncate(time.Second))
+}
+
+// SplitBrainRisk says, loudly, when a partition of this cluster can give a
+// group two owners: two nodes (where no majority exists) without fencing
+// or a tie-breaker, or more without self-fencing. "" when none is known.
+func (c *Config) SplitBrainRisk() string {
+	switch {
+	case len(c.Groups) == 0:
+		return ""
+	case len(c.Nodes) == 2:
+		return "two nodes and no fencing or tie-breaker: if they stop hearing each other, both run every group (split brain) until they hear each other again; add a third node"
+	case len(c.Nodes) > 2 && c.Tuning.WatchdogFenceTimeout == 0 && c.Tuning.NoQuorumPolicy != "ignore":
+		return "no self-fencing (watchdog_fence_timeout): a node cut off stops its groups within deadtime, but the others may start them before it has; add a watchdog and watchdog_fence_timeout"
+	case len(c.Nodes) > 2 && c.Tuning.NoQuorumPolicy == "ignore":
+		return "no_quorum_policy ignore: every partition runs groups (split brain)"
+	}
+	return ""
 }

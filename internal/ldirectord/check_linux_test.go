@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -17,43 +16,8 @@ import (
 	"time"
 
 	"github.com/lubdub/lubdub/internal/lvs"
-	"github.com/vishvananda/netlink"
+	"github.com/lubdub/lubdub/internal/testkit"
 )
-
-// inNewNetns runs the test again, as a whole process, inside a network
-// namespace of its own (with its loopback up), and reports its result: an
-// HTTP client dials from threads of its own, which a namespace entered
-// by one thread would not cover.
-func inNewNetns(t *testing.T, f func()) {
-	t.Helper()
-	if os.Getenv("LUBDUB_TEST_IN_NETNS") == "1" {
-		lo, err := netlink.LinkByName("lo")
-		if err == nil {
-			err = netlink.LinkSetUp(lo)
-		}
-		if err != nil {
-			t.Fatalf("loopback: %v", err)
-		}
-		f()
-		return
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for a network namespace")
-	}
-	ns := fmt.Sprintf("ldbchk%d-%d", os.Getpid(), time.Now().UnixNano()%1e6)
-	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
-		t.Skipf("cannot make a network namespace: %v %s", err, out)
-	}
-	defer exec.Command("ip", "netns", "del", ns).Run()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", ns, os.Args[0], "-test.run=^"+t.Name()+"$", "-test.v")
-	cmd.Env = append(os.Environ(), "LUBDUB_TEST_IN_NETNS=1")
-	out, err := cmd.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "--- PASS: "+t.Name()) {
-		t.Fatalf("in namespace %s: %v\n%s", ns, err, out)
-	}
-}
 
 func check(v *Virtual, addr string, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
@@ -65,7 +29,7 @@ func check(v *Virtual, addr string, timeout time.Duration) error {
 // the loopback of a private namespace, and decide as ldirectord's
 // check_* functions do.
 func TestChecksAgainstRealServers(t *testing.T) {
-	inNewNetns(t, func() {
+	testkit.InNetns(t, func() {
 		mux := http.NewServeMux()
 		mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintf(w, "Test Page for %s", r.Host) })
 		mux.HandleFunc("/broken", func(w http.ResponseWriter, r *http.Request) {

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/lubdub/lubdub/internal/netdb"
+	"github.com/lubdub/lubdub/internal/testkit"
 )
 
 func run(t *testing.T, tab *Table, line string) error {
@@ -268,7 +269,7 @@ func TestNames(t *testing.T) {
 	}
 	for _, f := range files {
 		t.Run(strings.TrimSuffix(filepath.Base(f), ".txt"), func(t *testing.T) {
-			sec := sections(t, f)
+			sec := testkit.Sections(t, f)
 			cmds, err := RestoreNames(strings.NewReader(sec["restore"]), names)
 			if want, ok := sec["error"]; ok {
 				if err == nil || !strings.Contains(err.Error(), strings.TrimSpace(want)) {
@@ -315,25 +316,4 @@ func TestNames(t *testing.T) {
 			}
 		})
 	}
-}
-
-// sections splits a case file into its "-- name --" sections.
-func sections(t *testing.T, file string) map[string]string {
-	t.Helper()
-	b, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sec, name := map[string]string{}, ""
-	for _, l := range strings.SplitAfter(string(b), "\n") {
-		if h := strings.TrimSpace(l); strings.HasPrefix(h, "-- ") && strings.HasSuffix(h, " --") {
-			name = strings.TrimSuffix(strings.TrimPrefix(h, "-- "), " --")
-			sec[name] = ""
-			continue
-		}
-		if name != "" {
-			sec[name] += l
-		}
-	}
-	return sec
 }

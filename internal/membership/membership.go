@@ -46,6 +46,10 @@ const (
 	LinkDead = "dead"
 )
 
+// ReasonShutdown is NodeChanged's reason for a peer that announced a clean
+// stop: it holds nothing, unlike one that fell silent.
+const ReasonShutdown = "shut down"
+
 // DropReason says why a message was not accepted.
 type DropReason string
 
@@ -553,7 +557,7 @@ func (m *Machine) statusMsg(now time.Time, p *peer, seq uint64, msg *wire.Messag
 	switch st {
 	case StatusDead:
 		m.log.Info(fmt.Sprintf("node %s: shut down cleanly", p.name), "node", p.name)
-		m.markDead(now, p, "shut down")
+		m.markDead(now, p, ReasonShutdown)
 		return
 	case StatusUp, StatusActive, StatusInit:
 	default:

@@ -29,6 +29,7 @@ package placement
 import (
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -68,6 +69,13 @@ type Config struct {
 	// Epoch tells this engine's incarnations apart (the node's generation):
 	// a peer's acknowledgement counts only for the epoch it names.
 	Epoch uint64
+	// NoQuorumPolicy is what a node without quorum does: "stop" (the
+	// default) stops its groups and starts none, "freeze" keeps what runs
+	// and starts nothing, "ignore" places as if it had quorum.
+	NoQuorumPolicy string
+	// WaitForAll: a node places nothing until it has seen every node
+	// once since it started (corosync's wait_for_all).
+	WaitForAll bool
 }
 
 // Assignment is an explicit owner for a group, versioned so that every
@@ -118,6 +126,8 @@ type report struct {
 	assign  []Assignment
 	claims  []uint64 // per group: the revision at which the node's claim began
 	ack     uint64   // the newest of our revisions it had seen
+	settled []string // the peers it has heard continuously for failback_delay
+	view    []string // the nodes its membership counts alive
 }
 
 // Engine is one node's placement state machine.
@@ -137,6 +147,16 @@ type Engine struct {
 	// announces it again once the other has let go.
 	contested []bool
 	wasUp     map[string]bool // peers seen alive before: their return may follow a partition
+	// settled: peers heard continuously for failback_delay (the caller
+	// says when); groups fail back only to a node every live peer
+	// reports settled.
+	settled map[string]bool
+	// view: the peers membership counts alive now (NodeDown may come
+	// later, once a dead node is fenced); seen: those seen alive since
+	// start (wait_for_all). A peer's vote counts while both see each other.
+	view      map[string]bool
+	seen      map[string]bool
+	hadQuorum bool
 	// claimPending: a returning preferred node (auto_failback) claims its
 	// groups back once it has every live peer's report, and so knows the
 	// assignments in force.
@@ -169,7 +189,7 @@ func New(cfg Config, log *slog.Logger) *Engine {
 	n := len(cfg.Groups)
 	e := &Engine{cfg: cfg, log: log, alive: map[string]bool{}, reports: map[string]*report{},
 		local: make([]State, n), busy: make([]bool, n), failing: make([]bool, n),
-		restarts: make([]int, n), inPlace: make([]bool, n), contested: make([]bool, n), wasUp: map[string]bool{}, assign: make([]Assignment, n),
+		restarts: make([]int, n), inPlace: make([]bool, n), contested: make([]bool, n), wasUp: map[string]bool{}, settled: map[string]bool{}, view: map[string]bool{}, seen: map[string]bool{}, assign: make([]Assignment, n),
 		claims: make([]uint64, n), seenRev: map[string]uint64{}, ackSent: map[string]uint64{},
 		epochs: map[string]uint64{}, classes: map[string]Assignment{}}
 	for i := range e.local {
@@ -274,6 +294,7 @@ func (e *Engine) NodeDown(node string) []Action {
 		return nil
 	}
 	delete(e.alive, node)
+	delete(e.settled, node)
 	delete(e.reports, node)
 	delete(e.seenRev, node)
 	delete(e.ackSent, node)
@@ -330,7 +351,7 @@ func (e *Engine) Receive(node string, msg *wire.Message) []Action {
 	e.epochs[node] = ep
 	e.seenRev[node] = rev
 	r := &report{rev: rev, states: make([]State, len(e.cfg.Groups)), assign: make([]Assignment, len(e.cfg.Groups)),
-		claims: make([]uint64, len(e.cfg.Groups))}
+		claims: make([]uint64, len(e.cfg.Groups)), settled: strings.Fields(msg.Value("up")), view: strings.Fields(msg.Value("vw"))}
 	ourEpoch := strconv.FormatUint(e.cfg.Epoch, 10)
 	for _, kv := range strings.Fields(msg.Value("ack")) {
 		if f := strings.Split(kv, ":"); len(f) == 3 && f[0] == e.cfg.Local && f[1] == ourEpoch {
@@ -703,6 +724,12 @@ func (e *Engine) Desired(g int) string {
 	if a := e.assign[g]; a.Node != "" && e.candidate(a.Node, g) {
 		return a.Node
 	}
+	var runners []string
+	for _, n := range e.cfg.Nodes {
+		if s, ok := e.stateOf(n, g); ok && s == Running && e.candidate(n, g) {
+			runners = append(runners, n)
+		}
+	}
 	if !e.failback() {
 		for _, n := range e.cfg.Nodes {
 			if s, ok := e.stateOf(n, g); ok && (s == Running || s == Starting) && e.candidate(n, g) {
@@ -711,10 +738,136 @@ func (e *Engine) Desired(g int) string {
 		}
 	}
 	pref := e.cfg.Groups[g].Preferred
-	if e.candidate(pref, g) {
-		return pref
+	d := pref
+	if !e.candidate(pref, g) {
+		d = e.firstCandidate(g, pref)
 	}
-	return e.firstCandidate(g, pref)
+	// No failback to a node back from the dead before every live peer has
+	// heard it for failback_delay: the one node that runs the group keeps
+	// it meanwhile. (Two copies after a partition are settled by the rules
+	// above.)
+	if len(runners) == 1 && d != runners[0] && !e.settledEverywhere(d) {
+		return runners[0]
+	}
+	return d
+}
+
+// settledEverywhere: every live node but node itself has heard node
+// continuously for failback_delay.
+func (e *Engine) settledEverywhere(node string) bool {
+	for n := range e.alive {
+		switch {
+		case n == node:
+		case n == e.cfg.Local:
+			if !e.settled[node] {
+				return false
+			}
+		default:
+			if r := e.reports[n]; r == nil || !slices.Contains(r.settled, node) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (e *Engine) policy() string {
+	if e.cfg.NoQuorumPolicy == "" {
+		return "stop"
+	}
+	return e.cfg.NoQuorumPolicy
+}
+
+// View tells the engine which peers membership counts alive now. Votes
+// and reports follow it at once, before any NodeDown (which may wait for
+// the dead node to be fenced).
+func (e *Engine) View(alive []string) []Action {
+	view := map[string]bool{}
+	for _, n := range alive {
+		if n != e.cfg.Local && slices.Contains(e.cfg.Nodes, n) {
+			view[n] = true
+			e.seen[n] = true
+		}
+	}
+	if maps.Equal(view, e.view) {
+		return nil
+	}
+	e.view = view
+	if e.ready {
+		e.sendReport() // peers count our vote only while we count them
+	}
+	e.reconcile()
+	return e.flush()
+}
+
+// votes counts this node and the peers that see each other with it: alive
+// in our view, and our node alive in theirs.
+func (e *Engine) votes() int {
+	v := 1
+	for n := range e.view {
+		if r := e.reports[n]; r != nil && slices.Contains(r.view, e.cfg.Local) {
+			v++
+		}
+	}
+	return v
+}
+
+// Quorate reports whether this node's partition may run groups: with
+// wait_for_all, not before every node has been seen once; with two nodes
+// (or one), always after that (corosync's two_node: only fencing tells two
+// nodes apart); with three or more, while it holds a strict majority of
+// the nodes in ha.cf, counting only peers that see each other with it.
+func (e *Engine) Quorate() bool {
+	n := len(e.cfg.Nodes)
+	if e.cfg.WaitForAll && len(e.seen) < n-1 {
+		return false
+	}
+	return n <= 2 || 2*e.votes() > n
+}
+
+// QuorumStatus says whether the partition has quorum and why, for status
+// tools: "yes (2 of 3 votes)", "no (wait_for_all: 0 of 1 peers seen since
+// start)".
+func (e *Engine) QuorumStatus() string {
+	if e.Quorate() {
+		return "yes (" + e.quorumWhy() + ")"
+	}
+	return "no (" + e.quorumWhy() + ")"
+}
+
+func (e *Engine) quorumWhy() string {
+	n := len(e.cfg.Nodes)
+	if e.cfg.WaitForAll && len(e.seen) < n-1 {
+		return fmt.Sprintf("wait_for_all: %d of %d peers seen since start", len(e.seen), n-1)
+	}
+	if n <= 2 {
+		return fmt.Sprintf("%d nodes: no majority needed", n)
+	}
+	return fmt.Sprintf("%d of %d votes", e.votes(), n)
+}
+
+// HoldsAny reports whether this node may be running any group.
+func (e *Engine) HoldsAny() bool {
+	for g := range e.cfg.Groups {
+		if e.Acting(g) || e.busy[g] {
+			return true
+		}
+	}
+	return false
+}
+
+// Settled says that node has been heard continuously for failback_delay:
+// groups may fail back to it once every live peer says so too.
+func (e *Engine) Settled(node string) []Action {
+	if node == e.cfg.Local || !e.alive[node] || e.settled[node] {
+		return nil
+	}
+	e.settled[node] = true
+	if e.ready {
+		e.sendReport()
+	}
+	e.reconcile()
+	return e.flush()
 }
 
 // othersFree: every other live node has reported, and none holds g.
@@ -745,8 +898,30 @@ func (e *Engine) reconcile() {
 	if !e.ready {
 		return
 	}
+	quorate := e.Quorate()
+	if quorate != e.hadQuorum {
+		e.hadQuorum = quorate
+		if quorate {
+			e.log.Info("this node's partition has quorum: it places groups", "node", e.cfg.Local)
+		} else {
+			e.log.Warn(fmt.Sprintf("this node's partition has no quorum (%s): no-quorum-policy %s", e.quorumWhy(), e.policy()), "node", e.cfg.Local)
+		}
+	}
 	for g := range e.cfg.Groups {
 		if e.busy[g] {
+			continue
+		}
+		if !quorate && e.policy() != "ignore" {
+			switch s := e.local[g]; {
+			case s == Starting:
+				e.local[g] = Stopped
+				e.claims[g] = 0
+				e.sendReport()
+			case s == Running && e.policy() == "stop":
+				e.log.Warn(fmt.Sprintf("resource group %s: no quorum: stopping it here", e.cfg.Groups[g].ID), "group", e.cfg.Groups[g].ID)
+				e.stop(g)
+				e.sendReport()
+			}
 			continue
 		}
 		want := e.Desired(g) == e.cfg.Local
@@ -857,6 +1032,20 @@ func (e *Engine) sendReport() {
 		}
 	}
 	m.Add("ack", strings.Join(acks, " "))
+	var settled []string
+	for _, n := range e.cfg.Nodes {
+		if e.settled[n] {
+			settled = append(settled, n)
+		}
+	}
+	m.Add("up", strings.Join(settled, " "))
+	var view []string
+	for _, n := range e.cfg.Nodes {
+		if e.view[n] {
+			view = append(view, n)
+		}
+	}
+	m.Add("vw", strings.Join(view, " "))
 	var classes []string
 	for _, p := range e.cfg.Nodes {
 		if a, ok := e.classes[p]; ok {
@@ -874,6 +1063,7 @@ func (e *Engine) sendReport() {
 		if e.local[i] == Starting {
 			m.Add("cr"+idx, strconv.FormatUint(e.claims[i], 10))
 		}
+
 	}
 	// Several reports in one step collapse into the last.
 	for i, a := range e.out {

@@ -153,9 +153,26 @@ func (s *sim) boot(n string, probe ...bool) {
 		if pn := s.nodes[p]; pn != nil && pn.up && p != n {
 			s.handle(p, pn.e.NodeUp(n))
 			s.handle(n, sn.e.NodeUp(p))
+			// failback_delay 0: settled at once
+			s.handle(p, pn.e.Settled(n))
+			s.handle(n, sn.e.Settled(p))
 		}
 	}
+	s.views()
 	s.handle(n, sn.e.Ready())
+}
+
+// views tells every live node who is alive, as membership does.
+func (s *sim) views() {
+	var up []string
+	for _, n := range s.cfg.Nodes {
+		if sn := s.nodes[n]; sn != nil && sn.up {
+			up = append(up, n)
+		}
+	}
+	for _, n := range up {
+		s.handle(n, s.nodes[n].e.View(up))
+	}
 }
 
 // bootAll starts nodes together: they hear each other before joining.
@@ -171,9 +188,11 @@ func (s *sim) bootAll(names ...string) {
 		for _, p := range names {
 			if p != n {
 				s.handle(n, s.nodes[n].e.NodeUp(p))
+				s.handle(n, s.nodes[n].e.Settled(p))
 			}
 		}
 	}
+	s.views()
 	for _, n := range names {
 		s.handle(n, s.nodes[n].e.Ready())
 	}
@@ -196,6 +215,7 @@ func (s *sim) kill(n string) {
 			s.handle(p, pn.e.NodeDown(n))
 		}
 	}
+	s.views()
 }
 
 func (s *sim) golden(name string) {
@@ -363,13 +383,13 @@ func TestThreeNodesDeterministic(t *testing.T) {
 	if s.owner(1) != "c" {
 		t.Fatalf("g2 owner %q", s.owner(1))
 	}
-	s.step("c dies too: g2 and g3 go to a", func() { s.kill("c") })
-	if s.owner(1) != "a" || s.owner(2) != "a" {
-		t.Fatalf("owners %q %q", s.owner(1), s.owner(2))
+	s.step("c dies too: a alone has no quorum (1 of 3): it stops every group", func() { s.kill("c") })
+	if s.owner(0) != "" || s.owner(1) != "" || s.owner(2) != "" {
+		t.Fatalf("owners %q %q %q", s.owner(0), s.owner(1), s.owner(2))
 	}
-	s.step("b returns", func() { s.boot("b") })
-	if s.owner(1) != "b" || s.owner(2) != "a" {
-		t.Fatalf("owners %q %q", s.owner(1), s.owner(2))
+	s.step("b returns: a and b have quorum", func() { s.boot("b") })
+	if s.owner(0) != "a" || s.owner(1) != "b" || s.owner(2) != "a" {
+		t.Fatalf("owners %q %q %q", s.owner(0), s.owner(1), s.owner(2))
 	}
 	s.golden("three-nodes")
 }

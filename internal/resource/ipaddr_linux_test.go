@@ -2,11 +2,9 @@ package resource
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -14,35 +12,9 @@ import (
 	"time"
 
 	"github.com/lubdub/lubdub/internal/haconf"
+	"github.com/lubdub/lubdub/internal/testkit"
 	"github.com/mdlayher/arp"
 )
-
-// inTestNetns runs the calling test again inside a network namespace of
-// its own (the whole process, so that every goroutine's sockets are in
-// it), and removes the namespace afterwards, also when the test fails.
-func inTestNetns(t *testing.T, f func()) {
-	t.Helper()
-	if os.Getenv("LUBDUB_TEST_IN_NETNS") == "1" {
-		f()
-		return
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for a network namespace")
-	}
-	ns := fmt.Sprintf("ldbres%d-%d", os.Getpid(), time.Now().UnixNano()%1e6)
-	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
-		t.Skipf("cannot make a network namespace: %v %s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", ns, os.Args[0], "-test.run=^"+t.Name()+"$", "-test.v")
-	cmd.Env = append(os.Environ(), "LUBDUB_TEST_IN_NETNS=1")
-	out, err := cmd.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "--- PASS: "+t.Name()) {
-		t.Fatalf("in namespace %s: %v\n%s", ns, err, out)
-	}
-}
 
 // arpWatch records the gratuitous ARP frames for an address seen on an
 // interface.
@@ -100,7 +72,7 @@ func ipOut(t *testing.T, args ...string) string {
 // silent at once after its stop (which removes it), and a re-announcement
 // only while it is held.
 func TestIPaddr2InNamespace(t *testing.T) {
-	inTestNetns(t, func() {
+	testkit.InNetns(t, func() {
 		ipOut(t, "link", "add", "eth0", "type", "veth", "peer", "name", "peer0")
 		ipOut(t, "addr", "add", "198.18.0.1/24", "brd", "+", "dev", "eth0")
 		ipOut(t, "link", "set", "eth0", "up")

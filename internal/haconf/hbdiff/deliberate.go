@@ -35,7 +35,7 @@ var Deliberate = map[string]Difference{
 	"ha.cf/media bcast nosuch0":                      {lubdubAccepts, "a missing interface or tty is not a configuration error: lubdub check reads the files alone, and the daemon logs the missing device and retries it every 5 s (Heartbeat's plugins look the device up while parsing)"},
 	"ha.cf/media mcast nosuch0 225.0.0.1 694 1 0":    {lubdubAccepts, "a missing interface or tty is not a configuration error (see bcast nosuch0)"},
 	"ha.cf/media serial /nonexistent/tty":            {lubdubAccepts, "a missing interface or tty is not a configuration error (see bcast nosuch0)"},
-	"ha.cf/node duplicate":                           {"nodes: heartbeat node1,node2,node1, lubdub node1,node2", "a node named twice is one node (with a warning); Heartbeat lists it twice"},
+	"ha.cf/node duplicate":                           {"heartbeat lists a node more than once", "a node named twice is one node (with a warning); Heartbeat lists it twice"},
 	"authkeys/sha256":                                {lubdubAccepts, "sha256 is lubdub's addition (HMAC-SHA256) for lubdub-only clusters; Heartbeat has no such plugin"},
 	"haresources/bad address":                        {lubdubRefuses, "lubdub checks every resource when it reads haresources; Heartbeat checks only the node names and fails later, when the group starts"},
 	"haresources/bad resource name":                  {lubdubRefuses, "as bad address"},

@@ -20,6 +20,7 @@ type Variant struct {
 	Name  string            // what it changes, as "ha.cf/keepalive=500MS"
 	Files map[string]string // ha.cf, authkeys, haresources; absent: no file
 	Modes map[string]os.FileMode
+	Parts []string // the catalog variants a random one combines
 }
 
 // Node is the local node's name in every variant (its nodeinfo).
@@ -391,9 +392,9 @@ func Random(seed int64, n int) []Variant {
 			}
 			names = append(names, c.Name)
 		}
-		v.Name = fmt.Sprintf("random %d: %s", seed, strings.Join(names, " + "))
+		v.Name = fmt.Sprintf("random %d-%d: %s", seed, len(out), strings.Join(names, " + "))
+		v.Parts = names
 		out = append(out, v)
-		seed++
 	}
 	return out
 }

@@ -113,7 +113,11 @@ func Compare(hb, lub Reading, ignore map[string]bool) []string {
 		}
 	}
 	if a, b := strings.Join(hb.Nodes, ","), strings.Join(lub.Nodes, ","); a != b {
-		d = append(d, fmt.Sprintf("nodes: heartbeat %s, lubdub %s", a, b))
+		if strings.Join(dedupe(hb.Nodes), ",") == b {
+			d = append(d, fmt.Sprintf("nodes: heartbeat lists a node more than once (%s), lubdub once each", a))
+		} else {
+			d = append(d, fmt.Sprintf("nodes: heartbeat %s, lubdub %s", a, b))
+		}
 	}
 	if a, b := strings.Join(hb.Media, ","), strings.Join(lub.Media, ","); a != b {
 		d = append(d, fmt.Sprintf("media: heartbeat %s, lubdub %s", a, b))
@@ -134,4 +138,33 @@ func verdict(r Reading) string {
 		return "refused (" + strings.Join(r.Errors, "; ") + ")"
 	}
 	return "refused"
+}
+
+func dedupe(names []string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, n := range names {
+		if !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// OnlyDeliberate reports whether every difference in diffs is one of the
+// deliberate ones (as random combinations produce them).
+func OnlyDeliberate(diffs []string) bool {
+	for _, d := range diffs {
+		known := false
+		for _, dd := range Deliberate {
+			if dd.Diff != lubdubRefuses && dd.Diff != lubdubAccepts && strings.Contains(d, dd.Diff) {
+				known = true
+			}
+		}
+		if !known {
+			return false
+		}
+	}
+	return len(diffs) > 0
 }

@@ -1,0 +1,63 @@
+package haconf
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// Quorum and self-fencing settings: defaults, values, refusals, and the
+// watchdog timeout derived from the fence timeout.
+func TestQuorumSettings(t *testing.T) {
+	r := &Report{}
+	d := parseTuning("lubdub.cf", "", r)
+	if d.NoQuorumPolicy != "stop" || !d.WaitForAllWith(2) || d.WaitForAllWith(3) || d.WatchdogFenceTimeout != 0 || d.WatchdogTimeout() != 0 {
+		t.Errorf("defaults: %+v", d)
+	}
+	if got := d.FailbackDelayFor(400 * time.Millisecond); got != 1200*time.Millisecond {
+		t.Errorf("default failback_delay with deadtime 400ms = %v, want 3 deadtimes", got)
+	}
+	v := parseTuning("lubdub.cf", "no_quorum_policy freeze\nwait_for_all off\nwatchdog_fence_timeout 10s\nfailback_delay 0\n", r)
+	if len(r.Errors) != 0 || v.NoQuorumPolicy != "freeze" || v.WaitForAllWith(2) || v.WatchdogTimeout() != 5*time.Second || v.FailbackDelayFor(time.Second) != 0 {
+		t.Errorf("read %+v, errors %v", v, r.Errors)
+	}
+	if w := (Tuning{WatchdogFenceTimeout: 2500 * time.Millisecond}).WatchdogTimeout(); w != time.Second {
+		t.Errorf("watchdog timeout for a 2.5 s fence timeout = %v, want 1 s (whole seconds, half or less)", w)
+	}
+	for _, bad := range []string{"no_quorum_policy suicide", "wait_for_all perhaps", "watchdog_fence_timeout soon"} {
+		r := &Report{}
+		parseTuning("lubdub.cf", bad+"\n", r)
+		if len(r.Errors) != 1 || r.Errors[0].Line != 1 {
+			t.Errorf("%q: errors %v", bad, r.Errors)
+		}
+	}
+}
+
+// Self-fencing without a watchdog device is an error naming what to add.
+func TestWatchdogFenceTimeoutNeedsAWatchdog(t *testing.T) {
+	dir := write(t, map[string]string{"ha.cf": "node a\nbcast eth0\n", "authkeys": goodAuth, "lubdub.cf": "watchdog_fence_timeout 10s\n"})
+	_, r := Load(dir, Options{})
+	if len(r.Errors) != 1 || !strings.Contains(r.Errors[0].Msg, "add 'watchdog /dev/watchdog' to ha.cf") {
+		t.Errorf("errors %v", r.Errors)
+	}
+}
+
+// lubdub check warns loudly where a partition can give two owners.
+func TestSplitBrainRisk(t *testing.T) {
+	g := []Group{{Node: "a"}}
+	for _, tc := range []struct {
+		c    Config
+		want string
+	}{
+		{Config{Nodes: []string{"a", "b"}}, ""}, // no groups, nothing to split
+		{Config{Nodes: []string{"a", "b"}, Groups: g}, "two nodes and no fencing"},
+		{Config{Nodes: []string{"a", "b", "c"}, Groups: g}, "no self-fencing"},
+		{Config{Nodes: []string{"a", "b", "c"}, Groups: g, Tuning: Tuning{NoQuorumPolicy: "ignore", WatchdogFenceTimeout: time.Second}}, "every partition runs groups"},
+		{Config{Nodes: []string{"a", "b", "c"}, Groups: g, Tuning: Tuning{NoQuorumPolicy: "stop", WatchdogFenceTimeout: 10 * time.Second}}, ""},
+	} {
+		got := tc.c.SplitBrainRisk()
+		if (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {
+			t.Errorf("%v nodes, policy %q, fence %v: %q, want %q", tc.c.Nodes, tc.c.Tuning.NoQuorumPolicy, tc.c.Tuning.WatchdogFenceTimeout, got, tc.want)
+		}
+	}
+}
