@@ -82,7 +82,8 @@ func TestIPaddr2InNamespace(t *testing.T) {
 		watch := watchARP(t, "peer0", vip)
 
 		an := NewAnnouncer(NewARPSender(), slog.New(slog.DiscardHandler))
-		an.Spacing, an.Repeats, an.Last = 50*time.Millisecond, 5, 400*time.Millisecond
+		// Spacings wide enough that a loaded machine is never two late.
+		an.Spacing, an.Repeats, an.Last = 200*time.Millisecond, 5, 1600*time.Millisecond
 		defer an.Close()
 		res, err := haconf.ParseResource("IPaddr2::198.18.0.10")
 		if err != nil {
@@ -105,7 +106,12 @@ func TestIPaddr2InNamespace(t *testing.T) {
 		if ok, err := a.Running(ctx); !ok || err != nil {
 			t.Fatalf("status after start: %v %v", ok, err)
 		}
-		time.Sleep(700 * time.Millisecond)
+		// The schedule ends 1.6 s after the start; the frames reach the
+		// watcher soon after.
+		for end := time.Now().Add(5 * time.Second); time.Now().Before(end) && (an.Announcing(vip) || watch.count() < 14); {
+			time.Sleep(10 * time.Millisecond)
+		}
+		time.Sleep(50 * time.Millisecond)
 		// Each announcement is a request and a reply.
 		if n := watch.count(); n != 14 {
 			t.Errorf("%d gratuitous ARP frames seen on the wire, want 14 (a request and a reply now, at 5 repeats and at Last)", n)
@@ -133,7 +139,7 @@ func TestIPaddr2InNamespace(t *testing.T) {
 		if err := a.(*ipAddr).Announce(ctx); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(600 * time.Millisecond)
+		time.Sleep(2 * time.Second)
 		if got := watch.count(); got != n {
 			t.Errorf("%d gratuitous ARP frames after the stop", got-n)
 		}
