@@ -47,6 +47,8 @@ type Status struct {
 	Initdead   string            `json:"initdead"`
 	Resources  string            `json:"resources"`
 	Quorum     string            `json:"quorum"` // "yes (2 of 3 votes)", "no (...)"
+	// Fencing: dead peers being fenced, and how it goes.
+	Fencing map[string]string `json:"fencing,omitempty"`
 	Nodes      []Node            `json:"nodes"`
 	Groups     []Group           `json:"groups"`
 	Media      []Medium          `json:"media"`

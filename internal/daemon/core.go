@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -33,6 +32,10 @@ type Seams struct {
 	Exec       Executor
 	// Load is the load average for status messages ("" if unknown).
 	Load func() string
+	// Fence starts fencing a node (reset), in the background; its end
+	// comes back through Node.Fenced. nil: no fencing configured, a dead
+	// node is assumed to hold nothing (Heartbeat without STONITH).
+	Fence func(node string)
 }
 
 // Identity is what a node keeps across restarts.
@@ -75,6 +78,26 @@ type Node struct {
 	// that time: with watchdog self-fencing, watchdog_fence_timeout after
 	// their death; the engine hears of the death only then.
 	fencedAt map[string]time.Time
+	// fencing: dead peers being fenced; their groups wait for it.
+	fencing map[string]*fenceState
+	// reported: when each peer's last resource report came; now: the
+	// time of the event being handled.
+	reported map[string]time.Time
+	now      time.Time
+}
+
+// fenceState is one dead peer's fencing.
+type fenceState struct {
+	next     time.Time // when to try (again); zero while a try runs
+	tries    int
+	last     string // the last failure, for status
+	inFlight bool
+}
+
+// fenceRetry is the backoff after a failed fencing: 1 s, doubling, at most
+// 30 s.
+func fenceRetry(tries int) time.Duration {
+	return min(30*time.Second, time.Second<<min(tries-1, 5))
 }
 
 type medium struct {
@@ -91,7 +114,7 @@ const mediaRetry = 5 * time.Second
 // start-up failed (the group may still run here: it is blocked).
 func NewNode(cfg *haconf.Config, id Identity, seams Seams, blocked []bool, now time.Time, log *slog.Logger) *Node {
 	n := &Node{id: id, cfg: cfg, log: log, seams: seams, drops: map[string]uint64{}, limiter: newRateLimiter(10 * time.Second),
-		upSince: map[string]time.Time{}, alive: map[string]bool{}, fencedAt: map[string]time.Time{}}
+		upSince: map[string]time.Time{}, alive: map[string]bool{}, fencedAt: map[string]time.Time{}, fencing: map[string]*fenceState{}, reported: map[string]time.Time{}}
 	if n.seams.Load == nil {
 		n.seams.Load = func() string { return "" }
 	}
@@ -149,6 +172,16 @@ func (n *Node) NextWakeup() time.Time {
 			t = at
 		}
 	}
+	for _, f := range n.fencing {
+		if !f.inFlight && f.next.Before(t) {
+			t = f.next
+		}
+	}
+	for p, at := range n.reported {
+		if exp := at.Add(n.reportFresh() + time.Millisecond); n.alive[p] && exp.Before(t) && exp.After(n.now) {
+			t = exp
+		}
+	}
 	for _, m := range n.media {
 		if m.m == nil && m.state != "skipped" && m.next.Before(t) {
 			t = m.next
@@ -164,6 +197,59 @@ func (n *Node) NextWakeup() time.Time {
 	return t
 }
 
+// startFencing fences a peer that fell silent before anything of it is
+// taken over (Pacemaker's requires=fencing). In a two-node cluster the
+// node that holds no group waits fence_delay first, so that when both
+// shoot, the one that runs the groups wins (priority-fencing-delay). A
+// node without quorum does not fence.
+func (n *Node) startFencing(now time.Time, peer string) {
+	if !n.eng.Quorate() {
+		n.log.Warn(fmt.Sprintf("node %s is dead, but this node has no quorum: it does not fence", peer), "node", peer)
+		return
+	}
+	delay := time.Duration(0)
+	if len(n.cfg.Nodes) == 2 && !n.eng.HoldsAny() {
+		delay = n.cfg.Tuning.FenceDelayFor(n.cfg.Deadtime)
+	}
+	n.log.Warn(fmt.Sprintf("node %s is dead: fencing it%s before its groups are taken over", peer, map[bool]string{true: fmt.Sprintf(" in %s (this node holds nothing: fence_delay)", haconf.FormatDuration(delay)), false: ""}[delay > 0]), "node", peer)
+	n.fencing[peer] = &fenceState{next: now.Add(delay)}
+}
+
+// stopFencing ends a peer's fencing when it is heard again: a try that
+// runs still ends, but no other starts.
+func (n *Node) stopFencing(peer string) {
+	if f, ok := n.fencing[peer]; ok && !f.inFlight {
+		n.log.Info(fmt.Sprintf("node %s is back: fencing it no more", peer), "node", peer)
+		delete(n.fencing, peer)
+	}
+}
+
+// Fenced takes the end of a fencing try: once fenced, the peer holds
+// nothing and its groups may go elsewhere; a failure is tried again with
+// backoff, and meanwhile nothing of that node is taken over.
+func (n *Node) Fenced(now time.Time, peer string, ok bool, detail string) {
+	f := n.fencing[peer]
+	if f == nil {
+		return
+	}
+	f.inFlight = false
+	switch {
+	case ok:
+		delete(n.fencing, peer)
+		n.log.Warn(fmt.Sprintf("node %s fenced: %s", peer, detail), "node", peer)
+		if !n.alive[peer] {
+			n.push(n.eng.NodeDown(peer))
+		}
+	case n.alive[peer]:
+		delete(n.fencing, peer) // back meanwhile
+	default:
+		f.last = detail
+		f.next = now.Add(fenceRetry(f.tries))
+		n.log.Error(fmt.Sprintf("fencing node %s failed (try %d): %s; its groups wait; trying again in %s", peer, f.tries, detail, fenceRetry(f.tries)), "node", peer)
+	}
+	n.drain(now)
+}
+
 // setAlive updates the engine's view of the live peers.
 func (n *Node) setAlive(peer string, alive bool) {
 	if alive {
@@ -171,7 +257,26 @@ func (n *Node) setAlive(peer string, alive bool) {
 	} else {
 		delete(n.alive, peer)
 	}
-	n.push(n.eng.View(slices.Collect(maps.Keys(n.alive))))
+	n.updateView(n.now)
+}
+
+// reportFresh is how long a peer's last resource report vouches for it:
+// a peer counts in this node's view (and votes) only while membership
+// counts it alive and its report is that recent. Reports go out at least
+// every half deadtime with three nodes or more, so a node whose peers
+// declared it dead stops counting their votes within this time even if
+// their later reports never reach it.
+func (n *Node) reportFresh() time.Duration { return 2 * n.cfg.Deadtime }
+
+// updateView gives the engine the peers alive and recently reported.
+func (n *Node) updateView(now time.Time) {
+	var view []string
+	for p := range n.alive {
+		if at, ok := n.reported[p]; ok && now.Sub(at) <= n.reportFresh() {
+			view = append(view, p)
+		}
+	}
+	n.push(n.eng.View(view))
 }
 
 // WatchdogOK reports whether the watchdog may be fed: while this node's
@@ -197,10 +302,19 @@ func (n *Node) Tick(now time.Time) {
 		n.refreshDue = now.Add(n.refreshEvery())
 		n.push(n.eng.Refresh())
 	}
+	n.updateView(now)
 	for peer, since := range n.upSince {
 		if !now.Before(since.Add(n.failbackDelay())) {
 			delete(n.upSince, peer)
 			n.push(n.eng.Settled(peer))
+		}
+	}
+	for peer, f := range n.fencing {
+		if !f.inFlight && !now.Before(f.next) {
+			f.inFlight = true
+			f.tries++
+			n.log.Info(fmt.Sprintf("fencing node %s (try %d)", peer, f.tries), "node", peer)
+			n.seams.Fence(peer)
 		}
 	}
 	for peer, at := range n.fencedAt {
@@ -320,6 +434,7 @@ func (n *Node) push(acts any) {
 
 // drain carries out queued actions, and those they cause, in order.
 func (n *Node) drain(now time.Time) {
+	n.now = now
 	for len(n.queue) > 0 || (!n.engReady && n.mach.LocalStatus() == membership.StatusActive) {
 		if len(n.queue) == 0 {
 			n.engReady = true
@@ -337,7 +452,9 @@ func (n *Node) drain(now time.Time) {
 			case a.To == membership.StatusDead:
 				delete(n.upSince, a.Node)
 				n.setAlive(a.Node, false)
-				if d := n.cfg.Tuning.WatchdogFenceTimeout; d > 0 && a.Reason != membership.ReasonShutdown {
+				if n.seams.Fence != nil && a.Reason != membership.ReasonShutdown {
+					n.startFencing(now, a.Node)
+				} else if d := n.cfg.Tuning.WatchdogFenceTimeout; d > 0 && a.Reason != membership.ReasonShutdown {
 					n.log.Warn(fmt.Sprintf("node %s is dead: its groups are taken over once it counts as fenced, in %s (watchdog_fence_timeout)", a.Node, haconf.FormatDuration(d)), "node", a.Node)
 					n.fencedAt[a.Node] = now.Add(d)
 				} else {
@@ -346,8 +463,11 @@ func (n *Node) drain(now time.Time) {
 			case a.To.Alive() && !a.From.Alive():
 				n.upSince[a.Node] = now
 				delete(n.fencedAt, a.Node)
-				n.setAlive(a.Node, true)
+				n.stopFencing(a.Node)
+				// NodeUp first: the engine must count the peer (and wait
+				// for its report) before its vote can give quorum.
 				n.push(n.eng.NodeUp(a.Node))
+				n.setAlive(a.Node, true)
 			}
 		case membership.NodeRestarted:
 			n.upSince[a.Node] = now
@@ -357,7 +477,11 @@ func (n *Node) drain(now time.Time) {
 			n.dropped(now, a.Link, "", a.Node, string(a.Reason), a.Detail)
 		case membership.Deliver:
 			if a.Msg.Value(wire.FType) == placement.MsgType {
+				// Receive first: the report's view is what the vote is
+				// counted from.
+				n.reported[a.Node] = now
 				n.push(n.eng.Receive(a.Node, a.Msg))
+				n.updateView(now)
 			} else {
 				n.log.Debug("message not handled", "node", a.Node, "type", a.Msg.Value(wire.FType))
 			}
@@ -533,6 +657,7 @@ func (n *Node) Status(now time.Time) *control.Status {
 		Keepalive: haconf.FormatDuration(n.cfg.Keepalive), Deadtime: haconf.FormatDuration(n.cfg.Deadtime),
 		Warntime: haconf.FormatDuration(n.cfg.Warntime), Initdead: haconf.FormatDuration(n.cfg.Initdead),
 		Resources: n.eng.Held(), Quorum: n.eng.QuorumStatus(), Drops: map[string]uint64{},
+		Fencing: map[string]string{},
 	}
 	for i, g := range n.eng.Groups() {
 		cg := control.Group{ID: g.ID, Preferred: g.Preferred, Owner: g.Owner, Local: string(g.Local), Nodes: map[string]string{}}
@@ -546,6 +671,18 @@ func (n *Node) Status(now time.Time) *control.Status {
 	}
 	for k, v := range n.drops {
 		s.Drops[k] = v
+	}
+	for peer, f := range n.fencing {
+		switch {
+		case f.inFlight && f.last != "":
+			s.Fencing[peer] = fmt.Sprintf("fencing (try %d; the last failed: %s)", f.tries, f.last)
+		case f.inFlight:
+			s.Fencing[peer] = fmt.Sprintf("fencing (try %d)", f.tries)
+		case f.last != "":
+			s.Fencing[peer] = fmt.Sprintf("failed (try %d): %s; next try in %s", f.tries, f.last, f.next.Sub(now).Round(time.Millisecond))
+		default:
+			s.Fencing[peer] = fmt.Sprintf("waiting %s before fencing", f.next.Sub(now).Round(time.Millisecond))
+		}
 	}
 	for _, v := range n.mach.Nodes() {
 		cn := control.Node{Name: v.Name, Type: "normal", Status: string(v.Status), Local: v.Local,

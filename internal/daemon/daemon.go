@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/lubdub/lubdub/internal/control"
+	"github.com/lubdub/lubdub/internal/fence"
 	"github.com/lubdub/lubdub/internal/haconf"
 	"github.com/lubdub/lubdub/internal/hblog"
 	"github.com/lubdub/lubdub/internal/media"
@@ -48,9 +49,16 @@ type daemon struct {
 	recv      chan media.Packet
 	results   chan resource.Result
 	ctrl      chan ctrlReq
+	fenced    chan fenceDone
 	watchdog  *watchdog
 	load      string
 	loadRead  time.Time
+}
+
+// fenceDone is the end of one fencing try.
+type fenceDone struct {
+	node, detail string
+	ok           bool
 }
 
 type ctrlReq struct {
@@ -70,12 +78,12 @@ func Run(ctx context.Context, opts Options) error {
 	if os.Getenv("GOMAXPROCS") == "" {
 		runtime.GOMAXPROCS(1)
 	}
-	cfg, rep := haconf.Load(opts.ConfigDir, haconf.Options{Node: opts.Node})
+	cfg, rep := haconf.Load(opts.ConfigDir, haconf.Options{Node: opts.Node, Stonith: fence.NewGluePlugins(nil)})
 	if err := rep.Err(); err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	started := time.Now()
-	d := &daemon{opts: opts, cfg: cfg, recv: make(chan media.Packet, 512), ctrl: make(chan ctrlReq),
+	d := &daemon{opts: opts, cfg: cfg, recv: make(chan media.Packet, 512), ctrl: make(chan ctrlReq), fenced: make(chan fenceDone, 8),
 		results: make(chan resource.Result, 64)}
 	d.setupLogging(cfg)
 	defer d.logh.Close()
@@ -116,6 +124,18 @@ func Run(ctx context.Context, opts Options) error {
 		OpenMedium: func(m haconf.Medium) (media.Medium, error) { return media.Open(m, d.cfg.Baud, d.recv, d.log) },
 		Exec:       d.exec,
 		Load:       d.loadAverage,
+	}
+	fencer, err := fence.FromConfig(cfg, strings.ToLower(opts.Node), fence.ExecRunner{Log: d.log}, d.log)
+	if err != nil {
+		return fmt.Errorf("%w: fencing: %w", ErrConfig, err)
+	}
+	if fencer != nil {
+		seams.Fence = func(node string) {
+			go func() {
+				res := fencer.Fence(context.Background(), node, fence.Reset)
+				d.fenced <- fenceDone{node: node, ok: res.OK(), detail: res.String()}
+			}()
+		}
 	}
 	d.node = NewNode(cfg, id, seams, blocked, time.Now(), d.log)
 
@@ -191,6 +211,8 @@ func (d *daemon) loop(ctx context.Context, sigs <-chan os.Signal) error {
 			d.node.Leave(time.Now())
 		case r := <-d.results:
 			d.node.Result(time.Now(), r)
+		case f := <-d.fenced:
+			d.node.Fenced(time.Now(), f.node, f.ok, f.detail)
 		case p := <-d.recv:
 			d.node.Packet(time.Now(), p)
 		case r := <-d.ctrl:
@@ -252,7 +274,7 @@ func (d *daemon) answer(req control.Request) control.Response {
 func (d *daemon) reload() {
 	d.log.Info("SIGHUP: re-reading configuration", "dir", d.opts.ConfigDir)
 	d.exec.Reload("")
-	cfg, rep := haconf.Load(d.opts.ConfigDir, haconf.Options{Node: d.opts.Node})
+	cfg, rep := haconf.Load(d.opts.ConfigDir, haconf.Options{Node: d.opts.Node, Stonith: fence.NewGluePlugins(nil)})
 	if err := rep.Err(); err != nil {
 		for _, e := range rep.Errors {
 			d.log.Error(e.String())

@@ -110,8 +110,11 @@ func (s *sim) healAll() {
 // the cluster must converge within the bound.
 func runHistory(t *testing.T, seed uint64) {
 	s := newSim(t, seed, 2+int(seed%2), simGroups, []string{"auto_failback on\n", "auto_failback off\n", "auto_failback legacy\n"}[seed%3])
-	if len(s.names) >= 3 {
+	switch {
+	case len(s.names) >= 3:
 		s.selfFencing(time.Second, 2500*time.Millisecond)
+	case seed%4 == 0:
+		s.powerFencing(300 * time.Millisecond)
 	}
 	for _, name := range s.names {
 		s.boot(name)
@@ -163,4 +166,11 @@ func (s *sim) selfFencing(w, f time.Duration) {
 	}
 	s.fenced = true
 	s.after(10*time.Millisecond, s.watchdogs)
+}
+
+// powerFencing gives the cluster a power switch that resets a node d after
+// it is asked: then no history may give two owners.
+func (s *sim) powerFencing(d time.Duration) {
+	s.fenceTime = d
+	s.fenced = true
 }

@@ -69,6 +69,10 @@ type sim struct {
 	loss   map[string]float64 // frames from or to the node lost with this chance
 	delay  time.Duration      // added to every delivery
 	unsafe bool               // a fault that may give two owners has happened
+	// fencing: a power switch that resets its target fenceTime after it
+	// is asked (0: none); fenceBroken makes it fail.
+	fenceTime   time.Duration
+	fenceBroken bool
 	fenced bool               // quorum and watchdog self-fencing: no fault may give two owners
 }
 
@@ -248,6 +252,22 @@ func (s *sim) boot(name string) {
 	seams := Seams{
 		OpenMedium: func(m haconf.Medium) (media.Medium, error) { return &simMedium{n: n, link: m.Name()}, nil },
 		Exec:       n,
+	}
+	if s.fenceTime > 0 {
+		gen := n.gen
+		seams.Fence = func(peer string) {
+			s.logf("%s fences %s", name, peer)
+			s.after(s.fenceTime, func() {
+				ok := !s.fenceBroken
+				if ok {
+					s.logf("%s: power switch resets %s", name, peer)
+					s.powerOff(peer)
+				}
+				if n.gen == gen && n.node != nil {
+					n.deliver(func() { n.node.Fenced(s.now, peer, ok, "sim") })
+				}
+			})
+		}
 	}
 	id := Identity{Node: name, Generation: n.gen, UUID: []byte(fmt.Sprintf("uuid-%-11s", name)), Started: s.now}
 	blocked := make([]bool, len(s.cfg.Groups))

@@ -30,6 +30,10 @@ type Tuning struct {
 	// this long after it was declared dead (sbd's stonith-watchdog-timeout);
 	// 0: off.
 	WatchdogFenceTimeout time.Duration
+	// FenceDelay: in a two-node cluster, how long the node that holds no
+	// group waits before fencing its peer (Pacemaker's
+	// priority-fencing-delay); -1 means 2 deadtimes.
+	FenceDelay time.Duration
 	LVSDataPath          string // auto, nftables or ipvs: where ldirectord resources put virtual services
 }
 
@@ -42,7 +46,7 @@ type Fencing struct {
 // DefaultTuning is used for what lubdub.cf does not set.
 var DefaultTuning = Tuning{
 	StartTimeout: 20 * time.Second, StopTimeout: 20 * time.Second,
-	MonitorInterval: 5 * time.Second, MonitorTimeout: 10 * time.Second, MaxRestarts: 3, StopRetries: 10, FailbackDelay: -1, NoQuorumPolicy: "stop", WaitForAll: -1, LVSDataPath: "auto",
+	MonitorInterval: 5 * time.Second, MonitorTimeout: 10 * time.Second, MaxRestarts: 3, StopRetries: 10, FailbackDelay: -1, NoQuorumPolicy: "stop", WaitForAll: -1, FenceDelay: -1, LVSDataPath: "auto",
 }
 
 func loadLubdubCf(file string, r *Report) (Tuning, Fencing) {
@@ -135,6 +139,8 @@ func parseLubdubCf(file, text string, r *Report) (Tuning, Fencing) {
 			t.WaitForAll = map[bool]int{false: 0, true: 1}[b]
 		case "watchdog_fence_timeout":
 			dur(&t.WatchdogFenceTimeout, true)
+		case "fence_delay":
+			dur(&t.FenceDelay, true)
 		case "stop_retries":
 			n, err := strconv.Atoi(f[1])
 			if err != nil || n < 0 || n > 100 {
@@ -149,7 +155,7 @@ func parseLubdubCf(file, text string, r *Report) (Tuning, Fencing) {
 			}
 			t.LVSDataPath = f[1]
 		default:
-			r.errorf(file, line, "unknown setting %q (start_timeout, stop_timeout, monitor_interval, monitor_timeout, max_restarts, stop_retries, failback_delay, no_quorum_policy, wait_for_all, watchdog_fence_timeout, lvs_datapath, fence_device, fencing_level)", f[0])
+			r.errorf(file, line, "unknown setting %q (start_timeout, stop_timeout, monitor_interval, monitor_timeout, max_restarts, stop_retries, failback_delay, no_quorum_policy, wait_for_all, watchdog_fence_timeout, fence_delay, lvs_datapath, fence_device, fencing_level)", f[0])
 		}
 	}
 	return t, fc
@@ -197,4 +203,12 @@ func (c *Config) SplitBrainRisk() string {
 		return "no_quorum_policy ignore: every partition runs groups (split brain)"
 	}
 	return ""
+}
+
+// FenceDelayFor is fence_delay with this deadtime.
+func (t Tuning) FenceDelayFor(deadtime time.Duration) time.Duration {
+	if t.FenceDelay < 0 {
+		return 2 * deadtime
+	}
+	return t.FenceDelay
 }

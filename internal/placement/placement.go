@@ -422,6 +422,13 @@ func (e *Engine) Refresh() []Action {
 	if !e.ready {
 		return nil
 	}
+	if len(e.cfg.Nodes) > 2 {
+		// Where votes count, reports are also a lease: they go out on
+		// every refresh, so that a peer learns soon when this node no
+		// longer counts it (see View).
+		e.sendReport()
+		return e.flush()
+	}
 	for n := range e.alive {
 		if n == e.cfg.Local {
 			continue
