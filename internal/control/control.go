@@ -35,24 +35,24 @@ type Response struct {
 
 // Status is the daemon's view of the cluster.
 type Status struct {
-	Node       string            `json:"node"`
-	Version    string            `json:"version"`
-	Cluster    string            `json:"cluster"`
-	Generation uint64            `json:"generation"`
-	Started    time.Time         `json:"started"`
-	Now        time.Time         `json:"now"`
-	Keepalive  string            `json:"keepalive"`
-	Deadtime   string            `json:"deadtime"`
-	Warntime   string            `json:"warntime"`
-	Initdead   string            `json:"initdead"`
-	Resources  string            `json:"resources"`
-	Quorum     string            `json:"quorum"` // "yes (2 of 3 votes)", "no (...)"
+	Node       string    `json:"node"`
+	Version    string    `json:"version"`
+	Cluster    string    `json:"cluster"`
+	Generation uint64    `json:"generation"`
+	Started    time.Time `json:"started"`
+	Now        time.Time `json:"now"`
+	Keepalive  string    `json:"keepalive"`
+	Deadtime   string    `json:"deadtime"`
+	Warntime   string    `json:"warntime"`
+	Initdead   string    `json:"initdead"`
+	Resources  string    `json:"resources"`
+	Quorum     string    `json:"quorum"` // "yes (2 of 3 votes)", "no (...)"
 	// Fencing: dead peers being fenced, and how it goes.
 	Fencing map[string]string `json:"fencing,omitempty"`
-	Nodes      []Node            `json:"nodes"`
-	Groups     []Group           `json:"groups"`
-	Media      []Medium          `json:"media"`
-	Drops      map[string]uint64 `json:"drops"`
+	Nodes   []Node            `json:"nodes"`
+	Groups  []Group           `json:"groups"`
+	Media   []Medium          `json:"media"`
+	Drops   map[string]uint64 `json:"drops"`
 }
 
 // Node is one cluster node.

@@ -73,7 +73,7 @@ type sim struct {
 	// is asked (0: none); fenceBroken makes it fail.
 	fenceTime   time.Duration
 	fenceBroken bool
-	fenced bool               // quorum and watchdog self-fencing: no fault may give two owners
+	fenced      bool // quorum and watchdog self-fencing: no fault may give two owners
 }
 
 // simNode is one node: its Node while its daemon runs, and the resources

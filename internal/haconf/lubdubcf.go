@@ -33,8 +33,8 @@ type Tuning struct {
 	// FenceDelay: in a two-node cluster, how long the node that holds no
 	// group waits before fencing its peer (Pacemaker's
 	// priority-fencing-delay); -1 means 2 deadtimes.
-	FenceDelay time.Duration
-	LVSDataPath          string // auto, nftables or ipvs: where ldirectord resources put virtual services
+	FenceDelay  time.Duration
+	LVSDataPath string // auto, nftables or ipvs: where ldirectord resources put virtual services
 }
 
 // Fencing is lubdub.cf's fencing: devices and levels (Config.Fencing).

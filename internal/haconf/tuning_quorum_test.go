@@ -35,10 +35,25 @@ func TestQuorumSettings(t *testing.T) {
 
 // Self-fencing without a watchdog device is an error naming what to add.
 func TestWatchdogFenceTimeoutNeedsAWatchdog(t *testing.T) {
-	dir := write(t, map[string]string{"ha.cf": "node a\nbcast eth0\n", "authkeys": goodAuth, "lubdub.cf": "watchdog_fence_timeout 10s\n"})
+	dir := write(t, map[string]string{"ha.cf": "node a\nbcast eth0\n", "authkeys": goodAuth, "lubdub.cf": "watchdog_fence_timeout 130s\n"})
 	_, r := Load(dir, Options{})
 	if len(r.Errors) != 1 || !strings.Contains(r.Errors[0].Msg, "add 'watchdog /dev/watchdog' to ha.cf") {
 		t.Errorf("errors %v", r.Errors)
+	}
+}
+
+// The fence timeout must cover 2 deadtimes of stale quorum plus the
+// watchdog (half of it): more than 4 deadtimes (default deadtime 30 s).
+func TestWatchdogFenceTimeoutCoversStaleQuorum(t *testing.T) {
+	for _, tc := range []struct {
+		f    string
+		errs int
+	}{{"120s", 1}, {"121s", 0}} {
+		dir := write(t, map[string]string{"ha.cf": "node a\nbcast eth0\nwatchdog /dev/watchdog\n", "authkeys": goodAuth, "lubdub.cf": "watchdog_fence_timeout " + tc.f + "\n"})
+		_, r := Load(dir, Options{})
+		if len(r.Errors) != tc.errs || (tc.errs == 1 && !strings.Contains(r.Errors[0].Msg, "more than 4 × deadtime")) {
+			t.Errorf("watchdog_fence_timeout %s: errors %v", tc.f, r.Errors)
+		}
 	}
 }
 
