@@ -18,10 +18,10 @@ import (
 
 // Kernel is Debian's kernel package, unpacked in the cache.
 type Kernel struct {
-	Package string // linux-image-6.1.0-57-amd64, say
-	Version string // 6.1.0-57-amd64: the directory under lib/modules
-	Image   string // path of vmlinuz
-	Root    string // where the package is unpacked
+	Package string            // linux-image-6.1.0-57-amd64, say
+	Version string            // 6.1.0-57-amd64: the directory under lib/modules
+	Image   string            // path of vmlinuz
+	Root    string            // where the package is unpacked
 	modules map[string]string // name -> path
 	aliases map[string]string // alias -> name, read when first needed
 }
@@ -373,4 +373,3 @@ func sharedLibs(path string) ([]string, error) {
 // ErrUnavailable means the VM cannot be had on this machine (no QEMU, no
 // kernel package, no busybox); tests skip on it.
 var ErrUnavailable = errors.New("VM unavailable")
-
