@@ -20,7 +20,10 @@
 //
 // Inside the guest: / is the initramfs (writable), /proc, /sys, /dev,
 // /run and /tmp are mounted, the modules are loaded, lo is up, busybox
-// provides the usual commands and PATH prefers the copied Debian programs.
+// provides the usual commands (in /busybox, last in PATH, so that the
+// copied Debian programs win). Debian's busybox sh runs its own applets
+// before looking at PATH: call a copied program that busybox also has
+// (ip) by its full path.
 package vm
 
 import (
@@ -169,8 +172,9 @@ func checkStatic(p string) error {
 // /payload.sh between two markers that carry the run's nonce (from the
 // kernel command line), so that the script's output cannot fake them.
 const initScript = `#!/bin/busybox sh
-/bin/busybox --install -s
-export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root
+/bin/busybox mkdir -p /busybox
+/bin/busybox --install -s /busybox
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/busybox HOME=/root
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
@@ -178,6 +182,7 @@ mount -t tmpfs tmpfs /run
 mount -t tmpfs tmpfs /tmp
 mkdir -p /run/netns /dev/pts
 mount -t devpts devpts /dev/pts
+echo "vm: init at $(cut -d" " -f1 /proc/uptime) s" >&2
 nonce=$(sed -n 's/.*lubdubvm=\([0-9a-f]*\).*/\1/p' /proc/cmdline)
 for m in $(cat /etc/vm-modules); do
 	insmod "$m" || echo "vm: insmod $m failed"
