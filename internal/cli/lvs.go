@@ -47,7 +47,7 @@ func cmdLVS(env *Env, args []string) int {
 		var ue *lvs.UsageError
 		if errors.As(err, &ue) {
 			fmt.Fprint(env.Stderr, lvsHelp)
-			return 2
+			return ue.ExitCode()
 		}
 		return 1
 	}
@@ -67,6 +67,11 @@ func cmdLVS(env *Env, args []string) int {
 			hint = " (lubdub lvs needs root, as ipvsadm does)"
 		}
 		fmt.Fprintf(env.Stderr, "lubdub lvs: %v%s\n", err, hint)
+		// ipvsadm exits 255 (-1) when IPVS refuses a change.
+		var errno syscall.Errno
+		if lvs.IsRefusal(err) || errors.As(err, &errno) {
+			return 255
+		}
 		return 1
 	}
 	return 0
@@ -98,7 +103,11 @@ func runLVS(env *Env, dp datapath.DataPath, c *lvs.Command, stdin io.Reader) err
 			}
 			t = rates(t, t2)
 		}
-		showLocal(t)
+		if dp.Name() != datapath.IPVS {
+			// IPVS reports what it was given (Masq) for a real server on
+			// the director itself, as Debian's kernel and ipvsadm show.
+			showLocal(t)
+		}
 		o := lvs.ListOptions{Stats: c.Stats, Rate: c.Rate, Numeric: true}
 		if only != nil {
 			o.Only = &only[0]
@@ -117,6 +126,15 @@ func runLVS(env *Env, dp datapath.DataPath, c *lvs.Command, stdin io.Reader) err
 		fmt.Fprint(env.Stdout, t.Save())
 		return nil
 	case lvs.OpZero:
+		if only != nil {
+			t, err := dp.Load(only, false)
+			if err != nil {
+				return err
+			}
+			if len(t.Services) == 0 {
+				return lvs.ErrNoService
+			}
+		}
 		return dp.Zero(only)
 	}
 	unlock, err := lvsLock()

@@ -74,8 +74,9 @@ func fromIPVS(v *ipvsSvc) *lvs.Service {
 	}
 	if v.Flags&ipvsSvcPersistent != 0 {
 		s.Persistent, s.Timeout = true, int(v.Timeout)
-		m := v.Netmask
-		s.Netmask = netip.AddrFrom4([4]byte{byte(m >> 24), byte(m >> 16), byte(m >> 8), byte(m)})
+		if m := v.Netmask; m != 0xffffffff { // /32 is no mask, as in the model
+			s.Netmask = netip.AddrFrom4([4]byte{byte(m >> 24), byte(m >> 16), byte(m >> 8), byte(m)})
+		}
 	}
 	c := v.Stats
 	s.Conns, s.InPkts, s.OutPkts, s.InBytes, s.OutBytes = c.Conns, c.InPkts, c.OutPkts, c.InBytes, c.OutBytes
@@ -141,7 +142,7 @@ func sortDests(ds []*lvs.Dest) {
 }
 
 // ipvsErr words a kernel refusal as ipvsadm does (libipvs's
-// ipvs_strerror), after what lubdub was doing.
+// ipvs_strerror), then says what lubdub was doing.
 func ipvsErr(what string, cmd uint8, err error) error {
 	var msg string
 	var errno syscall.Errno
@@ -166,7 +167,7 @@ func ipvsErr(what string, cmd uint8, err error) error {
 	if msg == "" {
 		return fmt.Errorf("%s: %w", what, err)
 	}
-	return fmt.Errorf("%s: %s: %w", what, msg, err)
+	return fmt.Errorf("%s (%s): %w", msg, what, err)
 }
 
 // Sync applies the difference to IPVS.

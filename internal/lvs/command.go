@@ -2,10 +2,12 @@ package lvs
 
 import (
 	"bufio"
+	"cmp"
+	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/netip"
-	"slices"
 	"strconv"
 	"strings"
 )
@@ -48,10 +50,27 @@ type Command struct {
 	Exact         bool
 }
 
-// UsageError is a bad command line: ipvsadm prints it and exits 2.
-type UsageError struct{ Msg string }
+// UsageError is a bad command line: ipvsadm prints it and exits 2, or
+// Code (255 for what its option parser, popt, refuses).
+type UsageError struct {
+	Msg  string
+	Code int
+}
 
 func (e *UsageError) Error() string { return e.Msg }
+
+// ExitCode is ipvsadm's exit status for the error.
+func (e *UsageError) ExitCode() int { return cmp.Or(e.Code, 2) }
+
+// poptError is what ipvsadm's option parser refuses: "OPTION: why", exit 255.
+func poptError(opt, why string) error { return &UsageError{Msg: opt + ": " + why, Code: 255} }
+
+// IsRefusal reports whether err is one of IPVS's refusals (Service
+// already exists, ...), for which ipvsadm exits 255.
+func IsRefusal(err error) bool {
+	var e ipvsError
+	return errors.As(err, &e)
+}
 
 func usage(format string, a ...any) error { return &UsageError{Msg: fmt.Sprintf(format, a...)} }
 
@@ -69,7 +88,7 @@ func Parse(args []string) (*Command, error) {
 	c := &Command{}
 	setOp := func(op Op) error {
 		if c.Op != "" && c.Op != op {
-			return usage("Two or more commands specified (%s and %s)", c.Op, op)
+			return usage("invalid option `%s' (two commands: %s and %s)", op, c.Op, op)
 		}
 		c.Op = op
 		return nil
@@ -90,8 +109,22 @@ func Parse(args []string) (*Command, error) {
 		case "--exact":
 			c.Exact = true
 			continue
+		case "--tun-type":
+			// ipvsadm -S writes it for -i real servers; IPVS's default,
+			// ipip, is the only one lubdub carries.
+			if i+1 >= len(args) {
+				return nil, poptError(a, "missing argument")
+			}
+			i++
+			if args[i] != "ipip" {
+				return nil, usage("tunnel type %q is not supported: lubdub tunnels with ipip", args[i])
+			}
+			continue
 		}
 		if len(a) < 2 || a[0] != '-' || a[1] == '-' {
+			if strings.HasPrefix(a, "--") {
+				return nil, poptError(a, "unknown option")
+			}
 			return nil, usage("Unknown or unexpected argument %q", args[i])
 		}
 		// Clusters such as -Ln.
@@ -104,7 +137,7 @@ func Parse(args []string) (*Command, error) {
 					return rest, nil
 				}
 				if i+1 >= len(args) {
-					return "", usage("Option -%c requires an argument", ch)
+					return "", poptError("-"+string(ch), "missing argument")
 				}
 				i++
 				return args[i], nil
@@ -139,10 +172,9 @@ func Parse(args []string) (*Command, error) {
 				}
 			case 's':
 				var v string
+				// ipvsadm takes any name; IPVS refuses unknown ones
+				// (Table.Apply does too).
 				if v, err = value(); err == nil {
-					if !slices.Contains(Schedulers, v) {
-						return nil, usage("Illegal scheduler %q (one of %s)", v, strings.Join(Schedulers, "|"))
-					}
 					c.Scheduler = v
 				}
 			case 'p':
@@ -157,7 +189,7 @@ func Parse(args []string) (*Command, error) {
 				if v != "" {
 					n, perr := strconv.Atoi(v)
 					if perr != nil || n < 1 || n > 86400*31 {
-						return nil, usage("Illegal timeout %q specified (1 to 2678400 seconds)", v)
+						return nil, usage("invalid timeout value `%s' specified (1 to 2678400 seconds)", v)
 					}
 					c.Timeout = n
 				}
@@ -185,8 +217,9 @@ func Parse(args []string) (*Command, error) {
 				var v string
 				if v, err = value(); err == nil {
 					n, perr := strconv.Atoi(v)
-					if perr != nil || n < 0 || n > 65535 {
-						return nil, usage("Illegal weight %q specified (0 to 65535)", v)
+					// ipvsadm 1.31 takes 0 to INT_MAX; IPVS takes them all.
+					if perr != nil || n < 0 || n > math.MaxInt32 {
+						return nil, usage("illegal weight specified: %q (0 to %d)", v, math.MaxInt32)
 					}
 					c.Weight, c.WeightSet = n, true
 				}
@@ -195,7 +228,7 @@ func Parse(args []string) (*Command, error) {
 			case 'c':
 				c.Connections = true
 			default:
-				return nil, usage("Unknown option -%c", ch)
+				return nil, poptError("-"+string(ch), "unknown option")
 			}
 			if err != nil {
 				return nil, err
@@ -204,6 +237,10 @@ func Parse(args []string) (*Command, error) {
 	}
 	return c, c.check(haveKey)
 }
+
+// cmdNames are ipvsadm's names of the commands, for its messages.
+var cmdNames = map[Op]string{OpAddService: "add-service", OpEditService: "edit-service", OpDeleteService: "delete-service",
+	OpAddDest: "add-server", OpEditDest: "edit-server", OpDeleteDest: "delete-server"}
 
 func isNumber(s string) bool {
 	_, err := strconv.Atoi(s)
@@ -217,12 +254,12 @@ func (c *Command) check(haveKey bool) error {
 		return usage("No command specified (see lubdub lvs -h)")
 	case OpAddService, OpEditService, OpDeleteService, OpAddDest, OpEditDest, OpDeleteDest:
 		if !haveKey {
-			return usage("No service specified: give -t, -u or -f")
+			return usage("You need to supply the 'service-address' option for the '%s' command", cmdNames[c.Op])
 		}
 	}
 	isDest := c.Op == OpAddDest || c.Op == OpEditDest || c.Op == OpDeleteDest
 	if isDest && !c.Dest.Addr().IsValid() {
-		return usage("No destination specified")
+		return usage("You need to supply the 'real-server' option for the '%s' command", cmdNames[c.Op])
 	}
 	if !isDest && (c.Dest.Addr().IsValid() || c.Fwd != "" || c.WeightSet) {
 		return usage("Illegal option for %s: -r, -g, -i, -m and -w go with -a or -e", c.Op)
@@ -237,9 +274,14 @@ func (c *Command) check(haveKey bool) error {
 	if (c.Stats || c.Rate || c.Connections || c.Exact) && c.Op != OpList {
 		return usage("--stats, --rate, --exact and -c go with -L")
 	}
-	if c.Op == OpAddDest && c.Key.Proto != "FWM" && (c.Fwd == "" || c.Fwd == Route || c.Fwd == Tunnel) &&
-		c.Dest.Port() != 0 && c.Dest.Port() != c.Key.Addr.Port() {
-		return usage("The real server's port must be the service's with -g and -i (only -m maps ports)")
+	if isSvc && c.Key.Proto != "FWM" && c.Key.Addr.Port() == 0 && !c.Persistent {
+		return usage("Zero port specified for non-persistent service")
+	}
+	// As ipvsadm: a real server forwarded to by -g (the default) or -i
+	// gets the service's port, whatever port was given; only -m maps
+	// ports.
+	if (c.Op == OpAddDest || c.Op == OpEditDest) && c.Key.Proto != "FWM" && c.Fwd != Masq {
+		c.Dest = netip.AddrPortFrom(c.Dest.Addr(), c.Key.Addr.Port())
 	}
 	return nil
 }
@@ -249,12 +291,12 @@ func parseServiceAddr(v, proto string) (Key, error) {
 	if err != nil {
 		a, aerr := netip.ParseAddr(v)
 		if aerr != nil {
-			return Key{}, usage("Illegal virtual server address[:port] specified: %q", v)
+			return Key{}, usage("illegal virtual server address[:port] specified: %q", v)
 		}
 		ap = netip.AddrPortFrom(a, 0)
 	}
 	if !ap.Addr().Is4() {
-		return Key{}, usage("Illegal virtual server address[:port] specified: %q (IPv4 only)", v)
+		return Key{}, usage("illegal virtual server address[:port] specified: %q (IPv4 only)", v)
 	}
 	return Key{Proto: proto, Addr: ap}, nil
 }
@@ -264,12 +306,12 @@ func parseRealServer(v string) (netip.AddrPort, error) {
 	if err != nil {
 		a, aerr := netip.ParseAddr(v)
 		if aerr != nil || !a.Is4() {
-			return netip.AddrPort{}, usage("Illegal real server address[:port] specified: %q", v)
+			return netip.AddrPort{}, usage("illegal real server address[:port] specified: %q", v)
 		}
 		return netip.AddrPortFrom(a, 0), nil
 	}
 	if !ap.Addr().Is4() {
-		return netip.AddrPort{}, usage("Illegal real server address[:port] specified: %q (IPv4 only)", v)
+		return netip.AddrPort{}, usage("illegal real server address[:port] specified: %q (IPv4 only)", v)
 	}
 	return ap, nil
 }

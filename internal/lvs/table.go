@@ -6,6 +6,7 @@
 package lvs
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -23,8 +24,9 @@ const (
 // DefaultScheduler is ipvsadm's.
 const DefaultScheduler = "wlc"
 
-// DefaultPersistence is ipvsadm's -p without a value, in seconds.
-const DefaultPersistence = 300
+// DefaultPersistence is ipvsadm's -p without a value, in seconds
+// (libipvs's IPVS_SVC_PERSISTENT_TIMEOUT).
+const DefaultPersistence = 360
 
 // Schedulers ipvsadm accepts.
 var Schedulers = []string{"rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh"}
@@ -88,6 +90,7 @@ const (
 	ErrServiceNotDefined = ipvsError("Service not defined")
 	ErrDestExists        = ipvsError("Destination already exists")
 	ErrNoDest            = ipvsError("No such destination")
+	ErrNoScheduler       = ipvsError("Scheduler or persistence engine not found")
 )
 
 // Table is the whole virtual-server table, in insertion order.
@@ -136,6 +139,14 @@ func (t *Table) Apply(c *Command) error {
 		t.Services = nil
 	case OpAddService, OpEditService:
 		_, s := t.find(c.Key)
+		// -E, like -A, sets the whole service from its command line, as
+		// ipvsadm does: what is not given takes its default.
+		sched := cmp.Or(c.Scheduler, DefaultScheduler)
+		if c.Op == OpAddService && s == nil || c.Op == OpEditService && s != nil {
+			if !slices.Contains(Schedulers, sched) {
+				return ErrNoScheduler
+			}
+		}
 		if c.Op == OpAddService {
 			if s != nil {
 				return ErrServiceExists
@@ -145,13 +156,9 @@ func (t *Table) Apply(c *Command) error {
 		} else if s == nil {
 			return ErrNoService
 		}
-		if c.Scheduler != "" {
-			s.Scheduler = c.Scheduler
-		}
-		if c.Op == OpAddService || c.PersistentSet {
-			s.Persistent, s.Timeout = c.Persistent, c.Timeout
-		}
-		if c.Netmask.IsValid() {
+		s.Scheduler = sched
+		s.Persistent, s.Timeout, s.Netmask = c.Persistent, c.Timeout, netip.Addr{}
+		if c.Persistent && c.Netmask.IsValid() && c.Netmask != netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
 			s.Netmask = c.Netmask
 		}
 	case OpDeleteService:
@@ -188,9 +195,9 @@ func (t *Table) Apply(c *Command) error {
 			s.Dests = slices.Delete(s.Dests, i, i+1)
 			return nil
 		}
-		if c.Fwd != "" {
-			d.Fwd = c.Fwd
-		}
+		// -e, like -a, sets the whole real server: -g and weight 1
+		// unless given, as ipvsadm does.
+		d.Fwd, d.Weight = cmp.Or(c.Fwd, Route), 1
 		if c.WeightSet {
 			d.Weight = c.Weight
 		}
@@ -293,7 +300,11 @@ func (t *Table) Save() string {
 		}
 		b.WriteString("\n")
 		for _, d := range s.Dests {
-			fmt.Fprintf(&b, "-a %s -r %s %s -w %d\n", s.Key.flag(), d.Addr, fwdSwitch(d.Fwd), d.Weight)
+			fmt.Fprintf(&b, "-a %s -r %s %s -w %d", s.Key.flag(), d.Addr, fwdSwitch(d.Fwd), d.Weight)
+			if d.Fwd == Tunnel {
+				b.WriteString(" --tun-type ipip") // as ipvsadm 1.31 -S writes it
+			}
+			b.WriteString("\n")
 		}
 	}
 	return b.String()
@@ -304,7 +315,7 @@ func fwdSwitch(f string) string {
 	case Masq:
 		return "-m"
 	case Tunnel:
-		return "-i"
+		return "-i" // ipvsadm -S adds the tunnel type (see Save)
 	}
 	return "-g"
 }
