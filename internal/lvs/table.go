@@ -231,7 +231,9 @@ const Header = "IP Virtual Server version 1.2.1 (size=4096)\n"
 // List prints the table as ipvsadm -L -n does.
 func (t *Table) List(o ListOptions) (string, error) {
 	var b strings.Builder
-	b.WriteString(Header)
+	if o.Only == nil {
+		b.WriteString(Header) // ipvsadm -L -t ADDR leaves it out
+	}
 	switch {
 	case o.Stats:
 		b.WriteString("Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes OutBytes\n")
