@@ -94,7 +94,14 @@ func runLVS(env *Env, dp datapath.DataPath, c *lvs.Command, stdin io.Reader) err
 		if err != nil {
 			return err
 		}
-		if c.Rate {
+		if rl, ok := dp.(interface {
+			LoadRates([]lvs.Key) (*lvs.Table, error)
+		}); c.Rate && ok {
+			// IPVS keeps rates itself; ipvsadm shows those.
+			if t, err = rl.LoadRates(nil); err != nil {
+				return err
+			}
+		} else if c.Rate {
 			// Rates over one second, from two readings of the counters.
 			time.Sleep(time.Second)
 			t2, err := dp.Load(nil, true)

@@ -62,6 +62,12 @@ func toIPVS(s *lvs.Service) *ipvsSvc {
 	return v
 }
 
+// rateCounters puts the estimator's rates where the counters go, for
+// listing with --rate.
+func rateCounters(c counters) counters {
+	return counters{Conns: c.CPS, InPkts: c.InPPS, OutPkts: c.OutPPS, InBytes: c.InBPS, OutBytes: c.OutBPS}
+}
+
 func fromIPVS(v *ipvsSvc) *lvs.Service {
 	s := &lvs.Service{Scheduler: v.Sched}
 	switch {
@@ -94,8 +100,15 @@ func fromDest(d *ipvsDest) *lvs.Dest {
 		Conns: c.Conns, InPkts: c.InPkts, OutPkts: c.OutPkts, InBytes: c.InBytes, OutBytes: c.OutBytes}
 }
 
-// Load reads IPVS's table (keys filter it), in the kernel's order.
-func (p *IPVSPath) Load(keys []lvs.Key, _ bool) (*lvs.Table, error) {
+// Load reads IPVS's table (keys filter it), in ipvsadm's order.
+func (p *IPVSPath) Load(keys []lvs.Key, _ bool) (*lvs.Table, error) { return p.load(keys, false) }
+
+// LoadRates is Load with IPVS's own rates (connections, packets and
+// bytes per second) in place of the counters, as ipvsadm --rate shows
+// them.
+func (p *IPVSPath) LoadRates(keys []lvs.Key) (*lvs.Table, error) { return p.load(keys, true) }
+
+func (p *IPVSPath) load(keys []lvs.Key, rates bool) (*lvs.Table, error) {
 	svcs, err := p.n.services()
 	if err != nil {
 		return nil, fmt.Errorf("reading IPVS services: %w", err)
@@ -106,6 +119,9 @@ func (p *IPVSPath) Load(keys []lvs.Key, _ bool) (*lvs.Table, error) {
 	}
 	t := &lvs.Table{}
 	for i := range svcs {
+		if rates {
+			svcs[i].Stats = rateCounters(svcs[i].Stats)
+		}
 		s := fromIPVS(&svcs[i])
 		if keys != nil && !want[s.Key] {
 			continue
@@ -115,6 +131,9 @@ func (p *IPVSPath) Load(keys []lvs.Key, _ bool) (*lvs.Table, error) {
 			return nil, fmt.Errorf("reading IPVS real servers of %s: %w", s.Key, err)
 		}
 		for j := range dests {
+			if rates {
+				dests[j].Stats = rateCounters(dests[j].Stats)
+			}
 			s.Dests = append(s.Dests, fromDest(&dests[j]))
 		}
 		sortDests(s.Dests)

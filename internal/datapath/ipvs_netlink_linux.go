@@ -60,6 +60,11 @@ const (
 	statsAttrOutPkts  = 3
 	statsAttrInBytes  = 4
 	statsAttrOutBytes = 5
+	statsAttrCPS      = 6
+	statsAttrInPPS    = 7
+	statsAttrOutPPS   = 8
+	statsAttrInBPS    = 9
+	statsAttrOutBPS   = 10
 
 	infoAttrVersion = 1
 
@@ -100,7 +105,13 @@ type ipvsDest struct {
 	Stats                 counters
 }
 
-type counters struct{ Conns, InPkts, OutPkts, InBytes, OutBytes uint64 }
+// counters are IPVS's totals and the rates its estimator keeps (per
+// second, averaged over a few seconds), as ipvsadm --stats and --rate
+// show them.
+type counters struct {
+	Conns, InPkts, OutPkts, InBytes, OutBytes uint64
+	CPS, InPPS, OutPPS, InBPS, OutBPS         uint64
+}
 
 // ipvsConn is a generic netlink connection to the IPVS family.
 type ipvsConn struct {
@@ -383,6 +394,16 @@ func (c *counters) decode32(ad *netlink.AttributeDecoder) error {
 			c.InBytes = ad.Uint64()
 		case statsAttrOutBytes:
 			c.OutBytes = ad.Uint64()
+		case statsAttrCPS:
+			c.CPS = uint64(ad.Uint32())
+		case statsAttrInPPS:
+			c.InPPS = uint64(ad.Uint32())
+		case statsAttrOutPPS:
+			c.OutPPS = uint64(ad.Uint32())
+		case statsAttrInBPS:
+			c.InBPS = uint64(ad.Uint32())
+		case statsAttrOutBPS:
+			c.OutBPS = uint64(ad.Uint32())
 		}
 	}
 	return nil
@@ -401,6 +422,16 @@ func (c *counters) decode64(ad *netlink.AttributeDecoder) error {
 			c.InBytes = ad.Uint64()
 		case statsAttrOutBytes:
 			c.OutBytes = ad.Uint64()
+		case statsAttrCPS:
+			c.CPS = ad.Uint64()
+		case statsAttrInPPS:
+			c.InPPS = ad.Uint64()
+		case statsAttrOutPPS:
+			c.OutPPS = ad.Uint64()
+		case statsAttrInBPS:
+			c.InBPS = ad.Uint64()
+		case statsAttrOutBPS:
+			c.OutBPS = ad.Uint64()
 		}
 	}
 	return nil
