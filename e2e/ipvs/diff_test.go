@@ -126,8 +126,10 @@ func (g *generator) command() []string {
 			return []string{"-Z"}
 		}
 		return cat([]string{"-Z"}, g.key())
-	case n < 88:
+	case n < 86:
 		return []string{"-L", "-n"}
+	case n < 88:
+		return cat([]string{"-L", "-n"}, g.key(), []string{g.pick("-n", "--stats")})
 	case n < 92:
 		return []string{"-S", "-n"}
 	}
