@@ -121,7 +121,8 @@ func runLVS(env *Env, dp datapath.DataPath, c *lvs.Command, stdin io.Reader) err
 		}
 		out, err := t.List(o)
 		if err != nil {
-			return err
+			// ipvsadm -L -t of a missing service exits 1, not 255.
+			return errors.New(err.Error())
 		}
 		fmt.Fprint(env.Stdout, out)
 		return nil

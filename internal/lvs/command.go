@@ -94,10 +94,24 @@ func Parse(args []string) (*Command, error) {
 		return nil
 	}
 	haveKey := false
+	// ipvsadm takes each option once (its set_option).
+	seen := map[string]bool{}
+	once := func(name string) error {
+		if seen[name] {
+			return usage("multiple '%s' options specified", name)
+		}
+		seen[name] = true
+		return nil
+	}
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		if v, ok := longOpts[a]; ok {
 			a = v
+		}
+		if name, ok := map[string]string{"--stats": "stats", "--rate": "rate", "--exact": "exact"}[a]; ok {
+			if err := once(name); err != nil {
+				return nil, err
+			}
 		}
 		switch a {
 		case "--stats":
@@ -143,6 +157,11 @@ func Parse(args []string) (*Command, error) {
 				return args[i], nil
 			}
 			var err error
+			if name, ok := optNames[ch]; ok {
+				if err := once(name); err != nil {
+					return nil, err
+				}
+			}
 			switch ch {
 			case 'A', 'E', 'D', 'C', 'a', 'e', 'd', 'Z', 'S', 'R', 'h':
 				err = setOp(Op("-" + string(ch)))
@@ -151,18 +170,12 @@ func Parse(args []string) (*Command, error) {
 			case 't', 'u':
 				var v string
 				if v, err = value(); err == nil {
-					if haveKey {
-						return nil, usage("Two or more service options specified")
-					}
 					haveKey = true
 					c.Key, err = parseServiceAddr(v, map[byte]string{'t': "TCP", 'u': "UDP"}[ch])
 				}
 			case 'f':
 				var v string
 				if v, err = value(); err == nil {
-					if haveKey {
-						return nil, usage("Two or more service options specified")
-					}
 					haveKey = true
 					n, perr := strconv.ParseUint(v, 10, 32)
 					if perr != nil || n == 0 {
@@ -240,7 +253,13 @@ func Parse(args []string) (*Command, error) {
 
 // cmdNames are ipvsadm's names of the commands, for its messages.
 var cmdNames = map[Op]string{OpAddService: "add-service", OpEditService: "edit-service", OpDeleteService: "delete-service",
-	OpAddDest: "add-server", OpEditDest: "edit-server", OpDeleteDest: "delete-server"}
+	OpAddDest: "add-server", OpEditDest: "edit-server", OpDeleteDest: "delete-server", OpClear: "flush", OpList: "list",
+	OpZero: "zero", OpSave: "save", OpRestore: "restore"}
+
+// optNames are ipvsadm's names of the one-letter options.
+var optNames = map[byte]string{'n': "numeric", 'c': "connection", 't': "service-address", 'u': "service-address",
+	'f': "service-address", 's': "scheduler", 'p': "persistent", 'M': "netmask", 'r': "real-server",
+	'g': "forwarding-method", 'i': "forwarding-method", 'm': "forwarding-method", 'w': "weight"}
 
 func isNumber(s string) bool {
 	_, err := strconv.Atoi(s)
@@ -261,18 +280,28 @@ func (c *Command) check(haveKey bool) error {
 	if isDest && !c.Dest.Addr().IsValid() {
 		return usage("You need to supply the 'real-server' option for the '%s' command", cmdNames[c.Op])
 	}
-	if !isDest && (c.Dest.Addr().IsValid() || c.Fwd != "" || c.WeightSet) {
-		return usage("Illegal option for %s: -r, -g, -i, -m and -w go with -a or -e", c.Op)
-	}
 	isSvc := c.Op == OpAddService || c.Op == OpEditService
-	if !isSvc && (c.Scheduler != "" || c.PersistentSet || c.Netmask.IsValid()) {
-		return usage("Illegal option for %s: -s, -p and -M go with -A or -E", c.Op)
-	}
-	if c.Op == OpDeleteDest && (c.Fwd != "" || c.WeightSet) {
-		return usage("Illegal option for -d: only the service and -r")
-	}
-	if (c.Stats || c.Rate || c.Connections || c.Exact) && c.Op != OpList {
-		return usage("--stats, --rate, --exact and -c go with -L")
+	// The first option, in ipvsadm's order of options, that the command
+	// does not take.
+	for _, o := range []struct {
+		name    string
+		given   bool
+		allowed bool
+	}{
+		{"connection", c.Connections, c.Op == OpList},
+		{"scheduler", c.Scheduler != "", isSvc},
+		{"persistent", c.PersistentSet, isSvc},
+		{"netmask", c.Netmask.IsValid(), isSvc},
+		{"real-server", c.Dest.Addr().IsValid(), isDest},
+		{"forwarding-method", c.Fwd != "", isDest && c.Op != OpDeleteDest},
+		{"weight", c.WeightSet, isDest && c.Op != OpDeleteDest},
+		{"stats", c.Stats, c.Op == OpList},
+		{"rate", c.Rate, c.Op == OpList},
+		{"exact", c.Exact, c.Op == OpList},
+	} {
+		if o.given && !o.allowed {
+			return usage("Illegal '%s' option with the '%s' command", o.name, cmdNames[c.Op])
+		}
 	}
 	if isSvc && c.Key.Proto != "FWM" && c.Key.Addr.Port() == 0 && !c.Persistent {
 		return usage("Zero port specified for non-persistent service")

@@ -133,13 +133,15 @@ func TestBadArguments(t *testing.T) {
 		"-A -t 198.18.0.10:80 -L":                "invalid option `-L' (two commands",
 		"-a -t 198.18.0.10:80":                   "You need to supply the 'real-server' option for the 'add-server' command",
 		"-a -t 198.18.0.10:80 -r 1.2.3.4 -w x":   "illegal weight specified",
-		"-A -t 198.18.0.10:80 -w 3":              "go with -a or -e",
+		"-A -t 198.18.0.10:80 -w 3":              "Illegal 'weight' option with the 'add-service' command",
 		"-A -t 198.18.0.10:80 -p 0":              "invalid timeout value `0' specified",
 		"-L -x":                                  "-x: unknown option",
-		"-A -t 198.18.0.10:80 -u 198.18.0.10:53": "Two or more service options",
+		"-A -t 198.18.0.10:80 -u 198.18.0.10:53": "multiple 'service-address' options specified",
+		"-L -n -n":                               "multiple 'numeric' options specified",
 		"-A -f 0":                                "Illegal fwmark",
 		"-a -t 198.18.0.10:80 -r":                "-r: missing argument",
-		"-D -t 198.18.0.10:80 --stats":           "go with -L",
+		"-D -t 198.18.0.10:80 --stats":           "Illegal 'stats' option with the 'delete-service' command",
+		"-d -t 198.18.0.10:80 -r 1.2.3.4 -w 2":   "Illegal 'weight' option with the 'delete-server' command",
 	} {
 		_, err := Parse(strings.Fields(line))
 		var ue *UsageError
