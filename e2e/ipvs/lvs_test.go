@@ -388,3 +388,65 @@ run save-ipvsadm on dir ipvsadm -S -n
 	}
 	sameAs(t, s, "save")
 }
+
+// ldirectord on IPVS with the classic layout that only IPVS can carry:
+// real servers reached by direct routing (gate). A real server whose web
+// server dies leaves the table within checkinterval + checktimeout and
+// comes back when it returns; SIGTERM takes the service out.
+func TestLdirectordGate(t *testing.T) {
+	s := boot(t, oneSegment+`
+for r in rs1 rs2; do ip -n $r addr add $VIP/32 dev lo; done
+cat > /tmp/ldirectord.cf <<'CF'
+checkinterval=1
+checktimeout=1
+quiescent=no
+virtual=198.18.0.10:80
+	real=198.18.0.11:80 gate
+	real=198.18.0.12:80 gate
+	service=http
+	scheduler=rr
+	checktype=negotiate
+	request="/"
+	receive="rs[0-9]"
+CF
+run check on dir lubdub ldirectord --check /tmp/ldirectord.cf
+/usr/bin/ip netns exec dir lubdub ldirectord /tmp/ldirectord.cf >/tmp/ldirectord.log 2>&1 &
+ld=$!
+both() { on dir ipvsadm -L -n | grep -q 198.18.0.11 && on dir ipvsadm -L -n | grep -q 198.18.0.12; }
+run up until_ok 50 both
+run list on dir ipvsadm -L -n
+run fetch fetch client 4
+kill $(cat /run/httpd.rs2)
+gone() { ! on dir ipvsadm -L -n | grep -q 198.18.0.12; }
+run rs2-gone until_ok 30 gone
+run fetch-without-rs2 fetch client 3
+serve rs2 rs2
+run rs2-back until_ok 30 both
+run fetch-back fetch client 4
+kill $ld
+empty() { ! on dir ipvsadm -L -n | grep -q TCP; }
+run stopped until_ok 30 empty
+wait $ld
+echo "### log"; cat /tmp/ldirectord.log; echo "### rc=0"
+`, 3*time.Minute)
+	s.ok(t, "check")
+	s.ok(t, "up")
+	if l := s.ok(t, "list"); !strings.Contains(l, "  -> 198.18.0.11:80               Route   1") {
+		t.Errorf("gate real servers listed as\n%s", l)
+	}
+	if got := s.ok(t, "fetch"); !alternating(got, 4, "rs1", "rs2") {
+		t.Errorf("answers %q, want rs1 and rs2 alternating", got)
+	}
+	s.ok(t, "rs2-gone")
+	if got := s.ok(t, "fetch-without-rs2"); got != "rs1 rs1 rs1\n" {
+		t.Errorf("with rs2's web server dead: answers %q", got)
+	}
+	s.ok(t, "rs2-back")
+	if got := s.ok(t, "fetch-back"); !alternating(got, 4, "rs1", "rs2") {
+		t.Errorf("after rs2's return: answers %q", got)
+	}
+	s.ok(t, "stopped")
+	if l := s.ok(t, "log"); !strings.Contains(l, "Deleted real server") || !strings.Contains(l, "Added real server") {
+		t.Errorf("ldirectord's log lacks Deleted/Added real server:\n%s", l)
+	}
+}

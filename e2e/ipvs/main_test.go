@@ -173,7 +173,16 @@ attach() {
 }
 on() { n=$1; shift; ip netns exec "$n" "$@"; }
 # serve HOST NAME: busybox httpd on port 80 answering NAME
-serve() { mkdir -p "/www/$2"; echo "$2" > "/www/$2/index.html"; on "$1" httpd -p 80 -h "/www/$2"; }
+# (its pid in /run/httpd.HOST)
+serve() {
+	mkdir -p "/www/$2"; echo "$2" > "/www/$2/index.html"
+	# not through a function, so that $! is httpd's pid (ip execs it)
+	/usr/bin/ip netns exec "$1" httpd -f -p 80 -h "/www/$2" & echo $! > "/run/httpd.$1"
+	for i in $(seq 50); do on "$1" netstat -ltn | grep -q ':80 ' && return; sleep 0.1; done
+	echo "serve: httpd on $1 did not listen" >&2
+}
+# until N CMD...: run CMD every 0.2 s until it succeeds, at most N times
+until_ok() { n=$1; shift; for i in $(seq "$n"); do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done; return 1; }
 # get HOST [ADDR]: one HTTP request to ADDR ($VIP) port 80; prints the
 # answer's body (busybox's static wget crashes in this initramfs, nc
 # does not)
