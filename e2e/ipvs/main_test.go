@@ -23,9 +23,8 @@ import (
 )
 
 var (
-	lastConsole string
-	image       *vm.Image
-	skipWhy     string
+	image   *vm.Image
+	skipWhy string
 )
 
 func TestMain(m *testing.M) {
@@ -90,7 +89,6 @@ func boot(t *testing.T, script string, timeout time.Duration) sections {
 		t.Fatal(err)
 	}
 	t.Logf("VM ran for %s", res.Elapsed.Round(100*time.Millisecond))
-	lastConsole = res.Console
 	if res.Exit != 0 {
 		t.Fatalf("the script exited %d:\n%s", res.Exit, res.Output)
 	}
