@@ -227,8 +227,7 @@ func firstErrLine(s string) string {
 }
 
 // modelTable runs a sequence through lubdub's pure model and returns its
-// table as ipvsadm -S -n prints it, with services and real servers sorted
-// as ipvsadm sorts them.
+// table as lubdub lvs -S -n prints it.
 func modelTable(q sequence) string {
 	t := &lvs.Table{}
 	for _, c := range q.Cmds {
@@ -245,51 +244,8 @@ func modelTable(q sequence) string {
 			t = next
 		}
 	}
-	return sortSave(t.Save())
-}
-
-// sortSave sorts -S output: services by ipvsadm's order, each followed by
-// its real servers in address order. ipvsadm's order for the fixed pool
-// here is: -t before -u before -f, then address, then port.
-func sortSave(s string) string {
-	type svc struct {
-		line  string
-		dests []string
-	}
-	var svcs []*svc
-	for _, l := range strings.Split(strings.TrimSpace(s), "\n") {
-		switch {
-		case strings.HasPrefix(l, "-A "):
-			svcs = append(svcs, &svc{line: l})
-		case strings.HasPrefix(l, "-a ") && len(svcs) > 0:
-			svcs[len(svcs)-1].dests = append(svcs[len(svcs)-1].dests, l)
-		}
-	}
-	rank := func(l string) string {
-		f := strings.Fields(l)
-		kind := map[string]string{"-t": "0", "-u": "1", "-f": "2"}[f[1]]
-		addr := f[2]
-		if kind == "2" {
-			n, _ := strconv.Atoi(addr)
-			return fmt.Sprintf("2 %010d", n)
-		}
-		host, port, _ := strings.Cut(addr, ":")
-		var oct [4]int
-		fmt.Sscanf(host, "%d.%d.%d.%d", &oct[0], &oct[1], &oct[2], &oct[3])
-		p, _ := strconv.Atoi(port)
-		return fmt.Sprintf("%s %03d.%03d.%03d.%03d %05d", kind, oct[0], oct[1], oct[2], oct[3], p)
-	}
-	slices.SortStableFunc(svcs, func(a, b *svc) int { return strings.Compare(rank(a.line), rank(b.line)) })
-	var out strings.Builder
-	for _, v := range svcs {
-		out.WriteString(v.line + "\n")
-		destRank := func(l string) string { return rank("-A -t " + strings.Fields(l)[4]) }
-		slices.SortStableFunc(v.dests, func(a, b string) int { return strings.Compare(destRank(a), destRank(b)) })
-		for _, d := range v.dests {
-			out.WriteString(d + "\n")
-		}
-	}
-	return out.String()
+	t.Sort()
+	return t.Save()
 }
 
 func TestDifferential(t *testing.T) {

@@ -115,6 +115,7 @@ func runLVS(env *Env, dp datapath.DataPath, c *lvs.Command, stdin io.Reader) err
 			// the director itself, as Debian's kernel and ipvsadm show.
 			showLocal(t)
 		}
+		t.Sort()
 		o := lvs.ListOptions{Stats: c.Stats, Rate: c.Rate, Numeric: true}
 		if only != nil {
 			o.Only = &only[0]
@@ -131,6 +132,7 @@ func runLVS(env *Env, dp datapath.DataPath, c *lvs.Command, stdin io.Reader) err
 		if err != nil {
 			return err
 		}
+		t.Sort()
 		fmt.Fprint(env.Stdout, t.Save())
 		return nil
 	case lvs.OpZero:

@@ -2,13 +2,11 @@ package datapath
 
 import (
 	"bufio"
-	"cmp"
 	"errors"
 	"fmt"
 	"io"
 	"net/netip"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -136,28 +134,10 @@ func (p *IPVSPath) load(keys []lvs.Key, rates bool) (*lvs.Table, error) {
 			}
 			s.Dests = append(s.Dests, fromDest(&dests[j]))
 		}
-		sortDests(s.Dests)
 		t.Services = append(t.Services, s)
 	}
-	sortServices(t.Services)
+	t.Sort() // the kernel's order is its hash table's
 	return t, nil
-}
-
-// sortServices puts services in ipvsadm's listing order (libipvs's
-// ipvs_cmp_services): address services before firewall marks, then by
-// mark, protocol, address and port. The kernel's own order is its hash
-// table's.
-func sortServices(ss []*lvs.Service) {
-	proto := map[string]int{"TCP": protoTCP, "UDP": protoUDP}
-	slices.SortStableFunc(ss, func(a, b *lvs.Service) int {
-		return cmp.Or(cmp.Compare(a.FWMark, b.FWMark), cmp.Compare(proto[a.Proto], proto[b.Proto]),
-			a.Addr.Addr().Compare(b.Addr.Addr()), cmp.Compare(a.Addr.Port(), b.Addr.Port()))
-	})
-}
-
-// sortDests puts real servers in ipvsadm's order: by address, then port.
-func sortDests(ds []*lvs.Dest) {
-	slices.SortStableFunc(ds, func(a, b *lvs.Dest) int { return a.Addr.Compare(b.Addr) })
 }
 
 // ipvsErr words a kernel refusal as ipvsadm does (libipvs's

@@ -205,3 +205,22 @@ func mustAP(s string) netip.AddrPort {
 	}
 	return ap
 }
+
+// Sort is ipvsadm's listing order, whatever order the services came in.
+func TestSortAsIpvsadm(t *testing.T) {
+	tab := &Table{}
+	for _, l := range []string{"-A -f 2 -s rr", "-A -u 198.18.0.10:53 -s rr", "-A -t 198.18.0.11:80 -s rr", "-A -t 198.18.0.10:8080 -s rr",
+		"-A -t 198.18.0.10:80 -s rr", "-a -t 198.18.0.10:80 -r 198.18.1.13 -m", "-a -t 198.18.0.10:80 -r 198.18.1.11:8080 -m",
+		"-a -t 198.18.0.10:80 -r 198.18.1.11:80 -m", "-A -f 1 -s rr"} {
+		if err := run(t, tab, l); err != nil {
+			t.Fatalf("%s: %v", l, err)
+		}
+	}
+	tab.Sort()
+	want := "-A -t 198.18.0.10:80 -s rr\n-a -t 198.18.0.10:80 -r 198.18.1.11:80 -m -w 1\n-a -t 198.18.0.10:80 -r 198.18.1.11:8080 -m -w 1\n" +
+		"-a -t 198.18.0.10:80 -r 198.18.1.13:80 -m -w 1\n-A -t 198.18.0.10:8080 -s rr\n-A -t 198.18.0.11:80 -s rr\n" +
+		"-A -u 198.18.0.10:53 -s rr\n-A -f 1 -s rr\n-A -f 2 -s rr\n"
+	if got := tab.Save(); got != want {
+		t.Errorf("sorted:\n%s\nwant (ipvsadm's order)\n%s", got, want)
+	}
+}

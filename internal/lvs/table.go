@@ -131,6 +131,21 @@ func (t *Table) Clone() *Table {
 	return c
 }
 
+// Sort puts the services and their real servers in the order ipvsadm
+// lists them (libipvs's ipvs_cmp_services and ipvs_cmp_dests): address
+// services before firewall marks, then by mark, protocol (TCP before
+// UDP), address and port; real servers by address and port.
+func (t *Table) Sort() {
+	proto := map[string]int{"TCP": 6, "UDP": 17}
+	slices.SortStableFunc(t.Services, func(a, b *Service) int {
+		return cmp.Or(cmp.Compare(a.FWMark, b.FWMark), cmp.Compare(proto[a.Proto], proto[b.Proto]),
+			a.Addr.Addr().Compare(b.Addr.Addr()), cmp.Compare(a.Addr.Port(), b.Addr.Port()))
+	})
+	for _, s := range t.Services {
+		slices.SortStableFunc(s.Dests, func(a, b *Dest) int { return a.Addr.Compare(b.Addr) })
+	}
+}
+
 // Apply carries out a command that changes the table. Errors are
 // ipvsadm's messages.
 func (t *Table) Apply(c *Command) error {
