@@ -188,17 +188,18 @@ func TestLVSSeedRoundRobin(t *testing.T) {
 		t.Errorf("with rs2 at weight 0: answers %v, want only rs1", got)
 	}
 
-	// Bad input: ipvsadm-like messages and exit codes.
+	// Bad input: ipvsadm's messages and exit codes (255 for its kernel
+	// refusals, 2 for a bad command line).
 	for _, c := range []struct {
 		args []string
 		code int
 		msg  string
 	}{
-		{[]string{"-A", "-t", lvsVIP + ":80", "-s", "rr"}, 1, "Service already exists"},
+		{[]string{"-A", "-t", lvsVIP + ":80", "-s", "rr"}, 255, "Service already exists"},
 		{[]string{"-A", "-t", lvsVIP + ":81"}, 1, "give -s rr, wrr, sh or dh"},
 		{[]string{"-a", "-t", lvsVIP + ":80", "-r", "198.18.1.13"}, 1, "forwarding method Route"},
-		{[]string{"-a", "-t", lvsVIP + ":82", "-r", "198.18.1.13", "-m"}, 1, "Service not defined"},
-		{[]string{"-A", "-t", "nonsense"}, 2, "Illegal virtual server"},
+		{[]string{"-a", "-t", lvsVIP + ":82", "-r", "198.18.1.13", "-m"}, 255, "Service not defined"},
+		{[]string{"-A", "-t", "nonsense"}, 2, "illegal virtual server"},
 	} {
 		_, errOut, code := d.Output(10*time.Second, ipvsadm, c.args...)
 		if code != c.code || !strings.Contains(errOut, c.msg) {

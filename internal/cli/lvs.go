@@ -58,7 +58,7 @@ func cmdLVS(env *Env, args []string) int {
 		var ue *lvs.UsageError
 		if errors.As(err, &ue) {
 			fmt.Fprint(env.Stderr, lvsHelp)
-			return 2
+			return ue.ExitCode()
 		}
 		return 1
 	}
@@ -82,6 +82,11 @@ func cmdLVS(env *Env, args []string) int {
 			hint = " (lubdub lvs needs root, as ipvsadm does)"
 		}
 		fmt.Fprintf(env.Stderr, "lubdub lvs: %v%s\n", err, hint)
+		// ipvsadm exits 255 (-1) when IPVS refuses a change.
+		var errno syscall.Errno
+		if lvs.IsRefusal(err) || errors.As(err, &errno) {
+			return 255
+		}
 		return 1
 	}
 	return 0
@@ -104,7 +109,14 @@ func runLVS(env *Env, dp datapath.DataPath, c *lvs.Command, names lvs.Names, std
 		if err != nil {
 			return err
 		}
-		if c.Rate {
+		if rl, ok := dp.(interface {
+			LoadRates([]lvs.Key) (*lvs.Table, error)
+		}); c.Rate && ok {
+			// IPVS keeps rates itself; ipvsadm shows those.
+			if t, err = rl.LoadRates(nil); err != nil {
+				return err
+			}
+		} else if c.Rate {
 			// Rates over one second, from two readings of the counters.
 			time.Sleep(time.Second)
 			t2, err := dp.Load(nil, true)
@@ -113,14 +125,20 @@ func runLVS(env *Env, dp datapath.DataPath, c *lvs.Command, names lvs.Names, std
 			}
 			t = rates(t, t2)
 		}
-		showLocal(t)
+		if dp.Name() != datapath.IPVS {
+			// IPVS reports what it was given (Masq) for a real server on
+			// the director itself, as Debian's kernel and ipvsadm show.
+			showLocal(t)
+		}
+		t.Sort()
 		o := lvs.ListOptions{Stats: c.Stats, Rate: c.Rate, Numeric: c.Numeric, Names: names}
 		if only != nil {
 			o.Only = &only[0]
 		}
 		out, err := t.List(o)
 		if err != nil {
-			return err
+			// ipvsadm -L -t of a missing service exits 1, not 255.
+			return errors.New(err.Error())
 		}
 		fmt.Fprint(env.Stdout, out)
 		return nil
@@ -132,9 +150,19 @@ func runLVS(env *Env, dp datapath.DataPath, c *lvs.Command, names lvs.Names, std
 		if c.Numeric {
 			names = nil
 		}
+		t.Sort()
 		fmt.Fprint(env.Stdout, t.SaveNames(names))
 		return nil
 	case lvs.OpZero:
+		if only != nil {
+			t, err := dp.Load(only, false)
+			if err != nil {
+				return err
+			}
+			if len(t.Services) == 0 {
+				return lvs.ErrNoService
+			}
+		}
 		return dp.Zero(only)
 	}
 	unlock, err := lvsLock()

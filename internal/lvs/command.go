@@ -2,10 +2,12 @@ package lvs
 
 import (
 	"bufio"
+	"cmp"
+	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/netip"
-	"slices"
 	"strconv"
 	"strings"
 )
@@ -49,10 +51,27 @@ type Command struct {
 	Exact         bool
 }
 
-// UsageError is a bad command line: ipvsadm prints it and exits 2.
-type UsageError struct{ Msg string }
+// UsageError is a bad command line: ipvsadm prints it and exits 2, or
+// Code (255 for what its option parser, popt, refuses).
+type UsageError struct {
+	Msg  string
+	Code int
+}
 
 func (e *UsageError) Error() string { return e.Msg }
+
+// ExitCode is ipvsadm's exit status for the error.
+func (e *UsageError) ExitCode() int { return cmp.Or(e.Code, 2) }
+
+// poptError is what ipvsadm's option parser refuses: "OPTION: why", exit 255.
+func poptError(opt, why string) error { return &UsageError{Msg: opt + ": " + why, Code: 255} }
+
+// IsRefusal reports whether err is one of IPVS's refusals (Service
+// already exists, ...), for which ipvsadm exits 255.
+func IsRefusal(err error) bool {
+	var e ipvsError
+	return errors.As(err, &e)
+}
 
 func usage(format string, a ...any) error { return &UsageError{Msg: fmt.Sprintf(format, a...)} }
 
@@ -87,16 +106,30 @@ func ParseNames(args []string, names Names) (*Command, error) {
 	var dest string // -r, resolved once the service's protocol is known
 	setOp := func(op Op) error {
 		if c.Op != "" && c.Op != op {
-			return usage("Two or more commands specified (%s and %s)", c.Op, op)
+			return usage("invalid option `%s' (two commands: %s and %s)", op, c.Op, op)
 		}
 		c.Op = op
 		return nil
 	}
 	haveKey := false
+	// ipvsadm takes each option once (its set_option).
+	seen := map[string]bool{}
+	once := func(name string) error {
+		if seen[name] {
+			return usage("multiple '%s' options specified", name)
+		}
+		seen[name] = true
+		return nil
+	}
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		if v, ok := longOpts[a]; ok {
 			a = v
+		}
+		if name, ok := map[string]string{"--stats": "stats", "--rate": "rate", "--exact": "exact"}[a]; ok {
+			if err := once(name); err != nil {
+				return nil, err
+			}
 		}
 		switch a {
 		case "--stats":
@@ -113,8 +146,22 @@ func ParseNames(args []string, names Names) (*Command, error) {
 				return nil, err
 			}
 			continue
+		case "--tun-type":
+			// ipvsadm -S writes it for -i real servers; IPVS's default,
+			// ipip, is the only one lubdub carries.
+			if i+1 >= len(args) {
+				return nil, poptError(a, "missing argument")
+			}
+			i++
+			if args[i] != "ipip" {
+				return nil, usage("tunnel type %q is not supported: lubdub tunnels with ipip", args[i])
+			}
+			continue
 		}
 		if len(a) < 2 || a[0] != '-' || a[1] == '-' {
+			if strings.HasPrefix(a, "--") {
+				return nil, poptError(a, "unknown option")
+			}
 			return nil, usage("Unknown or unexpected argument %q", args[i])
 		}
 		// Clusters such as -Ln.
@@ -127,12 +174,17 @@ func ParseNames(args []string, names Names) (*Command, error) {
 					return rest, nil
 				}
 				if i+1 >= len(args) {
-					return "", usage("Option -%c requires an argument", ch)
+					return "", poptError("-"+string(ch), "missing argument")
 				}
 				i++
 				return args[i], nil
 			}
 			var err error
+			if name, ok := optNames[ch]; ok {
+				if err := once(name); err != nil {
+					return nil, err
+				}
+			}
 			switch ch {
 			case 'A', 'E', 'D', 'C', 'a', 'e', 'd', 'Z', 'S', 'R', 'h':
 				err = setOp(Op("-" + string(ch)))
@@ -141,18 +193,12 @@ func ParseNames(args []string, names Names) (*Command, error) {
 			case 't', 'u':
 				var v string
 				if v, err = value(); err == nil {
-					if haveKey {
-						return nil, usage("Two or more service options specified")
-					}
 					haveKey = true
 					c.Key, err = parseServiceAddr(v, map[byte]string{'t': "TCP", 'u': "UDP"}[ch], names)
 				}
 			case 'f':
 				var v string
 				if v, err = value(); err == nil {
-					if haveKey {
-						return nil, usage("Two or more service options specified")
-					}
 					haveKey = true
 					n, perr := strconv.ParseUint(v, 10, 32)
 					if perr != nil || n == 0 {
@@ -162,10 +208,9 @@ func ParseNames(args []string, names Names) (*Command, error) {
 				}
 			case 's':
 				var v string
+				// ipvsadm takes any name; IPVS refuses unknown ones
+				// (Table.Apply does too).
 				if v, err = value(); err == nil {
-					if !slices.Contains(Schedulers, v) {
-						return nil, usage("Illegal scheduler %q (one of %s)", v, strings.Join(Schedulers, "|"))
-					}
 					c.Scheduler = v
 				}
 			case 'p':
@@ -180,7 +225,7 @@ func ParseNames(args []string, names Names) (*Command, error) {
 				if v != "" {
 					n, perr := strconv.Atoi(v)
 					if perr != nil || n < 1 || n > 86400*31 {
-						return nil, usage("Illegal timeout %q specified (1 to 2678400 seconds)", v)
+						return nil, usage("invalid timeout value `%s' specified (1 to 2678400 seconds)", v)
 					}
 					c.Timeout = n
 				}
@@ -205,8 +250,9 @@ func ParseNames(args []string, names Names) (*Command, error) {
 				var v string
 				if v, err = value(); err == nil {
 					n, perr := strconv.Atoi(v)
-					if perr != nil || n < 0 || n > 65535 {
-						return nil, usage("Illegal weight %q specified (0 to 65535)", v)
+					// ipvsadm 1.31 takes 0 to INT_MAX; IPVS takes them all.
+					if perr != nil || n < 0 || n > math.MaxInt32 {
+						return nil, usage("illegal weight specified: %q (0 to %d)", v, math.MaxInt32)
 					}
 					c.Weight, c.WeightSet = n, true
 				}
@@ -215,7 +261,7 @@ func ParseNames(args []string, names Names) (*Command, error) {
 			case 'c':
 				c.Connections = true
 			default:
-				return nil, usage("Unknown option -%c", ch)
+				return nil, poptError("-"+string(ch), "unknown option")
 			}
 			if err != nil {
 				return nil, err
@@ -231,6 +277,16 @@ func ParseNames(args []string, names Names) (*Command, error) {
 	return c, c.check(haveKey)
 }
 
+// cmdNames are ipvsadm's names of the commands, for its messages.
+var cmdNames = map[Op]string{OpAddService: "add-service", OpEditService: "edit-service", OpDeleteService: "delete-service",
+	OpAddDest: "add-server", OpEditDest: "edit-server", OpDeleteDest: "delete-server", OpClear: "flush", OpList: "list",
+	OpZero: "zero", OpSave: "save", OpRestore: "restore"}
+
+// optNames are ipvsadm's names of the one-letter options.
+var optNames = map[byte]string{'n': "numeric", 'c': "connection", 't': "service-address", 'u': "service-address",
+	'f': "service-address", 's': "scheduler", 'p': "persistent", 'M': "netmask", 'r': "real-server",
+	'g': "forwarding-method", 'i': "forwarding-method", 'm': "forwarding-method", 'w': "weight"}
+
 func isNumber(s string) bool {
 	_, err := strconv.Atoi(s)
 	return err == nil
@@ -245,29 +301,44 @@ func (c *Command) check(haveKey bool) error {
 		return nil
 	case OpAddService, OpEditService, OpDeleteService, OpAddDest, OpEditDest, OpDeleteDest:
 		if !haveKey {
-			return usage("No service specified: give -t, -u or -f")
+			return usage("You need to supply the 'service-address' option for the '%s' command", cmdNames[c.Op])
 		}
 	}
 	isDest := c.Op == OpAddDest || c.Op == OpEditDest || c.Op == OpDeleteDest
 	if isDest && !c.Dest.Addr().IsValid() {
-		return usage("No destination specified")
-	}
-	if !isDest && (c.Dest.Addr().IsValid() || c.Fwd != "" || c.WeightSet) {
-		return usage("Illegal option for %s: -r, -g, -i, -m and -w go with -a or -e", c.Op)
+		return usage("You need to supply the 'real-server' option for the '%s' command", cmdNames[c.Op])
 	}
 	isSvc := c.Op == OpAddService || c.Op == OpEditService
-	if !isSvc && (c.Scheduler != "" || c.PersistentSet || c.Netmask.IsValid()) {
-		return usage("Illegal option for %s: -s, -p and -M go with -A or -E", c.Op)
+	// The first option, in ipvsadm's order of options, that the command
+	// does not take.
+	for _, o := range []struct {
+		name    string
+		given   bool
+		allowed bool
+	}{
+		{"connection", c.Connections, c.Op == OpList},
+		{"scheduler", c.Scheduler != "", isSvc},
+		{"persistent", c.PersistentSet, isSvc},
+		{"netmask", c.Netmask.IsValid(), isSvc},
+		{"real-server", c.Dest.Addr().IsValid(), isDest},
+		{"forwarding-method", c.Fwd != "", isDest && c.Op != OpDeleteDest},
+		{"weight", c.WeightSet, isDest && c.Op != OpDeleteDest},
+		{"stats", c.Stats, c.Op == OpList},
+		{"rate", c.Rate, c.Op == OpList},
+		{"exact", c.Exact, c.Op == OpList},
+	} {
+		if o.given && !o.allowed {
+			return usage("Illegal '%s' option with the '%s' command", o.name, cmdNames[c.Op])
+		}
 	}
-	if c.Op == OpDeleteDest && (c.Fwd != "" || c.WeightSet) {
-		return usage("Illegal option for -d: only the service and -r")
+	if isSvc && c.Key.Proto != "FWM" && c.Key.Addr.Port() == 0 && !c.Persistent {
+		return usage("Zero port specified for non-persistent service")
 	}
-	if (c.Stats || c.Rate || c.Connections || c.Exact) && c.Op != OpList {
-		return usage("--stats, --rate, --exact and -c go with -L")
-	}
-	if c.Op == OpAddDest && c.Key.Proto != "FWM" && (c.Fwd == "" || c.Fwd == Route || c.Fwd == Tunnel) &&
-		c.Dest.Port() != 0 && c.Dest.Port() != c.Key.Addr.Port() {
-		return usage("The real server's port must be the service's with -g and -i (only -m maps ports)")
+	// As ipvsadm: a real server forwarded to by -g (the default) or -i
+	// gets the service's port, whatever port was given; only -m maps
+	// ports.
+	if (c.Op == OpAddDest || c.Op == OpEditDest) && c.Key.Proto != "FWM" && c.Fwd != Masq {
+		c.Dest = netip.AddrPortFrom(c.Dest.Addr(), c.Key.Addr.Port())
 	}
 	return nil
 }
@@ -275,10 +346,10 @@ func (c *Command) check(haveKey bool) error {
 func parseServiceAddr(v, proto string, names Names) (Key, error) {
 	ap, ok := parseAddrPort(v, strings.ToLower(proto), names)
 	if !ok {
-		return Key{}, usage("Illegal virtual server address[:port] specified: %q", v)
+		return Key{}, usage("illegal virtual server address[:port] specified: %q", v)
 	}
 	if !ap.Addr().Is4() {
-		return Key{}, usage("Illegal virtual server address[:port] specified: %q (IPv4 only)", v)
+		return Key{}, usage("illegal virtual server address[:port] specified: %q (IPv4 only)", v)
 	}
 	return Key{Proto: proto, Addr: ap}, nil
 }
@@ -286,10 +357,10 @@ func parseServiceAddr(v, proto string, names Names) (Key, error) {
 func parseRealServer(v, proto string, names Names) (netip.AddrPort, error) {
 	ap, ok := parseAddrPort(v, proto, names)
 	if !ok {
-		return netip.AddrPort{}, usage("Illegal real server address[:port] specified: %q", v)
+		return netip.AddrPort{}, usage("illegal real server address[:port] specified: %q", v)
 	}
 	if !ap.Addr().Is4() {
-		return netip.AddrPort{}, usage("Illegal real server address[:port] specified: %q (IPv4 only)", v)
+		return netip.AddrPort{}, usage("illegal real server address[:port] specified: %q (IPv4 only)", v)
 	}
 	return ap, nil
 }

@@ -76,10 +76,14 @@ func TestIpvsadmRules(t *testing.T) {
 		{"-A -t 198.18.0.10:80 -s rr", "Service already exists"},
 		{"-E -t 198.18.0.11:80 -s rr", "No such service"},
 		{"-E -t 198.18.0.10:80 -s wrr -p", ""},
-		{"-a -t 198.18.0.10:80 -r 198.18.1.2:8080", "must be the service's"},
+		{"-a -t 198.18.0.10:80 -r 198.18.1.2:8080", ""}, // -g: port 80, as ipvsadm
+		{"-a -t 198.18.0.10:80 -r 198.18.1.2:80", "Destination already exists"},
+		{"-d -t 198.18.0.10:80 -r 198.18.1.2", ""},
+		{"-A -t 198.18.0.12:80 -s fastest", "Scheduler or persistence engine not found"},
 		{"-a -t 198.18.0.10:80 -r 198.18.1.2:8080 -m -w 3", ""},
 		{"-a -t 198.18.0.10:80 -r 198.18.1.2:8080 -m", "Destination already exists"},
-		{"-e -t 198.18.0.10:80 -r 198.18.1.2:8080 -w 5", ""},
+		{"-e -t 198.18.0.10:80 -r 198.18.1.2:8080 -m -w 5", ""},
+		{"-e -t 198.18.0.10:80 -r 198.18.1.2:8080 -w 5", "No such destination"}, // -g: port 80
 		{"-e -t 198.18.0.10:80 -r 198.18.1.9:80 -w 5", "No such destination"},
 		{"-a -u 198.18.0.10:53 -r 198.18.1.2", "Service not defined"},
 		{"-A -f 7 -s sh -p 60 -M 255.255.255.0", ""},
@@ -129,19 +133,21 @@ func TestDefaultsAndFlags(t *testing.T) {
 func TestBadArguments(t *testing.T) {
 	for line, want := range map[string]string{
 		"":                                       "No command specified",
-		"-A":                                     "No service specified",
-		"-A -t 198.18.0.10:80 -s fastest":        "Illegal scheduler",
-		"-A -t nonsense:80":                      "Illegal virtual server address",
-		"-A -t 198.18.0.10:80 -L":                "Two or more commands",
-		"-a -t 198.18.0.10:80":                   "No destination specified",
-		"-a -t 198.18.0.10:80 -r 1.2.3.4 -w x":   "Illegal weight",
-		"-A -t 198.18.0.10:80 -w 3":              "go with -a or -e",
-		"-A -t 198.18.0.10:80 -p 0":              "Illegal timeout",
-		"-L -x":                                  "Unknown option -x",
-		"-A -t 198.18.0.10:80 -u 198.18.0.10:53": "Two or more service options",
+		"-A":                                     "You need to supply the 'service-address' option for the 'add-service' command",
+		"-A -t 198.18.0.10":                      "Zero port specified for non-persistent service",
+		"-A -t nonsense:80":                      "illegal virtual server address",
+		"-A -t 198.18.0.10:80 -L":                "invalid option `-L' (two commands",
+		"-a -t 198.18.0.10:80":                   "You need to supply the 'real-server' option for the 'add-server' command",
+		"-a -t 198.18.0.10:80 -r 1.2.3.4 -w x":   "illegal weight specified",
+		"-A -t 198.18.0.10:80 -w 3":              "Illegal 'weight' option with the 'add-service' command",
+		"-A -t 198.18.0.10:80 -p 0":              "invalid timeout value `0' specified",
+		"-L -x":                                  "-x: unknown option",
+		"-A -t 198.18.0.10:80 -u 198.18.0.10:53": "multiple 'service-address' options specified",
+		"-L -n -n":                               "multiple 'numeric' options specified",
 		"-A -f 0":                                "Illegal fwmark",
-		"-a -t 198.18.0.10:80 -r":                "requires an argument",
-		"-D -t 198.18.0.10:80 --stats":           "go with -L",
+		"-a -t 198.18.0.10:80 -r":                "-r: missing argument",
+		"-D -t 198.18.0.10:80 --stats":           "Illegal 'stats' option with the 'delete-service' command",
+		"-d -t 198.18.0.10:80 -r 1.2.3.4 -w 2":   "Illegal 'weight' option with the 'delete-server' command",
 	} {
 		_, err := Parse(strings.Fields(line))
 		var ue *UsageError
@@ -315,5 +321,24 @@ func TestNames(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Sort is ipvsadm's listing order, whatever order the services came in.
+func TestSortAsIpvsadm(t *testing.T) {
+	tab := &Table{}
+	for _, l := range []string{"-A -f 2 -s rr", "-A -u 198.18.0.10:53 -s rr", "-A -t 198.18.0.11:80 -s rr", "-A -t 198.18.0.10:8080 -s rr",
+		"-A -t 198.18.0.10:80 -s rr", "-a -t 198.18.0.10:80 -r 198.18.1.13 -m", "-a -t 198.18.0.10:80 -r 198.18.1.11:8080 -m",
+		"-a -t 198.18.0.10:80 -r 198.18.1.11:80 -m", "-A -f 1 -s rr"} {
+		if err := run(t, tab, l); err != nil {
+			t.Fatalf("%s: %v", l, err)
+		}
+	}
+	tab.Sort()
+	want := "-A -t 198.18.0.10:80 -s rr\n-a -t 198.18.0.10:80 -r 198.18.1.11:80 -m -w 1\n-a -t 198.18.0.10:80 -r 198.18.1.11:8080 -m -w 1\n" +
+		"-a -t 198.18.0.10:80 -r 198.18.1.13:80 -m -w 1\n-A -t 198.18.0.10:8080 -s rr\n-A -t 198.18.0.11:80 -s rr\n" +
+		"-A -u 198.18.0.10:53 -s rr\n-A -f 1 -s rr\n-A -f 2 -s rr\n"
+	if got := tab.Save(); got != want {
+		t.Errorf("sorted:\n%s\nwant (ipvsadm's order)\n%s", got, want)
 	}
 }

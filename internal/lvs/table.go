@@ -6,6 +6,7 @@
 package lvs
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -23,8 +24,9 @@ const (
 // DefaultScheduler is ipvsadm's.
 const DefaultScheduler = "wlc"
 
-// DefaultPersistence is ipvsadm's -p without a value, in seconds.
-const DefaultPersistence = 300
+// DefaultPersistence is ipvsadm's -p without a value, in seconds
+// (libipvs's IPVS_SVC_PERSISTENT_TIMEOUT).
+const DefaultPersistence = 360
 
 // Schedulers ipvsadm accepts.
 var Schedulers = []string{"rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh"}
@@ -125,6 +127,7 @@ const (
 	ErrServiceNotDefined = ipvsError("Service not defined")
 	ErrDestExists        = ipvsError("Destination already exists")
 	ErrNoDest            = ipvsError("No such destination")
+	ErrNoScheduler       = ipvsError("Scheduler or persistence engine not found")
 )
 
 // Table is the whole virtual-server table, in insertion order.
@@ -165,6 +168,21 @@ func (t *Table) Clone() *Table {
 	return c
 }
 
+// Sort puts the services and their real servers in the order ipvsadm
+// lists them (libipvs's ipvs_cmp_services and ipvs_cmp_dests): address
+// services before firewall marks, then by mark, protocol (TCP before
+// UDP), address and port; real servers by address and port.
+func (t *Table) Sort() {
+	proto := map[string]int{"TCP": 6, "UDP": 17}
+	slices.SortStableFunc(t.Services, func(a, b *Service) int {
+		return cmp.Or(cmp.Compare(a.FWMark, b.FWMark), cmp.Compare(proto[a.Proto], proto[b.Proto]),
+			a.Addr.Addr().Compare(b.Addr.Addr()), cmp.Compare(a.Addr.Port(), b.Addr.Port()))
+	})
+	for _, s := range t.Services {
+		slices.SortStableFunc(s.Dests, func(a, b *Dest) int { return a.Addr.Compare(b.Addr) })
+	}
+}
+
 // Apply carries out a command that changes the table. Errors are
 // ipvsadm's messages.
 func (t *Table) Apply(c *Command) error {
@@ -173,6 +191,14 @@ func (t *Table) Apply(c *Command) error {
 		t.Services = nil
 	case OpAddService, OpEditService:
 		_, s := t.find(c.Key)
+		// -E, like -A, sets the whole service from its command line, as
+		// ipvsadm does: what is not given takes its default.
+		sched := cmp.Or(c.Scheduler, DefaultScheduler)
+		if c.Op == OpAddService && s == nil || c.Op == OpEditService && s != nil {
+			if !slices.Contains(Schedulers, sched) {
+				return ErrNoScheduler
+			}
+		}
 		if c.Op == OpAddService {
 			if s != nil {
 				return ErrServiceExists
@@ -182,13 +208,9 @@ func (t *Table) Apply(c *Command) error {
 		} else if s == nil {
 			return ErrNoService
 		}
-		if c.Scheduler != "" {
-			s.Scheduler = c.Scheduler
-		}
-		if c.Op == OpAddService || c.PersistentSet {
-			s.Persistent, s.Timeout = c.Persistent, c.Timeout
-		}
-		if c.Netmask.IsValid() {
+		s.Scheduler = sched
+		s.Persistent, s.Timeout, s.Netmask = c.Persistent, c.Timeout, netip.Addr{}
+		if c.Persistent && c.Netmask.IsValid() && c.Netmask != netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
 			s.Netmask = c.Netmask
 		}
 	case OpDeleteService:
@@ -225,9 +247,9 @@ func (t *Table) Apply(c *Command) error {
 			s.Dests = slices.Delete(s.Dests, i, i+1)
 			return nil
 		}
-		if c.Fwd != "" {
-			d.Fwd = c.Fwd
-		}
+		// -e, like -a, sets the whole real server: -g and weight 1
+		// unless given, as ipvsadm does.
+		d.Fwd, d.Weight = cmp.Or(c.Fwd, Route), 1
 		if c.WeightSet {
 			d.Weight = c.Weight
 		}
@@ -267,7 +289,9 @@ func (t *Table) List(o ListOptions) (string, error) {
 		names = nil
 	}
 	var b strings.Builder
-	b.WriteString(Header)
+	if o.Only == nil {
+		b.WriteString(Header) // ipvsadm -L -t ADDR leaves it out
+	}
 	switch {
 	case o.Stats:
 		b.WriteString("Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes OutBytes\n")
@@ -346,7 +370,11 @@ func (t *Table) SaveNames(names Names) string {
 		}
 		b.WriteString("\n")
 		for _, d := range s.Dests {
-			fmt.Fprintf(&b, "-a %s -r %s %s -w %d\n", s.Key.flag(names), addrPort(d.Addr, s.Key.netProto(), names), fwdSwitch(d.Fwd), d.Weight)
+			fmt.Fprintf(&b, "-a %s -r %s %s -w %d", s.Key.flag(names), addrPort(d.Addr, s.Key.netProto(), names), fwdSwitch(d.Fwd), d.Weight)
+			if d.Fwd == Tunnel {
+				b.WriteString(" --tun-type ipip") // as ipvsadm 1.31 -S writes it
+			}
+			b.WriteString("\n")
 		}
 	}
 	return b.String()
@@ -357,7 +385,7 @@ func fwdSwitch(f string) string {
 	case Masq:
 		return "-m"
 	case Tunnel:
-		return "-i"
+		return "-i" // ipvsadm -S adds the tunnel type (see Save)
 	}
 	return "-g"
 }
