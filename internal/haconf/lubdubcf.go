@@ -189,18 +189,19 @@ func (t Tuning) WatchdogTimeout() time.Duration {
 }
 
 // SplitBrainRisk says, loudly, when a partition of this cluster can give a
-// group two owners: two nodes (where no majority exists) without fencing
-// or a tie-breaker, or more without self-fencing. "" when none is known.
+// group two owners: two nodes (where no majority exists) without fencing,
+// or more without fencing or self-fencing. "" when none is known.
 func (c *Config) SplitBrainRisk() string {
+	fencing := len(c.Stonith) > 0 || len(c.Fencing.Devices) > 0
 	switch {
-	case len(c.Groups) == 0:
+	case len(c.Groups) == 0 || fencing:
 		return ""
 	case len(c.Nodes) == 2:
-		return "two nodes and no fencing or tie-breaker: if they stop hearing each other, both run every group (split brain) until they hear each other again; add a third node"
-	case len(c.Nodes) > 2 && c.Tuning.WatchdogFenceTimeout == 0 && c.Tuning.NoQuorumPolicy != "ignore":
-		return "no self-fencing (watchdog_fence_timeout): a node cut off stops its groups within deadtime, but the others may start them before it has; add a watchdog and watchdog_fence_timeout"
-	case len(c.Nodes) > 2 && c.Tuning.NoQuorumPolicy == "ignore":
-		return "no_quorum_policy ignore: every partition runs groups (split brain)"
+		return "two nodes and no fencing: if they stop hearing each other, both run every group (split brain) until they hear each other again; configure a fence device (stonith_host, or fence_device in lubdub.cf) or add a third node"
+	case c.Tuning.NoQuorumPolicy == "ignore":
+		return "no_quorum_policy ignore and no fencing: every partition runs groups (split brain)"
+	case c.Tuning.WatchdogFenceTimeout == 0:
+		return "no fencing or self-fencing (watchdog_fence_timeout): a node cut off stops its groups within deadtime, but the others may start them before it has"
 	}
 	return ""
 }

@@ -66,7 +66,8 @@ func TestSplitBrainRisk(t *testing.T) {
 	}{
 		{Config{Nodes: []string{"a", "b"}}, ""}, // no groups, nothing to split
 		{Config{Nodes: []string{"a", "b"}, Groups: g}, "two nodes and no fencing"},
-		{Config{Nodes: []string{"a", "b", "c"}, Groups: g}, "no self-fencing"},
+		{Config{Nodes: []string{"a", "b"}, Groups: g, Stonith: []StonithDevice{{Type: "external/ipmi"}}}, ""},
+		{Config{Nodes: []string{"a", "b", "c"}, Groups: g}, "no fencing or self-fencing"},
 		{Config{Nodes: []string{"a", "b", "c"}, Groups: g, Tuning: Tuning{NoQuorumPolicy: "ignore", WatchdogFenceTimeout: time.Second}}, "every partition runs groups"},
 		{Config{Nodes: []string{"a", "b", "c"}, Groups: g, Tuning: Tuning{NoQuorumPolicy: "stop", WatchdogFenceTimeout: 10 * time.Second}}, ""},
 	} {
