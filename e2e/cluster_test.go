@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -232,9 +233,12 @@ func TestNodesComeUpActive(t *testing.T) {
 			}
 			// cl_status answers as Heartbeat's does.
 			n1 := nodes["node1"]
+			// Last first, as Heartbeat's client library prepends each node.
+			want := slices.Clone(names)
+			slices.Reverse(want)
 			out, code := n1.clStatus("listnodes")
-			if code != 0 || strings.Fields(out) == nil || strings.Join(strings.Fields(out), " ") != strings.Join(names, " ") {
-				t.Errorf("listnodes = %q (exit %d)", out, code)
+			if code != 0 || strings.Join(strings.Fields(out), " ") != strings.Join(want, " ") {
+				t.Errorf("listnodes = %q (exit %d), want the nodes last first", out, code)
 			}
 			out, code = n1.clStatus("nodestatus", "node2")
 			if code != 0 || strings.TrimSpace(out) != "active" {
