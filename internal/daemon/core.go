@@ -84,6 +84,9 @@ type Node struct {
 	// time of the event being handled.
 	reported map[string]time.Time
 	now      time.Time
+	// hadQuorum: quorum at the last tick (fencedAt restarts when it
+	// comes back).
+	hadQuorum bool
 }
 
 // fenceState is one dead peer's fencing.
@@ -168,12 +171,14 @@ func (n *Node) NextWakeup() time.Time {
 		}
 	}
 	for _, at := range n.fencedAt {
-		if at.Before(t) {
+		if at.Before(t) && n.eng.Quorate() {
 			t = at
 		}
 	}
 	for _, f := range n.fencing {
-		if !f.inFlight && f.next.Before(t) {
+		// Without quorum nothing is fenced: no wake-up for it (quorum
+		// comes back with a message, which is an event of its own).
+		if !f.inFlight && f.next.Before(t) && n.eng.Quorate() {
 			t = f.next
 		}
 	}
@@ -203,16 +208,30 @@ func (n *Node) NextWakeup() time.Time {
 // shoot, the one that runs the groups wins (priority-fencing-delay). A
 // node without quorum does not fence.
 func (n *Node) startFencing(now time.Time, peer string) {
-	if !n.eng.Quorate() {
-		n.log.Warn(fmt.Sprintf("node %s is dead, but this node has no quorum: it does not fence", peer), "node", peer)
+	if f, ok := n.fencing[peer]; ok {
+		f.next = now // died again while a try ran: one fencing, tried again at once
 		return
 	}
 	delay := time.Duration(0)
-	if len(n.cfg.Nodes) == 2 && !n.eng.HoldsAny() {
+	if len(n.cfg.Nodes) == 2 && n.waitsToFence(peer) {
 		delay = n.cfg.Tuning.FenceDelayFor(n.cfg.Deadtime)
 	}
-	n.log.Warn(fmt.Sprintf("node %s is dead: fencing it%s before its groups are taken over", peer, map[bool]string{true: fmt.Sprintf(" in %s (this node holds nothing: fence_delay)", haconf.FormatDuration(delay)), false: ""}[delay > 0]), "node", peer)
+	n.log.Warn(fmt.Sprintf("node %s is dead: fencing it%s before its groups are taken over", peer, map[bool]string{true: fmt.Sprintf(" in %s (fence_delay: the peer holds groups too, or this node none)", haconf.FormatDuration(delay)), false: ""}[delay > 0]), "node", peer)
+	if !n.eng.Quorate() {
+		n.log.Warn(fmt.Sprintf("this node has no quorum: it fences %s only once it has", peer), "node", peer)
+	}
 	n.fencing[peer] = &fenceState{next: now.Add(delay)}
+}
+
+// waitsToFence says whether this node, in a two-node cluster, waits
+// fence_delay before shooting its peer: when it holds nothing, or when both
+// hold groups and it comes second in ha.cf, so that of two nodes that shoot
+// at once only one dies.
+func (n *Node) waitsToFence(peer string) bool {
+	if !n.eng.HoldsAny() {
+		return true
+	}
+	return n.eng.PeerHeldAny(peer) && slices.Index(n.cfg.Nodes, n.local()) > slices.Index(n.cfg.Nodes, peer)
 }
 
 // stopFencing ends a peer's fencing when it is heard again: a try that
@@ -270,13 +289,14 @@ func (n *Node) reportFresh() time.Duration { return 2 * n.cfg.Deadtime }
 
 // updateView gives the engine the peers alive and recently reported.
 func (n *Node) updateView(now time.Time) {
-	var view []string
+	var alive, voting []string
 	for p := range n.alive {
+		alive = append(alive, p)
 		if at, ok := n.reported[p]; ok && now.Sub(at) <= n.reportFresh() {
-			view = append(view, p)
+			voting = append(voting, p)
 		}
 	}
-	n.push(n.eng.View(view))
+	n.push(n.eng.View(alive, voting))
 }
 
 // WatchdogOK reports whether the watchdog may be fed: while this node's
@@ -310,15 +330,27 @@ func (n *Node) Tick(now time.Time) {
 		}
 	}
 	for peer, f := range n.fencing {
-		if !f.inFlight && !now.Before(f.next) {
+		// A node without quorum fences nobody; its pending fencing starts
+		// once it has quorum again.
+		if !f.inFlight && !now.Before(f.next) && n.eng.Quorate() {
 			f.inFlight = true
 			f.tries++
 			n.log.Info(fmt.Sprintf("fencing node %s (try %d)", peer, f.tries), "node", peer)
 			n.seams.Fence(peer)
 		}
 	}
+	// A dead peer counts as fenced only watchdog_fence_timeout after this
+	// node, with quorum, saw it dead: a node without quorum may be the
+	// one cut off, and the peer it lost the one that runs on.
+	quorate := n.eng.Quorate()
+	if quorate && !n.hadQuorum {
+		for peer := range n.fencedAt {
+			n.fencedAt[peer] = now.Add(n.cfg.Tuning.WatchdogFenceTimeout)
+		}
+	}
+	n.hadQuorum = quorate
 	for peer, at := range n.fencedAt {
-		if !now.Before(at) {
+		if quorate && !now.Before(at) {
 			delete(n.fencedAt, peer)
 			n.log.Warn(fmt.Sprintf("node %s counts as fenced: its watchdog has reset it, or it stopped everything, by now (watchdog_fence_timeout)", peer), "node", peer)
 			n.push(n.eng.NodeDown(peer))
@@ -346,9 +378,16 @@ func (n *Node) Leaving() bool { return n.leaving }
 func (n *Node) Done() bool { return n.leaving && n.eng.Idle() }
 
 // Shutdown tells the peers this node leaves, and closes the media.
+// A node that still holds a group (a forced stop) leaves silently: a
+// clean-stop message would tell the peers it holds nothing, and they would
+// start its groups without fencing it or waiting for its watchdog.
 func (n *Node) Shutdown(now time.Time) {
-	n.push(n.mach.Shutdown(now))
-	n.drain(now)
+	if n.eng.HoldsAny() {
+		n.log.Warn("leaving without telling the peers: groups may still run here, so they must treat this node as dead (fence it, or wait for its watchdog)")
+	} else {
+		n.push(n.mach.Shutdown(now))
+		n.drain(now)
+	}
 	n.closeMedia()
 }
 
@@ -453,9 +492,11 @@ func (n *Node) drain(now time.Time) {
 				delete(n.upSince, a.Node)
 				n.setAlive(a.Node, false)
 				if n.seams.Fence != nil && a.Reason != membership.ReasonShutdown {
+					n.push(n.eng.Suspect(a.Node))
 					n.startFencing(now, a.Node)
 				} else if d := n.cfg.Tuning.WatchdogFenceTimeout; d > 0 && a.Reason != membership.ReasonShutdown {
 					n.log.Warn(fmt.Sprintf("node %s is dead: its groups are taken over once it counts as fenced, in %s (watchdog_fence_timeout)", a.Node, haconf.FormatDuration(d)), "node", a.Node)
+					n.push(n.eng.Suspect(a.Node))
 					n.fencedAt[a.Node] = now.Add(d)
 				} else {
 					n.push(n.eng.NodeDown(a.Node))
@@ -680,8 +721,10 @@ func (n *Node) Status(now time.Time) *control.Status {
 			s.Fencing[peer] = fmt.Sprintf("fencing (try %d)", f.tries)
 		case f.last != "":
 			s.Fencing[peer] = fmt.Sprintf("failed (try %d): %s; next try in %s", f.tries, f.last, f.next.Sub(now).Round(time.Millisecond))
+		case !n.eng.Quorate():
+			s.Fencing[peer] = "waiting for quorum to fence"
 		default:
-			s.Fencing[peer] = fmt.Sprintf("waiting %s before fencing", f.next.Sub(now).Round(time.Millisecond))
+			s.Fencing[peer] = fmt.Sprintf("waiting %s before fencing", max(0, f.next.Sub(now)).Round(time.Millisecond))
 		}
 	}
 	for _, v := range n.mach.Nodes() {

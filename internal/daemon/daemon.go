@@ -112,9 +112,6 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	defer srv.Close()
 
-	if cfg.Watchdog != "" {
-		d.watchdog = openWatchdog(cfg.Watchdog, cfg.Keepalive, cfg.Tuning.WatchdogTimeout(), d.log)
-	}
 	blocked := d.setupResources()
 	defer d.announcer.Close()
 	defer d.exec.Wait()
@@ -138,6 +135,14 @@ func Run(ctx context.Context, opts Options) error {
 		}
 	}
 	d.node = NewNode(cfg, id, seams, blocked, time.Now(), d.log)
+	// Armed only now: the start-up checks and stops above may take longer
+	// than its timeout.
+	if cfg.Watchdog != "" {
+		if d.watchdog, err = openWatchdog(cfg.Watchdog, cfg.Keepalive, cfg.Tuning.WatchdogTimeout(), d.log); err != nil {
+			d.node.Shutdown(time.Now())
+			return fmt.Errorf("%w: %w", ErrConfig, err)
+		}
+	}
 
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)

@@ -91,6 +91,14 @@ var simSteps = []simStep{
 		}
 		s.logf("%s's frames dropped", n)
 	}},
+	{"deaf", true, func(s *sim, n string) {
+		for _, o := range s.names {
+			if o != n {
+				s.drop[[2]string{o, n}] = true
+			}
+		}
+		s.logf("frames to %s dropped", n)
+	}},
 	{"loss", true, func(s *sim, n string) {
 		s.loss[n] = 0.3
 		s.logf("30%% of %s's frames lost", n)
@@ -111,6 +119,8 @@ func (s *sim) healAll() {
 func runHistory(t *testing.T, seed uint64) {
 	s := newSim(t, seed, 2+int(seed%2), simGroups, []string{"auto_failback on\n", "auto_failback off\n", "auto_failback legacy\n"}[seed%3])
 	switch {
+	case len(s.names) >= 3 && seed%4 == 1:
+		s.powerFencing(300 * time.Millisecond)
 	case len(s.names) >= 3:
 		s.selfFencing(time.Second, 2500*time.Millisecond)
 	case seed%4 == 0:

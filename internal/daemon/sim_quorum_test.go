@@ -6,7 +6,9 @@ import (
 )
 
 // Issue 8, point 2: three nodes, node1 cut off (both ways, or only its
-// frames lost). The single node loses quorum and stops its copy within
+// frames lost). (Only the frames to it lost: it stops its groups, and they
+// run nowhere until the network heals, because the others still hear it
+// and wait for its answer to their claims: a known gap.) The single node loses quorum and stops its copy within
 // deadtime + 1 s; the majority starts the group once node1 counts as
 // fenced (watchdog_fence_timeout), never while node1 may still run it.
 func TestSimQuorumPartition(t *testing.T) {
@@ -20,8 +22,10 @@ func TestSimQuorumPartition(t *testing.T) {
 			s.settle(5 * time.Second)
 			cut := s.now
 			for _, o := range []string{"node2", "node3"} {
-				s.drop[[2]string{"node1", o}] = true
-				if fault == "both ways" {
+				if fault != "inbound" {
+					s.drop[[2]string{"node1", o}] = true
+				}
+				if fault != "one way" {
 					s.drop[[2]string{o, "node1"}] = true
 				}
 			}

@@ -138,6 +138,16 @@ func (n *simNode) Run(g int, op resource.Op) {
 	if op == resource.Start {
 		n.inUse[g] = "start"
 	}
+	if op != resource.Monitor {
+		extra := ""
+		if n.node != nil {
+			extra = " quorum " + n.node.eng.QuorumStatus() + " desired " + n.node.eng.Desired(g)
+			for _, v := range n.node.eng.Groups() {
+				extra += fmt.Sprintf(" %v", v.Nodes)
+			}
+		}
+		n.s.logf("%s %s group %d%s", n.name, op, g, extra)
+	}
 	n.s.after(n.opDelay, func() {
 		n.deliver(func() {
 			if op == resource.Stop {

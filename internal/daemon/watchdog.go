@@ -23,24 +23,39 @@ type watchdog struct {
 
 // openWatchdog opens the device. A device that is missing or busy is
 // logged and lubdub runs without it.
-// A timeout > 0 is set on the device (WDIOC_SETTIMEOUT).
-func openWatchdog(path string, every, timeout time.Duration, log *slog.Logger) *watchdog {
+// A timeout > 0 is set on the device (WDIOC_SETTIMEOUT) and is required:
+// self-fencing relies on it, so a device that cannot be opened, or that
+// does not take the timeout (read back with WDIOC_GETTIMEOUT), is an error,
+// as sbd refuses to start then. Without a timeout, a device that cannot be
+// opened is logged and lubdub runs without it, as Heartbeat does.
+func openWatchdog(path string, every, timeout time.Duration, log *slog.Logger) (*watchdog, error) {
 	f, err := os.OpenFile(path, os.O_WRONLY, 0)
 	if err != nil {
+		if timeout > 0 {
+			return nil, fmt.Errorf("watchdog device %s cannot be opened, and watchdog_fence_timeout relies on it: %w", path, err)
+		}
 		log.Error(fmt.Sprintf("watchdog device %s cannot be opened (%v): running without a watchdog", path, err))
-		return nil
+		return nil, nil
 	}
 	if timeout > 0 {
-		// The driver may round; what it took is logged.
 		secs := int(timeout / time.Second)
-		if err := unix.IoctlSetPointerInt(int(f.Fd()), unix.WDIOC_SETTIMEOUT, secs); err != nil {
-			log.Error(fmt.Sprintf("setting watchdog %s's timeout to %ds: %v; self-fencing relies on it", path, secs, err))
-		} else if got, err := unix.IoctlGetInt(int(f.Fd()), unix.WDIOC_GETTIMEOUT); err == nil {
-			log.Info(fmt.Sprintf("watchdog %s: timeout %ds", path, got))
+		err := unix.IoctlSetPointerInt(int(f.Fd()), unix.WDIOC_SETTIMEOUT, secs)
+		got := 0
+		if err == nil {
+			got, err = unix.IoctlGetInt(int(f.Fd()), unix.WDIOC_GETTIMEOUT)
 		}
+		if err == nil && (got <= 0 || got > secs) {
+			err = fmt.Errorf("the driver took %ds", got)
+		}
+		if err != nil {
+			f.Write([]byte("V")) // disarm before giving up
+			f.Close()
+			return nil, fmt.Errorf("setting watchdog %s's timeout to %ds, which watchdog_fence_timeout relies on: %w", path, secs, err)
+		}
+		log.Info(fmt.Sprintf("watchdog %s: timeout %ds", path, got))
 	}
 	log.Info(fmt.Sprintf("watchdog %s armed: fed every %s", path, every))
-	return &watchdog{path: path, f: f, every: every, log: log}
+	return &watchdog{path: path, f: f, every: every, log: log}, nil
 }
 
 // tickle feeds the device every interval, when feed allows it; a node

@@ -177,8 +177,13 @@ func Load(dir string, opts Options) (*Config, *Report) {
 	if c.Tuning.WatchdogFenceTimeout > 0 && c.Watchdog == "" {
 		r.errorf(filepath.Join(dir, "lubdub.cf"), 0, "watchdog_fence_timeout needs a watchdog device: add 'watchdog /dev/watchdog' to ha.cf")
 	}
-	if f := c.Tuning.WatchdogFenceTimeout; f > 0 && f <= 4*c.Deadtime {
-		r.errorf(filepath.Join(dir, "lubdub.cf"), 0, "watchdog_fence_timeout %s must be more than 4 × deadtime (%s): a node cut off may believe in its quorum for 2 deadtimes, then its watchdog (half the fence timeout) must reset it before the others take over", FormatDuration(f), FormatDuration(4*c.Deadtime))
+	// A node cut off believes in its quorum for at most 2 deadtimes after
+	// the cut (its peers' last reports), then its watchdog resets it
+	// within its timeout, a keepalive tick late at most; its peers take
+	// over deadtime + watchdog_fence_timeout after the cut.
+	if f, w := c.Tuning.WatchdogFenceTimeout, c.Tuning.WatchdogTimeout(); f > 0 && c.Deadtime+c.Keepalive+w >= f {
+		r.errorf(filepath.Join(dir, "lubdub.cf"), 0, "watchdog_fence_timeout %s must be more than deadtime + keepalive + the watchdog's timeout (%s, half of it in whole seconds, at least 1 s) = %s: a node cut off may believe in its quorum for 2 deadtimes, then its watchdog must reset it before the others take over",
+			FormatDuration(f), FormatDuration(w), FormatDuration(c.Deadtime+c.Keepalive+w))
 	}
 	if w := c.Tuning.WatchdogTimeout(); w > 0 && w < c.Deadtime {
 		r.warnf(filepath.Join(dir, "lubdub.cf"), 0, "watchdog_fence_timeout %s sets the watchdog to %s, less than deadtime (%s): a busy node may be reset", FormatDuration(c.Tuning.WatchdogFenceTimeout), FormatDuration(w), FormatDuration(c.Deadtime))

@@ -43,37 +43,22 @@ func TestWatchdogFenceTimeoutNeedsAWatchdog(t *testing.T) {
 }
 
 // The fence timeout must cover 2 deadtimes of stale quorum plus the
-// watchdog (half of it): more than 4 deadtimes (default deadtime 30 s).
+// watchdog (half of it, whole seconds, at least 1 s): more than deadtime +
+// keepalive + that.
 func TestWatchdogFenceTimeoutCoversStaleQuorum(t *testing.T) {
 	for _, tc := range []struct {
-		f    string
-		errs int
-	}{{"120s", 1}, {"121s", 0}} {
-		dir := write(t, map[string]string{"ha.cf": "node a\nbcast eth0\nwatchdog /dev/watchdog\n", "authkeys": goodAuth, "lubdub.cf": "watchdog_fence_timeout " + tc.f + "\n"})
-		_, r := Load(dir, Options{})
-		if len(r.Errors) != tc.errs || (tc.errs == 1 && !strings.Contains(r.Errors[0].Msg, "more than 4 × deadtime")) {
-			t.Errorf("watchdog_fence_timeout %s: errors %v", tc.f, r.Errors)
-		}
-	}
-}
-
-// lubdub check warns loudly where a partition can give two owners.
-func TestSplitBrainRisk(t *testing.T) {
-	g := []Group{{Node: "a"}}
-	for _, tc := range []struct {
-		c    Config
-		want string
+		hacf, f string
+		errs    int
 	}{
-		{Config{Nodes: []string{"a", "b"}}, ""}, // no groups, nothing to split
-		{Config{Nodes: []string{"a", "b"}, Groups: g}, "two nodes and no fencing"},
-		{Config{Nodes: []string{"a", "b"}, Groups: g, Stonith: []StonithDevice{{Type: "external/ipmi"}}}, ""},
-		{Config{Nodes: []string{"a", "b", "c"}, Groups: g}, "no fencing or self-fencing"},
-		{Config{Nodes: []string{"a", "b", "c"}, Groups: g, Tuning: Tuning{NoQuorumPolicy: "ignore", WatchdogFenceTimeout: time.Second}}, "every partition runs groups"},
-		{Config{Nodes: []string{"a", "b", "c"}, Groups: g, Tuning: Tuning{NoQuorumPolicy: "stop", WatchdogFenceTimeout: 10 * time.Second}}, ""},
+		{"keepalive 2\ndeadtime 30\n", "64s", 1},         // 30 + 2 + 32 = 64
+		{"keepalive 2\ndeadtime 30\n", "66s", 0},         // 30 + 2 + 33 < 66
+		{"keepalive 100ms\ndeadtime 250ms\n", "1.2s", 1}, // 0.25 + 0.1 + 1 > 1.2
+		{"keepalive 100ms\ndeadtime 400ms\n", "2.5s", 0}, // the simulation's
 	} {
-		got := tc.c.SplitBrainRisk()
-		if (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {
-			t.Errorf("%v nodes, policy %q, fence %v: %q, want %q", tc.c.Nodes, tc.c.Tuning.NoQuorumPolicy, tc.c.Tuning.WatchdogFenceTimeout, got, tc.want)
+		dir := write(t, map[string]string{"ha.cf": "node a\nbcast eth0\nwatchdog /dev/watchdog\n" + tc.hacf, "authkeys": goodAuth, "lubdub.cf": "watchdog_fence_timeout " + tc.f + "\n"})
+		_, r := Load(dir, Options{})
+		if len(r.Errors) != tc.errs || (tc.errs == 1 && !strings.Contains(r.Errors[0].Msg, "must be more than deadtime + keepalive")) {
+			t.Errorf("%q watchdog_fence_timeout %s: errors %v", tc.hacf, tc.f, r.Errors)
 		}
 	}
 }

@@ -120,14 +120,15 @@ func (Send) action() {}
 const MsgType = "lubdub-rsc"
 
 type report struct {
-	leaving bool
-	rev     uint64
-	states  []State
-	assign  []Assignment
-	claims  []uint64 // per group: the revision at which the node's claim began
-	ack     uint64   // the newest of our revisions it had seen
-	settled []string // the peers it has heard continuously for failback_delay
-	view    []string // the nodes its membership counts alive
+	leaving  bool
+	rev      uint64
+	states   []State
+	assign   []Assignment
+	claims   []uint64 // per group: the revision at which the node's claim began
+	ack      uint64   // the newest of our revisions it had seen
+	settled  []string // the peers it has heard continuously for failback_delay
+	view     []string // the nodes its membership counts alive
+	noQuorum bool     // it lost the quorum it had: it can run nothing
 }
 
 // Engine is one node's placement state machine.
@@ -157,6 +158,12 @@ type Engine struct {
 	view      map[string]bool
 	seen      map[string]bool
 	hadQuorum bool
+	// suspect: peers dead to membership but not yet fenced (NodeDown
+	// waits for that): they may hold any group, and may be given none.
+	suspect map[string]bool
+	// everQuorate: this node has had quorum since it started; losing it
+	// later is reported, and peers then place nothing here.
+	everQuorate bool
 	// claimPending: a returning preferred node (auto_failback) claims its
 	// groups back once it has every live peer's report, and so knows the
 	// assignments in force.
@@ -189,7 +196,7 @@ func New(cfg Config, log *slog.Logger) *Engine {
 	n := len(cfg.Groups)
 	e := &Engine{cfg: cfg, log: log, alive: map[string]bool{}, reports: map[string]*report{},
 		local: make([]State, n), busy: make([]bool, n), failing: make([]bool, n),
-		restarts: make([]int, n), inPlace: make([]bool, n), contested: make([]bool, n), wasUp: map[string]bool{}, settled: map[string]bool{}, view: map[string]bool{}, seen: map[string]bool{}, assign: make([]Assignment, n),
+		restarts: make([]int, n), inPlace: make([]bool, n), contested: make([]bool, n), wasUp: map[string]bool{}, settled: map[string]bool{}, suspect: map[string]bool{}, view: map[string]bool{}, seen: map[string]bool{}, assign: make([]Assignment, n),
 		claims: make([]uint64, n), seenRev: map[string]uint64{}, ackSent: map[string]uint64{},
 		epochs: map[string]uint64{}, classes: map[string]Assignment{}}
 	for i := range e.local {
@@ -265,6 +272,7 @@ func (e *Engine) NodeUp(node string) []Action {
 		return nil
 	}
 	e.alive[node] = true
+	delete(e.suspect, node)
 	delete(e.reports, node)
 	delete(e.seenRev, node)
 	delete(e.ackSent, node)
@@ -294,6 +302,7 @@ func (e *Engine) NodeDown(node string) []Action {
 		return nil
 	}
 	delete(e.alive, node)
+	delete(e.suspect, node)
 	delete(e.settled, node)
 	delete(e.reports, node)
 	delete(e.seenRev, node)
@@ -351,7 +360,8 @@ func (e *Engine) Receive(node string, msg *wire.Message) []Action {
 	e.epochs[node] = ep
 	e.seenRev[node] = rev
 	r := &report{rev: rev, states: make([]State, len(e.cfg.Groups)), assign: make([]Assignment, len(e.cfg.Groups)),
-		claims: make([]uint64, len(e.cfg.Groups)), settled: strings.Fields(msg.Value("up")), view: strings.Fields(msg.Value("vw"))}
+		claims: make([]uint64, len(e.cfg.Groups)), settled: strings.Fields(msg.Value("up")), view: strings.Fields(msg.Value("vw")),
+		noQuorum: msg.Value("nq") == "1"}
 	ourEpoch := strconv.FormatUint(e.cfg.Epoch, 10)
 	for _, kv := range strings.Fields(msg.Value("ack")) {
 		if f := strings.Split(kv, ":"); len(f) == 3 && f[0] == e.cfg.Local && f[1] == ourEpoch {
@@ -692,8 +702,10 @@ func (e *Engine) candidate(node string, g int) bool {
 		if !e.ready || e.leaving {
 			return false
 		}
-	} else if !e.alive[node] || e.reports[node] == nil || e.reports[node].leaving {
+	} else if !e.alive[node] || e.suspect[node] || e.reports[node] == nil || e.reports[node].leaving {
 		return false
+	} else if e.reports[node].noQuorum && e.policy() != "ignore" {
+		return false // it lost quorum and can run nothing: another node must
 	}
 	s, _ := e.stateOf(node, g)
 	return s != Failed && s != Blocked
@@ -785,18 +797,24 @@ func (e *Engine) policy() string {
 	return e.cfg.NoQuorumPolicy
 }
 
-// View tells the engine which peers membership counts alive now. Votes
-// and reports follow it at once, before any NodeDown (which may wait for
-// the dead node to be fenced).
-func (e *Engine) View(alive []string) []Action {
-	view := map[string]bool{}
+// View tells the engine which peers membership counts alive now (alive:
+// wait_for_all counts them as seen) and which of them have a recent
+// report (voting: they count toward quorum while their report lists this
+// node). Both follow membership at once, before any NodeDown (which may
+// wait for the dead node to be fenced).
+func (e *Engine) View(alive, voting []string) []Action {
 	for _, n := range alive {
 		if n != e.cfg.Local && slices.Contains(e.cfg.Nodes, n) {
-			view[n] = true
 			e.seen[n] = true
 		}
 	}
-	if maps.Equal(view, e.view) {
+	view := map[string]bool{}
+	for _, n := range voting {
+		if n != e.cfg.Local && slices.Contains(e.cfg.Nodes, n) {
+			view[n] = true
+		}
+	}
+	if maps.Equal(view, e.view) && !e.Quorate() == !e.hadQuorum {
 		return nil
 	}
 	e.view = view
@@ -853,6 +871,30 @@ func (e *Engine) quorumWhy() string {
 	return fmt.Sprintf("%d of %d votes", e.votes(), n)
 }
 
+// Suspect records a peer that membership counts dead but that is not
+// fenced yet: until NodeUp or NodeDown it may hold any group (so none
+// starts anywhere it might run) and is given none.
+func (e *Engine) Suspect(node string) []Action {
+	if node == e.cfg.Local || e.suspect[node] {
+		return nil
+	}
+	e.suspect[node] = true
+	e.reconcile()
+	return e.flush()
+}
+
+// PeerHeldAny reports whether a peer's last report held any group.
+func (e *Engine) PeerHeldAny(node string) bool {
+	if r := e.reports[node]; r != nil {
+		for _, s := range r.states {
+			if s.holds() {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // HoldsAny reports whether this node may be running any group.
 func (e *Engine) HoldsAny() bool {
 	for g := range e.cfg.Groups {
@@ -879,6 +921,9 @@ func (e *Engine) Settled(node string) []Action {
 
 // othersFree: every other live node has reported, and none holds g.
 func (e *Engine) othersFree(g int) bool {
+	if len(e.suspect) > 0 {
+		return false // a node not yet fenced may run it
+	}
 	for n := range e.alive {
 		if n == e.cfg.Local {
 			continue
@@ -906,8 +951,10 @@ func (e *Engine) reconcile() {
 		return
 	}
 	quorate := e.Quorate()
+	e.everQuorate = e.everQuorate || quorate
 	if quorate != e.hadQuorum {
 		e.hadQuorum = quorate
+		e.sendReport() // peers may place nothing on a node without quorum
 		if quorate {
 			e.log.Info("this node's partition has quorum: it places groups", "node", e.cfg.Local)
 		} else {
@@ -1053,6 +1100,9 @@ func (e *Engine) sendReport() {
 		}
 	}
 	m.Add("vw", strings.Join(view, " "))
+	if e.everQuorate && !e.Quorate() {
+		m.Add("nq", "1")
+	}
 	var classes []string
 	for _, p := range e.cfg.Nodes {
 		if a, ok := e.classes[p]; ok {

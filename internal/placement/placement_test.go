@@ -171,7 +171,7 @@ func (s *sim) views() {
 		}
 	}
 	for _, n := range up {
-		s.handle(n, s.nodes[n].e.View(up))
+		s.handle(n, s.nodes[n].e.View(up, up))
 	}
 }
 
