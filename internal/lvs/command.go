@@ -265,7 +265,7 @@ func (c *Command) check(haveKey bool) error {
 	if (c.Stats || c.Rate || c.Connections || c.Exact) && c.Op != OpList {
 		return usage("--stats, --rate, --exact and -c go with -L")
 	}
-	if c.Op == OpAddDest && c.Key.Proto != "FWM" && (c.Fwd == "" || c.Fwd == Route || c.Fwd == Tunnel) &&
+	if (c.Op == OpAddDest || c.Op == OpEditDest) && c.Key.Proto != "FWM" && (c.Fwd == "" || c.Fwd == Route || c.Fwd == Tunnel) &&
 		c.Dest.Port() != 0 && c.Dest.Port() != c.Key.Addr.Port() {
 		return usage("The real server's port must be the service's with -g and -i (only -m maps ports)")
 	}

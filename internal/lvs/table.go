@@ -6,6 +6,7 @@
 package lvs
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -182,15 +183,13 @@ func (t *Table) Apply(c *Command) error {
 		} else if s == nil {
 			return ErrNoService
 		}
-		if c.Scheduler != "" {
-			s.Scheduler = c.Scheduler
-		}
-		if c.Op == OpAddService || c.PersistentSet {
-			s.Persistent, s.Timeout = c.Persistent, c.Timeout
-		}
-		if c.Netmask.IsValid() {
-			s.Netmask = c.Netmask
-		}
+		// -E sets the whole service as -A does, as ipvsadm sends it and
+		// the kernel's ip_vs_edit_service takes it: what the command
+		// leaves out goes back to ipvsadm's default (wlc, no persistence,
+		// a /32 mask), it is not kept.
+		s.Scheduler = cmp.Or(c.Scheduler, DefaultScheduler)
+		s.Persistent, s.Timeout = c.Persistent, c.Timeout
+		s.Netmask = c.Netmask
 	case OpDeleteService:
 		i, s := t.find(c.Key)
 		if s == nil {
@@ -225,9 +224,10 @@ func (t *Table) Apply(c *Command) error {
 			s.Dests = slices.Delete(s.Dests, i, i+1)
 			return nil
 		}
-		if c.Fwd != "" {
-			d.Fwd = c.Fwd
-		}
+		// Likewise -e sets the whole real server: without -g/-i/-m it is
+		// gatewaying, without -w its weight is 1 (ipvsadm's defaults).
+		d.Fwd = cmp.Or(c.Fwd, Route)
+		d.Weight = 1
 		if c.WeightSet {
 			d.Weight = c.Weight
 		}
