@@ -230,21 +230,35 @@ func TestSilentScript(t *testing.T) {
 	}
 }
 
+// TestFilesystemOnTmpfs mounts a tmpfs, so its teardown does not depend
+// on its success: the unmount is registered before the mount, lazy if it
+// must be, and every step is bounded by the test's deadline so that it
+// fails (and cleans up) before go test's -timeout would kill it.
+// TestFilesystemTeardownOnFailure fails it on purpose to show that.
 func TestFilesystemOnTmpfs(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("mounting needs root")
 	}
-	dir := t.TempDir()
+	dir := os.Getenv(mountpointEnv)
+	if dir == "" {
+		dir = t.TempDir()
+	}
 	res, _ := haconf.ParseResource("Filesystem::lubdubtest::" + dir + "::tmpfs::size=1m,nosuid")
 	a, err := New(res, Env{Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
+	if d, ok := t.Deadline(); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, d.Add(-5*time.Second))
+		t.Cleanup(cancel)
+	}
+	t.Cleanup(func() { unmountForTest(t, a.(*filesystem)) })
 	if err := a.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { a.Stop(ctx) })
+	failHere(t, "mounted")
 	if ok, _ := a.Running(ctx); !ok {
 		t.Fatal("not mounted after start")
 	}
@@ -255,7 +269,9 @@ func TestFilesystemOnTmpfs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	os.Chdir(dir) // keeps the mount busy
+	t.Cleanup(func() { f.Close() })
+	t.Chdir(dir) // keeps the mount busy; the old directory comes back at cleanup
+	failHere(t, "busy")
 	fs := a.(*filesystem)
 	fs.retries = 1
 	err = a.Stop(ctx)
