@@ -107,3 +107,63 @@ func TestRexmitAskedInDecimalAndNakInHex(t *testing.T) {
 		t.Fatalf("still asking %v after the NAK", got)
 	}
 }
+
+// One request is answered with at most MAX_REXMIT_BATCH (50) messages, as
+// Heartbeat's process_rexmit stops there ("or we could flood serial
+// links"); a message retransmitted less than max rexmit delay - 10 ms ago
+// (ACCEPT_REXMIT_REQ_MS) is not sent again.
+func TestRexmitBatchAndResendPause(t *testing.T) {
+	cfg := cfgFor("alpha", []string{"alpha", "bravo"}, []string{"eth0"}, 1)
+	m := New(cfg, t0, slog.New(slog.DiscardHandler))
+	m.Start(t0)
+	m.Receive(t0, "eth0", bravoMsg(wire.TStatus, 1, wire.FStatus, "active"))
+	for i := range 200 {
+		m.SendMessage(t0, userMsg("m"+strconv.Itoa(i)))
+	}
+	ask := func(now time.Time, first, last string) []string {
+		var seqs []string
+		for _, s := range sends(m.Receive(now, "eth0", bravoMsg(wire.TRexmit, 0, wire.FTo, "alpha", wire.FFirstSeq, first, wire.FLastSeq, last))) {
+			seqs = append(seqs, s.Value(wire.FSeq))
+		}
+		return seqs
+	}
+	got := ask(t0, "1", "200")
+	if len(got) != 50 || got[0] != "1" || got[49] != "32" {
+		t.Fatalf("NS_rexmit 1-200 answered with %d messages (%v ... ), want seq 1 to 50 (hex 32)", len(got), got[:min(len(got), 3)])
+	}
+	pause := cfg.MaxRexmitDelay - 10*time.Millisecond
+	if got := ask(t0.Add(pause-time.Millisecond), "5", "5"); len(got) != 0 {
+		t.Fatalf("seq 5 sent again %v after %v, want a pause of %v", got, pause-time.Millisecond, pause)
+	}
+	if got := ask(t0.Add(pause), "5", "5"); len(got) != 1 || got[0] != "5" {
+		t.Fatalf("seq 5 asked again after %v: sent %v, want it", pause, got)
+	}
+	if got := ask(t0, "60", "60"); len(got) != 1 || got[0] != "3c" {
+		t.Fatalf("seq 60, not yet retransmitted: sent %v", got)
+	}
+	if got := ask(t0, "203", "204"); len(got) != 0 { // 202 is the last: 2 statuses, 200 messages
+		t.Fatalf("seq beyond the last sent answered with %v", got)
+	}
+}
+
+// A gap that is never filled is asked for at most 10 times (lubdub's bound;
+// Heartbeat asks until the node dies), max rexmit delay apart.
+func TestRexmitAsksAreBounded(t *testing.T) {
+	cfg := cfgFor("alpha", []string{"alpha", "bravo"}, []string{"eth0"}, 1)
+	cfg.Deadtime = time.Hour
+	m := New(cfg, t0, slog.New(slog.DiscardHandler))
+	m.Start(t0)
+	m.Receive(t0, "eth0", bravoMsg(wire.TStatus, 1, wire.FStatus, "active"))
+	m.Receive(t0, "eth0", bravoMsg("test", 3))
+	asks := 0
+	for now := t0; now.Before(t0.Add(20 * cfg.MaxRexmitDelay)); now = now.Add(10 * time.Millisecond) {
+		for _, s := range sends(m.Tick(now)) {
+			if s.Value(wire.FType) == wire.TRexmit && s.Value(wire.FFirstSeq) == "2" {
+				asks++
+			}
+		}
+	}
+	if asks != maxRexmitAsks {
+		t.Fatalf("asked for seq 2 %d times, want %d", asks, maxRexmitAsks)
+	}
+}
