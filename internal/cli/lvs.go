@@ -114,7 +114,7 @@ func runLVS(env *Env, dp datapath.DataPath, c *lvs.Command, names lvs.Names, std
 			t = rates(t, t2)
 		}
 		showLocal(t)
-		o := lvs.ListOptions{Stats: c.Stats, Rate: c.Rate, Numeric: c.Numeric, Names: names}
+		o := lvs.ListOptions{Stats: c.Stats, Rate: c.Rate, Exact: c.Exact, Numeric: c.Numeric, Names: names}
 		if only != nil {
 			o.Only = &only[0]
 		}
