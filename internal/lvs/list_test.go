@@ -156,3 +156,25 @@ func TestIPv6Refused(t *testing.T) {
 		}
 	}
 }
+
+// A persistent service's netmask is listed ("mask M") and saved ("-M M")
+// unless it is 255.255.255.255, the default, as ipvsadm prints them.
+func TestPersistenceMaskListedAndSaved(t *testing.T) {
+	for _, c := range []struct {
+		add, list, save string
+	}{
+		{"-A -t 198.18.0.10:80 -s rr -p 60 -M 255.255.255.0", "TCP  198.18.0.10:80 rr persistent 60 mask 255.255.255.0\n", "-A -t 198.18.0.10:80 -s rr -p 60 -M 255.255.255.0\n"},
+		{"-A -t 198.18.0.10:80 -s rr -p 60 -M 255.255.255.255", "TCP  198.18.0.10:80 rr persistent 60\n", "-A -t 198.18.0.10:80 -s rr -p 60\n"},
+		{"-A -t 198.18.0.10:80 -s rr -p 60", "TCP  198.18.0.10:80 rr persistent 60\n", "-A -t 198.18.0.10:80 -s rr -p 60\n"},
+		{"-A -t 198.18.0.10:80 -s rr -M 255.255.255.0", "TCP  198.18.0.10:80 rr\n", "-A -t 198.18.0.10:80 -s rr\n"},
+	} {
+		tab := table(t, c.add)
+		out, _ := tab.List(ListOptions{Numeric: true})
+		if !strings.HasSuffix(out, c.list) {
+			t.Errorf("%s: list\n%s\nwant it to end with %q", c.add, out, c.list)
+		}
+		if got := tab.Save(); got != c.save {
+			t.Errorf("%s: save %q, want %q", c.add, got, c.save)
+		}
+	}
+}

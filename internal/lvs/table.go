@@ -257,6 +257,10 @@ type ListOptions struct {
 	Names   Names // without -n: addresses and ports printed as names
 }
 
+// hostMask is persistence per client address, the default: ipvsadm
+// prints no mask for it.
+var hostMask = netip.AddrFrom4([4]byte{255, 255, 255, 255})
+
 // Header is ipvsadm's first line, kept as it is for scripts that read it.
 const Header = "IP Virtual Server version 1.2.1 (size=4096)\n"
 
@@ -296,7 +300,7 @@ func (t *Table) List(o ListOptions) (string, error) {
 		line := s.Key.name(names) + " " + s.Scheduler
 		if s.Persistent {
 			line += fmt.Sprintf(" persistent %d", s.Timeout)
-			if s.Netmask.IsValid() && s.Netmask != netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+			if s.Netmask.IsValid() && s.Netmask != hostMask {
 				line += " mask " + s.Netmask.String()
 			}
 		}
@@ -346,7 +350,7 @@ func (t *Table) SaveNames(names Names) string {
 		fmt.Fprintf(&b, "-A %s -s %s", s.Key.flag(names), s.Scheduler)
 		if s.Persistent {
 			fmt.Fprintf(&b, " -p %d", s.Timeout)
-			if s.Netmask.IsValid() {
+			if s.Netmask.IsValid() && s.Netmask != hostMask {
 				fmt.Fprintf(&b, " -M %s", s.Netmask)
 			}
 		}
