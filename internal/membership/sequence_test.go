@@ -233,3 +233,21 @@ func TestShutdownTakesLinksDown(t *testing.T) {
 		}
 	}
 }
+
+// A non-status message changes a node's status only when it was never
+// heard (init) or declared dead: it is heard again, so up. An active node
+// stays active whatever else it sends.
+func TestNonStatusMessagesKeepStatus(t *testing.T) {
+	a := newAlpha(t, func(c *Config) { c.Deadtime = time.Second })
+	a.recv(t0, "eth0", fromBravo(wire.TStatus, 1, 1, wire.FStatus, "active"))
+	a.recv(t0, "eth0", fromBravo("test", 2, 1))
+	if got := a.m.Nodes()[1].Status; got != StatusActive {
+		t.Fatalf("an active node that sent a message is %s", got)
+	}
+	a.m.Tick(t0.Add(2 * time.Second))
+	a.acts = nil
+	a.recv(t0.Add(2*time.Second), "eth0", fromBravo("test", 3, 1))
+	if got := strings.Join(a.changes(), " "); got != "dead>up" {
+		t.Fatalf("a dead node heard again: changes %q, want dead>up", got)
+	}
+}
