@@ -167,3 +167,25 @@ func TestRexmitAsksAreBounded(t *testing.T) {
 		t.Fatalf("asked for seq 2 %d times, want %d", asks, maxRexmitAsks)
 	}
 }
+
+// The batch limit counts messages: a request for 1-51 (51 messages) gets
+// 50; a request for the newest message gets it.
+func TestRexmitBatchEdges(t *testing.T) {
+	cfg := cfgFor("alpha", []string{"alpha", "bravo"}, []string{"eth0"}, 1)
+	m := New(cfg, t0, slog.New(slog.DiscardHandler))
+	m.Start(t0)
+	m.Receive(t0, "eth0", bravoMsg(wire.TStatus, 1, wire.FStatus, "active"))
+	for i := range 60 {
+		m.SendMessage(t0, userMsg("m"+strconv.Itoa(i)))
+	}
+	ask := func(first, last string) []*wire.Message {
+		return sends(m.Receive(t0, "eth0", bravoMsg(wire.TRexmit, 0, wire.FTo, "alpha", wire.FFirstSeq, first, wire.FLastSeq, last)))
+	}
+	if got := ask("1", "51"); len(got) != 50 || got[49].Value(wire.FSeq) != "32" {
+		t.Fatalf("NS_rexmit 1-51 answered with %d messages, want 50 (1 to 50)", len(got))
+	}
+	// 62 messages so far: 2 statuses and 60 others.
+	if got := ask("62", "62"); len(got) != 1 || got[0].Value(wire.FSeq) != "3e" {
+		t.Fatalf("NS_rexmit of the newest message (62) answered with %v", got)
+	}
+}

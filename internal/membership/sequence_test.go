@@ -251,3 +251,27 @@ func TestNonStatusMessagesKeepStatus(t *testing.T) {
 		t.Fatalf("a dead node heard again: changes %q, want dead>up", got)
 	}
 }
+
+// The same packet again on the same link is a replay, dropped and
+// counted; its copy on another link only marks that link up.
+func TestDuplicatesPerLink(t *testing.T) {
+	a := newAlpha(t, nil)
+	msg := fromBravo(wire.TStatus, 5, 1, wire.FStatus, "active")
+	a.recv(t0, "eth0", msg)
+	a.acts = nil
+	a.recv(t0, "eth0", msg)
+	a.recv(t0, "eth1", msg)
+	a.recv(t0, "eth1", msg)
+	var got []string
+	for _, x := range a.acts {
+		switch x := x.(type) {
+		case Dropped:
+			got = append(got, "drop "+x.Link+" "+string(x.Reason))
+		case LinkChanged:
+			got = append(got, "link "+x.Link+" "+x.To)
+		}
+	}
+	if strings.Join(got, ", ") != "drop eth0 replay, link eth1 up, drop eth1 replay" {
+		t.Fatalf("got %q, want a replay on eth0, eth1 up, a replay on eth1", got)
+	}
+}
