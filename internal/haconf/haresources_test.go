@@ -73,3 +73,19 @@ func TestHaresourcesLines(t *testing.T) {
 		t.Fatalf("unreadable haresources: %v %v", g, r.Errors)
 	}
 }
+
+// A resource type alone parses (its agent says what it lacks); a
+// Filesystem with device and directory is Heartbeat's grammar (the type
+// is the agent's business); netmask bits are 1 to 32, with nines too.
+func TestResourceArgumentCounts(t *testing.T) {
+	for _, spec := range []string{"IPaddr2", "IPaddr", "Filesystem::/dev/sdb1::/data", "198.18.0.10/9", "198.18.0.10/29/eth0"} {
+		if _, err := ParseResource(spec); err != nil {
+			t.Errorf("%s: %v", spec, err)
+		}
+	}
+	for _, spec := range []string{"198.18.0.10/39", "198.18.0.10/99", "Filesystem::/dev/sdb1"} {
+		if _, err := ParseResource(spec); err == nil {
+			t.Errorf("%s accepted", spec)
+		}
+	}
+}
