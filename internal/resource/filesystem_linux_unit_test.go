@@ -31,6 +31,13 @@ func TestFilesystemArguments(t *testing.T) {
 	if f.Name() != r.Raw {
 		t.Errorf("name %q", f.Name())
 	}
+	r, err = haconf.ParseResource("Filesystem::/dev/sdb1::/srv::xfs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f, err := newFilesystem(r, Env{}); err != nil || f.fstype != "xfs" || f.flags != 0 || f.data != "" {
+		t.Errorf("without options: %+v %v", f, err)
+	}
 	for spec, want := range map[string]string{
 		"Filesystem::/dev/sdb1":         "needs device and directory",
 		"Filesystem::/dev/sdb1::/srv":   "give the filesystem type",
