@@ -27,30 +27,34 @@ func failHere(t *testing.T, step string) {
 	}
 }
 
-// unmountForTest takes a test's filesystem down whatever state the test
-// left it in: the agent's stop first, then a lazy unmount, which succeeds
-// even while the mount is busy.
-func unmountForTest(t *testing.T, f *filesystem) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	f.retries = 0
-	if err := f.Stop(ctx); err == nil {
-		return
-	}
-	if ok, _ := f.Running(ctx); ok {
-		if err := unix.Unmount(f.dir, unix.MNT_DETACH); err != nil {
-			t.Errorf("cleanup: unmounting %s: %v", f.dir, err)
+// unmountForTest takes a test's filesystem down whatever state the test,
+// or a broken Filesystem agent, left it in. It uses none of the agent's
+// code (which may be what is broken): lazy unmounts, which succeed even
+// while the mount is busy, until the directory is no mount point, at most
+// 10 (a broken Start may have stacked mounts).
+func unmountForTest(t *testing.T, dir string) {
+	for i := 0; i < 10 && mounted(t, dir); i++ {
+		if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
+			t.Errorf("cleanup: unmounting %s: %v", dir, err)
+			return
 		}
 	}
 }
 
-// mounted reports whether dir is a mount point in this mount namespace.
+// mounted reports whether dir is a mount point in this mount namespace,
+// read from /proc/self/mountinfo here rather than by the code under test
+// (test directories hold no characters mountinfo escapes).
 func mounted(t *testing.T, dir string) bool {
-	ok, err := (&filesystem{dir: dir}).Running(context.Background())
+	b, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return ok
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) > 4 && f[4] == dir {
+			return true
+		}
+	}
+	return false
 }
 
 // TestFilesystemTeardownOnFailure runs TestFilesystemOnTmpfs in a child
@@ -67,11 +71,7 @@ func TestFilesystemTeardownOnFailure(t *testing.T) {
 	}
 	for _, step := range []string{"mounted", "busy"} {
 		dir := t.TempDir()
-		t.Cleanup(func() {
-			if mounted(t, dir) {
-				unix.Unmount(dir, unix.MNT_DETACH)
-			}
-		})
+		t.Cleanup(func() { unmountForTest(t, dir) })
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestFilesystemOnTmpfs$", "-test.v", "-test.timeout=50s")
 		cmd.Env = append(os.Environ(), mountpointEnv+"="+dir, failAtEnv+"="+step)

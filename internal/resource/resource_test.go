@@ -255,7 +255,7 @@ func TestFilesystemOnTmpfs(t *testing.T) {
 		ctx, cancel = context.WithDeadline(ctx, d.Add(-5*time.Second))
 		t.Cleanup(cancel)
 	}
-	t.Cleanup(func() { unmountForTest(t, a.(*filesystem)) })
+	t.Cleanup(func() { unmountForTest(t, dir) })
 	if err := a.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
