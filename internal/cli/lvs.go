@@ -131,7 +131,7 @@ func runLVS(env *Env, dp datapath.DataPath, c *lvs.Command, names lvs.Names, std
 			showLocal(t)
 		}
 		t.Sort()
-		o := lvs.ListOptions{Stats: c.Stats, Rate: c.Rate, Numeric: c.Numeric, Names: names}
+		o := lvs.ListOptions{Stats: c.Stats, Rate: c.Rate, Exact: c.Exact, Numeric: c.Numeric, Names: names}
 		if only != nil {
 			o.Only = &only[0]
 		}

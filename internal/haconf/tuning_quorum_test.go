@@ -62,3 +62,11 @@ func TestWatchdogFenceTimeoutCoversStaleQuorum(t *testing.T) {
 		}
 	}
 }
+
+// loadHaCf reads an ha.cf (with a good authkeys) and returns the config
+// and report.
+func loadHaCf(t *testing.T, hacf string) (*Config, *Report) {
+	t.Helper()
+	dir := write(t, map[string]string{"ha.cf": hacf, "authkeys": goodAuth})
+	return Load(dir, Options{})
+}

@@ -274,6 +274,7 @@ type ListOptions struct {
 	Stats   bool  // --stats
 	Rate    bool  // --rate (per second figures; the caller fills counters as rates)
 	Only    *Key  // -L -t addr: one service
+	Exact   bool  // --exact: counters in full
 	Numeric bool  // -n
 	Names   Names // without -n: addresses and ports printed as names
 }
@@ -310,9 +311,9 @@ func (t *Table) List(o ListOptions) (string, error) {
 		}
 		found = true
 		if o.Stats || o.Rate {
-			fmt.Fprintf(&b, "%-33s %8s %8s %8s %8s %8s\n", s.Key.name(names), num(s.Conns), num(s.InPkts), num(s.OutPkts), num(s.InBytes), num(s.OutBytes))
+			fmt.Fprintf(&b, "%-33s %8s %8s %8s %8s %8s\n", s.Key.name(names), num(s.Conns, o.Exact), num(s.InPkts, o.Exact), num(s.OutPkts, o.Exact), num(s.InBytes, o.Exact), num(s.OutBytes, o.Exact))
 			for _, d := range s.Dests {
-				fmt.Fprintf(&b, "  -> %-28s %8s %8s %8s %8s %8s\n", s.destName(d, names), num(d.Conns), num(d.InPkts), num(d.OutPkts), num(d.InBytes), num(d.OutBytes))
+				fmt.Fprintf(&b, "  -> %-28s %8s %8s %8s %8s %8s\n", s.destName(d, names), num(d.Conns, o.Exact), num(d.InPkts, o.Exact), num(d.OutPkts, o.Exact), num(d.InBytes, o.Exact), num(d.OutBytes, o.Exact))
 			}
 			continue
 		}
@@ -340,17 +341,20 @@ func (s *Service) destName(d *Dest, names Names) string {
 	return n[:min(len(n), 28)]
 }
 
-// num prints a counter as ipvsadm does: K, M, G above 9999 units.
-func num(v uint64) string {
+// num prints a counter as ipvsadm's print_largenum does: in full below
+// 100 million, then K, M, G, T; in full with --exact.
+func num(v uint64, exact bool) string {
 	switch {
-	case v < 100000:
+	case exact || v < 100_000_000:
 		return fmt.Sprint(v)
-	case v < 100000*1000:
-		return fmt.Sprintf("%dK", v/1000)
-	case v < 100000*1000*1000:
-		return fmt.Sprintf("%dM", v/1000000)
+	case v < 1_000_000_000:
+		return fmt.Sprintf("%dK", v/1_000)
+	case v < 100_000_000_000:
+		return fmt.Sprintf("%dM", v/1_000_000)
+	case v < 100_000_000_000_000:
+		return fmt.Sprintf("%dG", v/1_000_000_000)
 	}
-	return fmt.Sprintf("%dG", v/1000000000)
+	return fmt.Sprintf("%dT", v/1_000_000_000_000)
 }
 
 // Save prints the table in ipvsadm -S -n's format, which -R reads back.

@@ -601,8 +601,8 @@ func (m *Machine) rexmit(now time.Time, p *peer, msg *wire.Message) {
 		m.drop(p.name, "", DropMalformed, "invalid rexmit seqnos %q-%q", msg.Value(wire.FFirstSeq), msg.Value(wire.FLastSeq))
 		return
 	}
-	if last-first > maxRexmitBatch {
-		last = first + maxRexmitBatch
+	if last-first >= maxRexmitBatch {
+		last = first + maxRexmitBatch - 1 // Heartbeat sends at most MAX_REXMIT_BATCH
 	}
 	for s := first; s <= last; s++ {
 		if s > m.seq {

@@ -114,7 +114,8 @@ func TestInitScriptFoundAfterResourceD(t *testing.T) {
 
 // A script that hangs is cut off at the timeout, with what it started.
 func TestHangingScriptIsKilled(t *testing.T) {
-	env := testEnv(t, map[string]string{"ha.d/resource.d/hang": "#!/bin/sh\nsleep 600 &\nsleep 600\n"})
+	pids := recordedPids(t)
+	env := testEnv(t, map[string]string{"ha.d/resource.d/hang": "#!/bin/sh\necho $$ >> " + pids + "\nsleep 600 &\necho $! >> " + pids + "\nexec sleep 600\n"})
 	res, _ := haconf.ParseResource("hang")
 	a, _ := New(res, env)
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
@@ -231,21 +232,35 @@ func TestSilentScript(t *testing.T) {
 	}
 }
 
+// TestFilesystemOnTmpfs mounts a tmpfs, so its teardown does not depend
+// on its success: the unmount is registered before the mount, lazy if it
+// must be, and every step is bounded by the test's deadline so that it
+// fails (and cleans up) before go test's -timeout would kill it.
+// TestFilesystemTeardownOnFailure fails it on purpose to show that.
 func TestFilesystemOnTmpfs(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("mounting needs root")
 	}
-	dir := t.TempDir()
+	dir := os.Getenv(mountpointEnv)
+	if dir == "" {
+		dir = t.TempDir()
+	}
 	res, _ := haconf.ParseResource("Filesystem::lubdubtest::" + dir + "::tmpfs::size=1m,nosuid")
 	a, err := New(res, Env{Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
+	if d, ok := t.Deadline(); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, d.Add(-5*time.Second))
+		t.Cleanup(cancel)
+	}
+	t.Cleanup(func() { unmountForTest(t, dir) })
 	if err := a.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { a.Stop(ctx) })
+	failHere(t, "mounted")
 	if ok, _ := a.Running(ctx); !ok {
 		t.Fatal("not mounted after start")
 	}
@@ -256,13 +271,16 @@ func TestFilesystemOnTmpfs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	os.Chdir(dir) // keeps the mount busy
+	t.Cleanup(func() { f.Close() })
+	t.Chdir(dir) // keeps the mount busy; the old directory comes back at cleanup
+	failHere(t, "busy")
 	fs := a.(*filesystem)
 	fs.retries = 1
 	err = a.Stop(ctx)
 	os.Chdir("/")
 	f.Close()
-	if err == nil || !strings.Contains(err.Error(), "device or resource busy") {
+	// One retry allowed: two tries, 500 ms apart, then the error.
+	if err == nil || !strings.Contains(err.Error(), "device or resource busy") || !strings.Contains(err.Error(), "(after 2 tries)") {
 		t.Fatalf("stop of a busy filesystem: %v", err)
 	}
 	if err := a.Stop(ctx); err != nil {

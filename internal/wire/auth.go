@@ -112,7 +112,10 @@ func Encode(m *Message, kr *Keyring, f Format) ([]byte, error) {
 
 // Verify checks the auth field, and for netstring frames the trailing
 // digest, against the keyring. Any key of the file is accepted, as
-// Heartbeat does, so keys can be rolled over one node at a time.
+// Heartbeat does, so keys can be rolled over one node at a time. A
+// netstring frame without its trailing digest fails with ErrNoAuth, as
+// Heartbeat's netstring2msg refuses it: the auth field alone covers the
+// fields' classic text, which a re-framed message can share.
 func Verify(p *Packet, kr *Keyring) error {
 	auth, ok := p.Msg.Get(FAuth)
 	if !ok {
@@ -121,10 +124,14 @@ func Verify(p *Packet, kr *Keyring) error {
 	if err := check(kr, auth, classicText(p.Msg.without(FAuth))); err != nil {
 		return err
 	}
-	if p.Format == Netstring && p.Trailer != "" {
-		if err := check(kr, p.Trailer, p.Signed); err != nil {
-			return fmt.Errorf("trailing digest: %w", err)
-		}
+	if p.Format != Netstring {
+		return nil
+	}
+	if p.Trailer == "" {
+		return fmt.Errorf("%w: netstring frame without its trailing digest", ErrNoAuth)
+	}
+	if err := check(kr, p.Trailer, p.Signed); err != nil {
+		return fmt.Errorf("trailing digest: %w", err)
 	}
 	return nil
 }
