@@ -53,7 +53,6 @@ func TestStandbyAndTakeoverSelections(t *testing.T) {
 	}
 }
 
-
 func peerReport(rev, ep uint64, state State) *wire.Message {
 	m := &wire.Message{}
 	m.Add(wire.FType, MsgType)
