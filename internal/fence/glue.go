@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/lubdub/lubdub/internal/haconf"
 )
 
 // StonithBin is cluster-glue's stonith command (Debian's cluster-glue).
@@ -179,32 +181,10 @@ func GlueConfigNames(ctx context.Context, r Runner, typ string) ([]string, error
 	return strings.Fields(out.Stdout), nil
 }
 
-// SplitGlueParams splits Heartbeat's positional parameters among a
-// plugin's names as cluster-glue's stonith1_compat_string_to_NVpair does:
-// words separated by white space, the last name taking the rest of the
-// string, white space and all. It fails when there are fewer words than
-// names (Heartbeat's "Invalid Stonith configuration parameter").
+// SplitGlueParams is haconf.SplitStonithParams: cluster-glue's rule for
+// Heartbeat's positional parameters.
 func SplitGlueParams(names []string, params string) (map[string]string, error) {
-	const delims = " \t\n\r\f"
-	out := map[string]string{}
-	s := params
-	for i, n := range names {
-		s = strings.TrimLeft(s, delims)
-		if s == "" {
-			return nil, fmt.Errorf("%d parameter(s) given, %d needed (%s)", i, len(names), strings.Join(names, " "))
-		}
-		if i == len(names)-1 {
-			out[n] = s
-			break
-		}
-		k := strings.IndexAny(s, delims)
-		if k < 0 {
-			k = len(s)
-		}
-		out[n] = s[:k]
-		s = s[k:]
-	}
-	return out, nil
+	return haconf.SplitStonithParams(names, params)
 }
 
 // ParseHostList reads a list of names separated by white space, as

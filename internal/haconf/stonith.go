@@ -190,7 +190,7 @@ func (p *hacfParser) stonithLine(name, value string, line int) {
 		}
 	}
 	if p.opts.Stonith != nil {
-		vals, err := splitStonithParams(names, params)
+		vals, err := SplitStonithParams(names, params)
 		if err != nil {
 			report(p.file, line, "%s %s: invalid stonith configuration: %v", name, typ, err)
 			return
@@ -218,10 +218,12 @@ func stonithFileLine(text string) (string, bool) {
 	return "", false
 }
 
-// splitStonithParams is cluster-glue's stonith1_compat_string_to_NVpair
-// (the same rule as fence.SplitGlueParams, kept here so that haconf
-// imports nothing of the device layer).
-func splitStonithParams(names []string, params string) (map[string]string, error) {
+// SplitStonithParams splits Heartbeat's positional parameters among a
+// plugin's names as cluster-glue's stonith1_compat_string_to_NVpair does:
+// words separated by white space, the last name taking the rest of the
+// string, white space and all. It fails when there are fewer words than
+// names (Heartbeat's "Invalid Stonith configuration parameter").
+func SplitStonithParams(names []string, params string) (map[string]string, error) {
 	const d = " \t\n\r\f"
 	out := map[string]string{}
 	s := params
