@@ -178,53 +178,38 @@ func (n *ipvsConn) version() (string, error) {
 
 // services lists every service; an empty table is an empty list.
 func (n *ipvsConn) services() ([]ipvsSvc, error) {
-	msgs, err := n.do(ipvsCmdGetService, netlink.Dump, nil)
-	if err != nil {
-		return nil, err
-	}
-	var out []ipvsSvc
-	for _, m := range msgs {
-		ad, err := netlink.NewAttributeDecoder(m.Data)
-		if err != nil {
-			return nil, err
-		}
-		for ad.Next() {
-			if ad.Type() == ipvsAttrService {
-				var s ipvsSvc
-				ad.Nested(s.decode)
-				out = append(out, s)
-			}
-		}
-		if err := ad.Err(); err != nil {
-			return nil, fmt.Errorf("decoding an IPVS service: %w", err)
-		}
-	}
-	return out, nil
+	return dumpNested(n, ipvsCmdGetService, nil, ipvsAttrService, "service", func(s *ipvsSvc) func(*netlink.AttributeDecoder) error { return s.decode })
 }
 
 // dests lists a service's real servers.
 func (n *ipvsConn) dests(s *ipvsSvc) ([]ipvsDest, error) {
 	ae := netlink.NewAttributeEncoder()
 	ae.Nested(ipvsAttrService, s.encodeKey)
-	msgs, err := n.do(ipvsCmdGetDest, netlink.Dump, ae)
+	return dumpNested(n, ipvsCmdGetDest, ae, ipvsAttrDest, "real server", func(d *ipvsDest) func(*netlink.AttributeDecoder) error { return d.decode })
+}
+
+// dumpNested runs a dump command and decodes every attr attribute of the
+// answers into a T; what names T in errors.
+func dumpNested[T any](n *ipvsConn, cmd uint8, ae *netlink.AttributeEncoder, attr uint16, what string, decoder func(*T) func(*netlink.AttributeDecoder) error) ([]T, error) {
+	msgs, err := n.do(cmd, netlink.Dump, ae)
 	if err != nil {
 		return nil, err
 	}
-	var out []ipvsDest
+	var out []T
 	for _, m := range msgs {
 		ad, err := netlink.NewAttributeDecoder(m.Data)
 		if err != nil {
 			return nil, err
 		}
 		for ad.Next() {
-			if ad.Type() == ipvsAttrDest {
-				var d ipvsDest
-				ad.Nested(d.decode)
-				out = append(out, d)
+			if ad.Type() == attr {
+				var v T
+				ad.Nested(decoder(&v))
+				out = append(out, v)
 			}
 		}
 		if err := ad.Err(); err != nil {
-			return nil, fmt.Errorf("decoding an IPVS real server: %w", err)
+			return nil, fmt.Errorf("decoding an IPVS %s: %w", what, err)
 		}
 	}
 	return out, nil
