@@ -51,7 +51,11 @@ func haSetup(t *testing.T, autoFailback string, node1Files map[string]string) *h
 		c.nodes[name] = n
 	}
 	c.client = addHost(t, l, "client", 100, "br0")
-	c.watch = startVIPWatch(t, c)
+	hosts := map[string]*lab.Host{}
+	for name, n := range c.nodes {
+		hosts[name] = n.host
+	}
+	c.watch = startVIPWatch(t, hosts, c.client)
 	for _, n := range c.nodes {
 		n.start(t)
 	}
@@ -97,7 +101,7 @@ type vipWatch struct {
 	done     chan struct{}
 }
 
-func startVIPWatch(t *testing.T, c *haCluster) *vipWatch {
+func startVIPWatch(t *testing.T, hosts map[string]*lab.Host, client *lab.Host) *vipWatch {
 	w := &vipWatch{cut: map[string]bool{}, stop: make(chan struct{}), done: make(chan struct{})}
 	macs := map[string]string{}
 	go func() {
@@ -115,14 +119,14 @@ func startVIPWatch(t *testing.T, c *haCluster) *vipWatch {
 			var seen [2][2]bool
 			for round := 0; round < 2; round++ {
 				for i, name := range []string{"node1", "node2"} {
-					n := c.nodes[name]
-					out, _, _ := n.host.Output(2*time.Second, "ip", "-4", "-o", "addr", "show", "dev", "eth0")
+					h := hosts[name]
+					out, _, _ := h.Output(2*time.Second, "ip", "-4", "-o", "addr", "show", "dev", "eth0")
 					w.mu.Lock()
 					cut := w.cut[name]
 					w.mu.Unlock()
 					seen[round][i] = strings.Contains(out, " "+vip+"/") && !cut
 					if macs[name] == "" {
-						l, _, _ := n.host.Output(2*time.Second, "cat", "/sys/class/net/eth0/address")
+						l, _, _ := h.Output(2*time.Second, "cat", "/sys/class/net/eth0/address")
 						macs[name] = strings.TrimSpace(l)
 					}
 				}
@@ -134,7 +138,7 @@ func startVIPWatch(t *testing.T, c *haCluster) *vipWatch {
 					holders = append(holders, name)
 				}
 			}
-			neigh, _, _ := c.client.Output(2*time.Second, "ip", "neigh", "show", vip, "dev", "eth0")
+			neigh, _, _ := client.Output(2*time.Second, "ip", "neigh", "show", vip, "dev", "eth0")
 			w.mu.Lock()
 			if overlap {
 				w.problems = append(w.problems, fmt.Sprintf("%s: VIP held by node1 and node2 at once (reads %v)", time.Now().Format("15:04:05.000"), seen))

@@ -57,7 +57,8 @@ func cmdStatus(env *Env, args []string) int {
 func printStatus(w io.Writer, s *control.Status) {
 	fmt.Fprintf(w, "lubdub %s on %s, generation %d, up %s\n", s.Version, s.Node, s.Generation, s.Now.Sub(s.Started).Round(time.Second))
 	fmt.Fprintf(w, "keepalive %s, warntime %s, deadtime %s, initdead %s; resources held: %s\n", s.Keepalive, s.Warntime, s.Deadtime, s.Initdead, s.Resources)
-	fmt.Fprintf(w, "quorum: %s\n\n", s.Quorum)
+	fmt.Fprintf(w, "quorum: %s\n", s.Quorum)
+	fmt.Fprintf(w, "resource protocol: %s (%s)\n\n", s.Dialect, s.DialectWhy)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tSTATUS\tGENERATION\tLAST HEARTBEAT\tLINKS")
 	for _, n := range s.Nodes {

@@ -47,6 +47,11 @@ type Status struct {
 	Initdead   string    `json:"initdead"`
 	Resources  string    `json:"resources"`
 	Quorum     string    `json:"quorum"` // "yes (2 of 3 votes)", "no (...)"
+	// Dialect is the resource protocol in use: "lubdub" (every peer is a
+	// lubdub node) or "heartbeat" (the peer is a Heartbeat node);
+	// DialectWhy says why, and Heartbeat's protocol state.
+	Dialect    string `json:"dialect"`
+	DialectWhy string `json:"dialect_why"`
 	// Fencing: dead peers being fenced, and how it goes.
 	Fencing map[string]string `json:"fencing,omitempty"`
 	Nodes   []Node            `json:"nodes"`

@@ -10,6 +10,7 @@ import (
 
 	"github.com/lubdub/lubdub/internal/control"
 	"github.com/lubdub/lubdub/internal/haconf"
+	"github.com/lubdub/lubdub/internal/hbresource"
 	"github.com/lubdub/lubdub/internal/media"
 	"github.com/lubdub/lubdub/internal/membership"
 	"github.com/lubdub/lubdub/internal/placement"
@@ -53,12 +54,20 @@ type Identity struct {
 // reads no clock. Actions of one event are drained from one queue, in
 // order, so acting and placing never call each other.
 type Node struct {
-	id      Identity
-	cfg     *haconf.Config
-	log     *slog.Logger
-	seams   Seams
-	mach    *membership.Machine
-	eng     *placement.Engine
+	id    Identity
+	cfg   *haconf.Config
+	log   *slog.Logger
+	seams Seams
+	mach  *membership.Machine
+	eng   placer
+	// hb is Heartbeat's resource protocol while the peer is a Heartbeat
+	// node (eng is then its adapter); nil in lubdub's own dialect.
+	hb         *hbresource.Machine
+	dialect    string
+	dialectWhy string
+	// refused: Heartbeat nodes of a cluster of more than two nodes, which
+	// share no group.
+	refused map[string]bool
 	media   []*medium
 	drops   map[string]uint64
 	limiter *rateLimiter
@@ -121,16 +130,12 @@ func NewNode(cfg *haconf.Config, id Identity, seams Seams, blocked []bool, now t
 	if n.seams.Load == nil {
 		n.seams.Load = func() string { return "" }
 	}
-	var groups []placement.Group
-	for _, g := range cfg.Groups {
-		groups = append(groups, placement.Group{ID: g.ID(), Preferred: g.Node})
-	}
-	n.eng = placement.New(placement.Config{Local: n.local(), Nodes: cfg.Nodes, Groups: groups,
-		AutoFailback: cfg.AutoFailback, MaxRestarts: cfg.Tuning.MaxRestarts, Epoch: id.Generation,
-		NoQuorumPolicy: cfg.Tuning.NoQuorumPolicy, WaitForAll: cfg.Tuning.WaitForAllWith(len(cfg.Nodes))}, log)
-	n.eng.Probe(blocked)
-	n.monitorDue = make([]time.Time, len(groups))
-	n.monitoring = make([]bool, len(groups))
+	n.now = now
+	eng := n.newEngine()
+	eng.Probe(blocked)
+	n.eng, n.dialect, n.dialectWhy, n.refused = eng, dialectLubdub, "no Heartbeat node seen", map[string]bool{}
+	n.monitorDue = make([]time.Time, len(cfg.Groups))
+	n.monitoring = make([]bool, len(cfg.Groups))
 	for _, mc := range cfg.Media {
 		n.media = append(n.media, &medium{cfg: mc, state: "closed"})
 	}
@@ -164,6 +169,11 @@ func (n *Node) NextWakeup() time.Time {
 	t := n.mach.NextWakeup()
 	if n.refreshDue.Before(t) {
 		t = n.refreshDue
+	}
+	if n.hb != nil {
+		if at := n.hb.NextWakeup(); !at.IsZero() && at.Before(t) {
+			t = at
+		}
 	}
 	for _, since := range n.upSince {
 		if at := since.Add(n.failbackDelay()); at.Before(t) {
@@ -247,6 +257,7 @@ func (n *Node) stopFencing(peer string) {
 // nothing and its groups may go elsewhere; a failure is tried again with
 // backoff, and meanwhile nothing of that node is taken over.
 func (n *Node) Fenced(now time.Time, peer string, ok bool, detail string) {
+	n.now = now
 	f := n.fencing[peer]
 	if f == nil {
 		return
@@ -317,7 +328,11 @@ func (n *Node) refreshEvery() time.Duration { return max(n.cfg.Keepalive, n.cfg.
 
 // Tick runs what is due at now.
 func (n *Node) Tick(now time.Time) {
+	n.now = now
 	n.push(n.mach.Tick(now))
+	if n.hb != nil {
+		n.push(n.hb.Tick(now))
+	}
 	if !now.Before(n.refreshDue) {
 		n.refreshDue = now.Add(n.refreshEvery())
 		n.push(n.eng.Refresh())
@@ -363,6 +378,7 @@ func (n *Node) Tick(now time.Time) {
 
 // Leave gives up the node's groups; Done reports when it may exit.
 func (n *Node) Leave(now time.Time) {
+	n.now = now
 	if n.leaving {
 		return
 	}
@@ -382,7 +398,12 @@ func (n *Node) Done() bool { return n.leaving && n.eng.Idle() }
 // clean-stop message would tell the peers it holds nothing, and they would
 // start its groups without fencing it or waiting for its watchdog.
 func (n *Node) Shutdown(now time.Time) {
-	if n.eng.HoldsAny() {
+	n.now = now
+	if n.hb != nil {
+		// A Heartbeat peer was told with shutdone; a status st=dead
+		// would make it run mach_down outside its own bookkeeping.
+		n.log.Info("leaving: the Heartbeat peer was told (shutdone)")
+	} else if n.eng.HoldsAny() {
 		n.log.Warn("leaving without telling the peers: groups may still run here, so they must treat this node as dead (fence it, or wait for its watchdog)")
 	} else {
 		n.push(n.mach.Shutdown(now))
@@ -394,6 +415,7 @@ func (n *Node) Shutdown(now time.Time) {
 // Packet takes a received frame: it is authenticated, then fed to the
 // membership machine.
 func (n *Node) Packet(now time.Time, p media.Packet) {
+	n.now = now
 	pkt, err := wire.Decode(p.Data)
 	if err != nil {
 		reason := "malformed"
@@ -420,6 +442,7 @@ func (n *Node) Packet(now time.Time, p media.Packet) {
 
 // Result takes the end of a resource operation.
 func (n *Node) Result(now time.Time, r resource.Result) {
+	n.now = now
 	switch r.Op {
 	case resource.Announce:
 		return // a failure is logged by the executor; nothing else changes
@@ -438,7 +461,7 @@ func (n *Node) Result(now time.Time, r resource.Result) {
 
 // monitor starts the status checks of running groups that are due.
 func (n *Node) monitor(now time.Time) {
-	if n.cfg.Tuning.MonitorInterval <= 0 {
+	if n.cfg.Tuning.MonitorInterval <= 0 || n.hb != nil {
 		return
 	}
 	for g := range n.monitorDue {
@@ -487,14 +510,23 @@ func (n *Node) drain(now time.Time) {
 			n.send(now, a.Msg)
 		case membership.NodeChanged:
 			n.log.Debug("node status", "node", a.Node, "from", string(a.From), "to", string(a.To), "reason", a.Reason)
+			if a.To.Alive() && n.checkDialect(now, a.Node) && a.From.Alive() {
+				n.push(n.eng.NodeUp(a.Node)) // the new dialect learns of the peer
+			}
+			if n.refused[a.Node] {
+				continue
+			}
+			// A peer that left cleanly, or (Heartbeat's rule) announced it
+			// held nothing, is not fenced.
+			fence := a.Reason != membership.ReasonShutdown && (n.hb == nil || n.hb.NeedsFencing())
 			switch {
 			case a.To == membership.StatusDead:
 				delete(n.upSince, a.Node)
 				n.setAlive(a.Node, false)
-				if n.seams.Fence != nil && a.Reason != membership.ReasonShutdown {
+				if n.seams.Fence != nil && fence {
 					n.push(n.eng.Suspect(a.Node))
 					n.startFencing(now, a.Node)
-				} else if d := n.cfg.Tuning.WatchdogFenceTimeout; d > 0 && a.Reason != membership.ReasonShutdown {
+				} else if d := n.cfg.Tuning.WatchdogFenceTimeout; d > 0 && fence {
 					n.log.Warn(fmt.Sprintf("node %s is dead: its groups are taken over once it counts as fenced, in %s (watchdog_fence_timeout)", a.Node, haconf.FormatDuration(d)), "node", a.Node)
 					n.push(n.eng.Suspect(a.Node))
 					n.fencedAt[a.Node] = now.Add(d)
@@ -510,14 +542,26 @@ func (n *Node) drain(now time.Time) {
 				n.push(n.eng.NodeUp(a.Node))
 				n.setAlive(a.Node, true)
 			}
+			if a.To == membership.StatusActive && n.hb != nil {
+				n.push(n.hb.PeerActive(now))
+			}
 		case membership.NodeRestarted:
+			n.checkDialect(now, a.Node)
+			if n.refused[a.Node] {
+				continue
+			}
 			n.upSince[a.Node] = now
 			delete(n.fencedAt, a.Node)
 			n.push(n.eng.NodeUp(a.Node))
 		case membership.Dropped:
 			n.dropped(now, a.Link, "", a.Node, string(a.Reason), a.Detail)
 		case membership.Deliver:
-			if a.Msg.Value(wire.FType) == placement.MsgType {
+			if n.refused[a.Node] {
+				continue
+			}
+			if n.hb != nil {
+				n.push(n.eng.Receive(a.Node, a.Msg))
+			} else if a.Msg.Value(wire.FType) == placement.MsgType {
 				// Receive first: the report's view is what the vote is
 				// counted from.
 				n.reported[a.Node] = now
@@ -639,6 +683,7 @@ func (n *Node) Reload(now time.Time, cfg *haconf.Config) (relog bool) {
 
 // Answer answers a control request.
 func (n *Node) Answer(now time.Time, req control.Request) control.Response {
+	n.now = now
 	defer n.drain(now)
 	switch req.Cmd {
 	case "status":
@@ -698,7 +743,10 @@ func (n *Node) Status(now time.Time) *control.Status {
 		Keepalive: haconf.FormatDuration(n.cfg.Keepalive), Deadtime: haconf.FormatDuration(n.cfg.Deadtime),
 		Warntime: haconf.FormatDuration(n.cfg.Warntime), Initdead: haconf.FormatDuration(n.cfg.Initdead),
 		Resources: n.eng.Held(), Quorum: n.eng.QuorumStatus(), Drops: map[string]uint64{},
-		Fencing: map[string]string{},
+		Fencing: map[string]string{}, Dialect: n.dialect, DialectWhy: n.dialectWhy,
+	}
+	if n.hb != nil {
+		s.DialectWhy += "; " + n.hb.Describe()
 	}
 	for i, g := range n.eng.Groups() {
 		cg := control.Group{ID: g.ID, Preferred: g.Preferred, Owner: g.Owner, Local: string(g.Local), Nodes: map[string]string{}}

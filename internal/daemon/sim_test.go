@@ -14,6 +14,7 @@ import (
 
 	"github.com/lubdub/lubdub/internal/haconf"
 	"github.com/lubdub/lubdub/internal/media"
+	"github.com/lubdub/lubdub/internal/placement"
 	"github.com/lubdub/lubdub/internal/resource"
 	"github.com/lubdub/lubdub/internal/wire"
 )
@@ -141,7 +142,7 @@ func (n *simNode) Run(g int, op resource.Op) {
 	if op != resource.Monitor {
 		extra := ""
 		if n.node != nil {
-			extra = " quorum " + n.node.eng.QuorumStatus() + " desired " + n.node.eng.Desired(g)
+			extra = " quorum " + n.node.eng.QuorumStatus() + " desired " + n.node.eng.(*placement.Engine).Desired(g)
 			for _, v := range n.node.eng.Groups() {
 				extra += fmt.Sprintf(" %v", v.Nodes)
 			}
@@ -396,7 +397,7 @@ func (s *sim) converged() (bool, string) {
 			if n.node == nil || n.paused {
 				continue
 			}
-			d := n.node.eng.Desired(g)
+			d := n.node.eng.(*placement.Engine).Desired(g)
 			if owner == "" {
 				owner = d
 			}

@@ -70,6 +70,12 @@ const (
 	maxMissing      = historySize
 	maxRexmitAsks   = 10
 	protocolVersion = "1"
+	// FLubdub marks a lubdub node's status messages (Heartbeat ignores
+	// fields it does not know): its value is the version of lubdub's own
+	// resource protocol. A peer whose status lacks it is a Heartbeat node,
+	// which the resource layer must speak Heartbeat's protocol to.
+	FLubdub        = "lubdub"
+	dialectVersion = "1"
 )
 
 // Config is what a Machine needs to know.
@@ -158,6 +164,9 @@ type peer struct {
 	ackTrigger uint64
 	ackedOurs  uint64
 	since      time.Time // when the current status began
+	// lubdub: its status messages carry FLubdub (a lubdub node, not
+	// Heartbeat), as of the last status of its current generation.
+	lubdub bool
 }
 
 type rexmitAsk struct {
@@ -352,6 +361,7 @@ func (m *Machine) sendStatus(now time.Time) {
 	msg.Add(wire.FStatus, string(m.status))
 	msg.Add(wire.FDeadtime, strconv.FormatInt(m.cfg.Deadtime.Milliseconds(), 16))
 	msg.Add(wire.FProtocol, protocolVersion)
+	msg.Add(FLubdub, dialectVersion)
 	m.send(now, msg)
 	m.nextStatus = now.Add(m.cfg.Keepalive)
 }
@@ -550,6 +560,7 @@ func (m *Machine) statusMsg(now time.Time, p *peer, seq uint64, msg *wire.Messag
 	}
 	p.lastStatus = now
 	p.statusSeq = seq
+	_, p.lubdub = msg.Get(FLubdub)
 	if dt, ok := msg.Hex(wire.FDeadtime); ok && dt > 0 && dt < 1<<31 {
 		p.deadtime = time.Duration(dt) * time.Millisecond
 	}
@@ -695,6 +706,9 @@ type NodeView struct {
 	Since      time.Time
 	Deadtime   time.Duration
 	Links      []LinkView
+	// Heartbeat: the peer's status messages say it is a Heartbeat node
+	// (false until its first status of this generation).
+	Heartbeat bool
 }
 
 // LinkView is one link of a node.
@@ -720,7 +734,7 @@ func (m *Machine) Nodes() []NodeView {
 		}
 		p := m.peers[n]
 		v := NodeView{Name: n, Status: p.status, Generation: p.gen, UUID: formatUUID(p.uuid),
-			LastHeard: p.lastHeard, Since: p.since, Deadtime: p.deadtime}
+			LastHeard: p.lastHeard, Since: p.since, Deadtime: p.deadtime, Heartbeat: p.statusSeq > 0 && !p.lubdub}
 		for _, l := range m.cfg.Links {
 			pl := p.links[l]
 			v.Links = append(v.Links, LinkView{Name: l, Status: pl.status, LastHeard: pl.last})

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -403,7 +404,9 @@ func TestReqnodesAnswered(t *testing.T) {
 	}
 }
 
-// The status message carries Heartbeat's fields in Heartbeat's order.
+// The status message carries Heartbeat's fields in Heartbeat's order, plus
+// lubdub's mark after Heartbeat's own fields (before the control fields
+// send adds), which Heartbeat ignores and lubdub peers read.
 func TestStatusMessageLayout(t *testing.T) {
 	cfg := cfgFor("alpha", []string{"alpha", "bravo"}, []string{"eth0"}, 0x6b074ecb)
 	cfg.Load = func() string { return "0.00 0.06 0.08 3/95 12298" }
@@ -420,7 +423,7 @@ func TestStatusMessageLayout(t *testing.T) {
 			}
 		}
 	}
-	if got := strings.Join(names, ","); got != "t,st,dt,protocol,src,srcuuid,seq,hg,ts,ld,ttl" {
+	if got := strings.Join(names, ","); got != "t,st,dt,protocol,lubdub,src,srcuuid,seq,hg,ts,ld,ttl" {
 		t.Fatalf("fields %s", got)
 	}
 }
@@ -460,4 +463,46 @@ func FuzzReceive(f *testing.F) {
 			t.Fatal("no next wakeup")
 		}
 	})
+}
+
+// A peer is a Heartbeat node when its status messages lack lubdub's mark,
+// as Heartbeat 3.0.6's do; a lubdub peer's carry it.
+func TestHeartbeatPeerRecognised(t *testing.T) {
+	m := New(cfgFor("alpha", []string{"alpha", "bravo"}, []string{"eth0"}, 1), t0, slog.New(slog.DiscardHandler))
+	m.Start(t0)
+	status := func(seq int, mark bool) *wire.Message {
+		msg := &wire.Message{}
+		msg.Add(wire.FType, wire.TStatus)
+		msg.Add(wire.FStatus, "active")
+		msg.Add(wire.FDeadtime, "bb8")
+		msg.Add(wire.FProtocol, "1")
+		if mark {
+			msg.Add(FLubdub, "1")
+		}
+		msg.Add(wire.FOrig, "bravo")
+		msg.Add(wire.FSeq, strconv.FormatInt(int64(seq), 16))
+		msg.Add(wire.FGeneration, "5")
+		msg.Add(wire.FTime, "6b074ecb")
+		return msg
+	}
+	kind := func() bool {
+		for _, v := range m.Nodes() {
+			if v.Name == "bravo" {
+				return v.Heartbeat
+			}
+		}
+		t.Fatal("bravo missing")
+		return false
+	}
+	if kind() {
+		t.Fatal("a peer never heard counts as a Heartbeat node")
+	}
+	m.Receive(t0.Add(time.Second), "eth0", status(1, false))
+	if !kind() {
+		t.Fatal("a status without lubdub's mark: not seen as Heartbeat")
+	}
+	m.Receive(t0.Add(2*time.Second), "eth0", status(2, true))
+	if kind() {
+		t.Fatal("a status with lubdub's mark: still seen as Heartbeat")
+	}
 }

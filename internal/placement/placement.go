@@ -222,6 +222,19 @@ func (e *Engine) Probe(stillRunning []bool) {
 	}
 }
 
+// Adopt takes the groups' states here from another dialect of placement
+// (Heartbeat's protocol, spoken while the peer was a Heartbeat node):
+// groups running here go on running, operations under way end through
+// Done. It must come before Ready.
+func (e *Engine) Adopt(states []State) {
+	for i, s := range states {
+		if i < len(e.local) {
+			e.local[i] = s
+			e.busy[i] = s == Starting || s == Stopping
+		}
+	}
+}
+
 // Ready is called once membership is up (every node heard from or dead):
 // from then on the engine places groups. A returning preferred node with
 // auto_failback on claims its groups back.

@@ -1,0 +1,303 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/lubdub/lubdub/internal/lab"
+	"github.com/lubdub/lubdub/internal/probe"
+)
+
+// Groups shared with Heartbeat 3.0.6 nodes (issue 10): a two-node cluster
+// whose nodes each run lubdub or Debian's Heartbeat, with one group (the
+// VIP and a web server that names its node) preferring node1, a client
+// polling the VIP every 20 ms and a watch that no two connected nodes hold
+// the VIP. Timings as the issue's: keepalive 500ms, deadtime 3 s.
+
+const mixedHacf = "keepalive 500ms\ndeadtime 3000ms\nwarntime 1500ms\ninitdead 10000ms\nudpport 694\nbcast eth0\nnode node1 node2\n"
+const mixedKeys = "auth 1\n1 sha1 mixed-cluster-secret\n"
+const mixedHaresources = "node1 IPaddr2::" + vip + "/24/eth0 websrv\n"
+
+// mixedCluster is two nodes, each lubdub ("lub") or Heartbeat ("hb").
+type mixedCluster struct {
+	t      *testing.T
+	l      *lab.Lab
+	kind   map[string]string
+	hosts  map[string]*lab.Host
+	lub    map[string]*node
+	hb     map[string]*lab.Heartbeat
+	client *lab.Host
+	probe  *lab.Proc
+	watch  *vipWatch
+	hacf   string
+}
+
+func needHeartbeatPkg(t *testing.T) {
+	t.Helper()
+	if _, err := os.Stat(lab.HeartbeatBin); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("Heartbeat is not installed (%v): .ci/run must install Debian's heartbeat package", err)
+		}
+		t.Skipf("Heartbeat is not installed (apt-get install heartbeat): %v", err)
+	}
+}
+
+// newMixed builds the cluster with node kinds kinds["node1"], kinds["node2"]
+// and starts nothing but the client's probe.
+func newMixed(t *testing.T, autoFailback string, kinds map[string]string) *mixedCluster {
+	t.Helper()
+	needHeartbeatPkg(t)
+	l := newLab(t)
+	must(t, l.Segment("br0", 0))
+	c := &mixedCluster{t: t, l: l, kind: kinds, hosts: map[string]*lab.Host{}, lub: map[string]*node{}, hb: map[string]*lab.Heartbeat{},
+		hacf: mixedHacf + "auto_failback " + autoFailback + "\n"}
+	for i, name := range []string{"node1", "node2"} {
+		c.hosts[name] = addHost(t, l, name, i+1, "br0")
+		c.prepare(name, kinds[name])
+	}
+	c.client = addHost(t, l, "client", 100, "br0")
+	c.watch = startVIPWatch(t, c.hosts, c.client)
+	p, err := c.client.Start("probe.log", lubdubBin, "probe", "--interval", "20ms", "--timeout", "300ms", "http://"+vip+"/")
+	must(t, err)
+	c.probe = p
+	return c
+}
+
+// prepare writes a node's /etc/ha.d for its kind (the same files for both).
+func (c *mixedCluster) prepare(name, kind string) {
+	t := c.t
+	script, err := os.ReadFile("testdata/websrv")
+	must(t, err)
+	c.kind[name] = kind
+	switch kind {
+	case "lub":
+		n := setupNode(t, c.l, c.hosts[name], name, c.hacf, mixedKeys)
+		must(t, os.WriteFile(filepath.Join(n.dir, "haresources"), []byte(mixedHaresources), 0o644))
+		must(t, os.WriteFile(filepath.Join(n.dir, "lubdub.cf"), []byte("start_timeout 10s\nstop_timeout 10s\n"), 0o644))
+		must(t, os.WriteFile(filepath.Join(n.dir, "nodeinfo"), []byte(name+"\n"), 0o644))
+		must(t, os.MkdirAll(filepath.Join(n.dir, "resource.d"), 0o755))
+		must(t, os.WriteFile(filepath.Join(n.dir, "resource.d", "websrv"), script, 0o755))
+		c.lub[name] = n
+	case "hb":
+		hb, err := c.hosts[name].PrepareHeartbeat(name, map[string]string{"ha.cf": c.hacf, "authkeys": mixedKeys, "haresources": mixedHaresources})
+		must(t, err)
+		must(t, os.WriteFile(filepath.Join(hb.Work, "etc", "resource.d", "websrv"), script, 0o755))
+		c.hb[name] = hb
+		t.Cleanup(func() { hb.Stop(20 * time.Second) })
+	}
+}
+
+func (c *mixedCluster) start(name string) {
+	switch c.kind[name] {
+	case "lub":
+		c.lub[name].start(c.t)
+	case "hb":
+		must(c.t, c.hb[name].Start(name+"-heartbeat.log"))
+	}
+}
+
+// served waits until the client is served by the given node.
+func (c *mixedCluster) served(by string, timeout time.Duration) bool {
+	return waitFor(timeout, func() bool { return probe.ServedBy(c.probe.Output(), by) })
+}
+
+func (c *mixedCluster) lastOutage() time.Duration {
+	o := probe.Outages(c.probe.Output())
+	if len(o) == 0 {
+		return 0
+	}
+	return o[len(o)-1]
+}
+
+func (c *mixedCluster) outages() int { return len(probe.Outages(c.probe.Output())) }
+
+// standby and takeover are each kind's command for all groups.
+func (c *mixedCluster) standby(name string) error  { return c.move(name, "standby") }
+func (c *mixedCluster) takeover(name string) error { return c.move(name, "takeover") }
+func (c *mixedCluster) move(name, what string) error {
+	if c.kind[name] == "hb" {
+		if out, code := c.hb[name].Exec("/usr/share/heartbeat/hb_"+what, "all"); code != 0 {
+			return fmt.Errorf("hb_%s all on %s: %s (exit %d)", what, name, out, code)
+		}
+		return nil
+	}
+	n := c.lub[name]
+	if out, errOut, code := n.host.Output(10*time.Second, lubdubCLI, what, "--socket", n.sock, "all"); code != 0 {
+		return fmt.Errorf("lubdub %s all on %s: %s%s (exit %d)", what, name, out, errOut, code)
+	}
+	return nil
+}
+
+// crash kills a node's daemon and cuts its link, as a machine that died.
+func (c *mixedCluster) crash(name string) {
+	c.watch.setCut(name, true)
+	must(c.t, c.hosts[name].Cut("eth0"))
+	switch c.kind[name] {
+	case "lub":
+		must(c.t, c.lub[name].proc.Signal(syscall.SIGKILL))
+		c.lub[name].proc.Wait(5 * time.Second)
+	case "hb":
+		c.hb[name].Proc.KillGroup(syscall.SIGKILL)
+		c.hosts[name].KillByName("heartbeat")
+		c.hb[name].Proc.Wait(5 * time.Second)
+	}
+}
+
+// reboot brings a crashed node back without what the dead daemon held (a
+// rebooted machine): lubdub clears it itself at start; for Heartbeat the
+// address and the web server are removed by hand. The link returns after
+// the daemon has started.
+func (c *mixedCluster) reboot(name string) {
+	if c.kind[name] == "hb" {
+		c.hosts[name].Output(5*time.Second, "ip", "addr", "del", vip+"/24", "dev", "eth0")
+		pid := filepath.Join(c.hb[name].Work, "etc", "websrv.pid")
+		if b, err := os.ReadFile(pid); err == nil {
+			c.hosts[name].Output(5*time.Second, "kill", strings.TrimSpace(string(b)))
+			os.Remove(pid)
+		}
+	}
+	c.start(name)
+	time.Sleep(time.Second)
+	must(c.t, c.hosts[name].Heal("eth0"))
+	c.watch.setCut(name, false)
+}
+
+// stop ends a node's daemon cleanly (SIGTERM) and waits for it to exit.
+func (c *mixedCluster) stop(name string) {
+	switch c.kind[name] {
+	case "lub":
+		p := c.lub[name].proc
+		must(c.t, p.Signal(syscall.SIGTERM))
+		if exited, _ := p.Wait(60 * time.Second); !exited {
+			c.t.Fatalf("lubdub on %s did not stop within 60s of SIGTERM", name)
+		}
+	case "hb":
+		c.hb[name].Proc.KillGroup(syscall.SIGTERM)
+		if exited, _ := c.hb[name].Proc.Wait(90 * time.Second); !exited {
+			c.t.Fatalf("Heartbeat on %s did not stop within 90s of SIGTERM:\n%s", name, c.hb[name].Log())
+		}
+	}
+}
+
+// settle waits until no running node is in a resource transition
+// (cl_status rscstatus), so that a step starts from a stable cluster: a
+// Heartbeat node stopped while its resource child runs exits without
+// giving its groups up.
+func (c *mixedCluster) settle() {
+	waitFor(60*time.Second, func() bool {
+		for _, name := range []string{"node1", "node2"} {
+			var out string
+			switch c.kind[name] {
+			case "hb":
+				if c.hb[name].Proc == nil || !c.hb[name].Proc.Running() {
+					continue
+				}
+				out, _ = c.hb[name].Exec("cl_status", "rscstatus")
+			case "lub":
+				n := c.lub[name]
+				if n.proc == nil || !n.proc.Running() {
+					continue
+				}
+				out, _ = n.clStatus("rscstatus")
+			}
+			if strings.TrimSpace(out) == "transition" || out == "" {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// logs is every daemon's log, for a failure.
+func (c *mixedCluster) logs() string {
+	var b strings.Builder
+	for _, name := range []string{"node1", "node2"} {
+		switch c.kind[name] {
+		case "hb":
+			fmt.Fprintf(&b, "--- %s (Heartbeat) ---\n%s\n", name, c.hb[name].Log())
+		case "lub":
+			out, _ := os.ReadFile(filepath.Join(c.l.Dir, name+".log"))
+			fmt.Fprintf(&b, "--- %s (lubdub) ---\n%s\n", name, out)
+		}
+	}
+	return b.String()
+}
+
+// mixedStep is one step of the story: what is done, who serves after it.
+type mixedStep struct {
+	name  string
+	do    func(c *mixedCluster) error
+	by    string        // who serves afterwards
+	moves bool          // the step moves the group: one outage allowed
+	wait  time.Duration // how long the step may take
+}
+
+// runMixed runs steps, checking after each that the right node serves and
+// that the client saw at most one outage (none when the group stays), and
+// returns each step's outage.
+func runMixed(t *testing.T, c *mixedCluster, steps []mixedStep) map[string]time.Duration {
+	t.Helper()
+	outage := map[string]time.Duration{}
+	for _, s := range steps {
+		c.settle()
+		before := c.outages()
+		began := time.Now()
+		if s.do != nil {
+			if err := s.do(c); err != nil {
+				t.Fatalf("%s: %v\n%s", s.name, err, c.logs())
+			}
+		}
+		if !waitFor(s.wait, func() bool { return probe.ServedBy(c.probe.Output(), s.by) }) {
+			t.Fatalf("%s: not served by %s within %s\nprobe:\n%s\n%s", s.name, s.by, s.wait, c.probe.Output(), c.logs())
+		}
+		// Served again: let the probe see a while of service before the
+		// next step, so that an outage right after the move counts here.
+		time.Sleep(1500 * time.Millisecond)
+		n := c.outages() - before
+		switch {
+		case !s.moves && n > 0:
+			t.Errorf("%s: the client saw %d outage(s) (last %v); the group should not have moved", s.name, n, c.lastOutage())
+		case s.moves && n > 1:
+			t.Errorf("%s: the client saw %d outages; one move allows one", s.name, n)
+		}
+		if n > 0 {
+			outage[s.name] = c.lastOutage()
+		}
+		t.Logf("%-40s served by %s after %v, outage %v", s.name, s.by, time.Since(began).Round(time.Millisecond), outage[s.name].Round(time.Millisecond))
+	}
+	return outage
+}
+
+// The whole story with Heartbeat on one node and lubdub on the other, in
+// both placements, auto_failback on: start-up, each side's standby and
+// takeover, a crash and return of each, a clean stop of each.
+func TestMixedResourcesFailbackOn(t *testing.T) {
+	for _, hbNode := range []string{"node1", "node2"} {
+		t.Run("heartbeat-"+hbNode, func(t *testing.T) {
+			kinds := map[string]string{"node1": "lub", "node2": "lub"}
+			kinds[hbNode] = "hb"
+			c := newMixed(t, "on", kinds)
+			steps := []mixedStep{
+				{"start both", func(c *mixedCluster) error { c.start("node1"); c.start("node2"); return nil }, "node1", true, 40 * time.Second},
+				{"standby node1", func(c *mixedCluster) error { return c.standby("node1") }, "node2", true, 20 * time.Second},
+				{"takeover node1", func(c *mixedCluster) error { return c.takeover("node1") }, "node1", true, 20 * time.Second},
+				{"takeover node2", func(c *mixedCluster) error { return c.takeover("node2") }, "node2", true, 20 * time.Second},
+				{"standby node2", func(c *mixedCluster) error { return c.standby("node2") }, "node1", true, 20 * time.Second},
+				{"crash node1", func(c *mixedCluster) error { c.crash("node1"); return nil }, "node2", true, 20 * time.Second},
+				{"node1 returns (failback)", func(c *mixedCluster) error { c.reboot("node1"); return nil }, "node1", true, 40 * time.Second},
+				{"crash node2", func(c *mixedCluster) error { c.crash("node2"); return nil }, "node1", false, 10 * time.Second},
+				{"node2 returns", func(c *mixedCluster) error { c.reboot("node2"); time.Sleep(8 * time.Second); return nil }, "node1", false, 30 * time.Second},
+				{"SIGTERM node2", func(c *mixedCluster) error { c.stop("node2"); return nil }, "node1", false, 10 * time.Second},
+				{"node2 starts", func(c *mixedCluster) error { c.start("node2"); time.Sleep(8 * time.Second); return nil }, "node1", false, 30 * time.Second},
+				{"SIGTERM node1", func(c *mixedCluster) error { c.stop("node1"); return nil }, "node2", true, 30 * time.Second},
+			}
+			out := runMixed(t, c, steps)
+			t.Logf("outages: %v", out)
+		})
+	}
+}
