@@ -162,7 +162,16 @@ func (c *mixedCluster) reboot(name string) {
 		}
 	}
 	c.start(name)
-	time.Sleep(time.Second)
+	if c.kind[name] == "lub" {
+		// lubdub answers on its socket once it has stopped what the dead
+		// daemon left running.
+		n := c.lub[name]
+		if !waitFor(20*time.Second, func() bool { _, err := n.status(); return err == nil }) {
+			c.t.Fatalf("%s's daemon did not come up", name)
+		}
+	} else {
+		time.Sleep(time.Second)
+	}
 	must(c.t, c.hosts[name].Heal("eth0"))
 	c.watch.setCut(name, false)
 }
@@ -177,7 +186,10 @@ func (c *mixedCluster) stop(name string) {
 			c.t.Fatalf("lubdub on %s did not stop within 60s of SIGTERM", name)
 		}
 	case "hb":
-		c.hb[name].Proc.KillGroup(syscall.SIGTERM)
+		// The daemon only, as its init script's killproc does: SIGTERM to
+		// the whole process group would kill its resource child too, and
+		// Heartbeat would exit before giving its groups up.
+		must(c.t, c.hb[name].Proc.Signal(syscall.SIGTERM))
 		if exited, _ := c.hb[name].Proc.Wait(90 * time.Second); !exited {
 			c.t.Fatalf("Heartbeat on %s did not stop within 90s of SIGTERM:\n%s", name, c.hb[name].Log())
 		}
@@ -277,27 +289,74 @@ func runMixed(t *testing.T, c *mixedCluster, steps []mixedStep) map[string]time.
 // both placements, auto_failback on: start-up, each side's standby and
 // takeover, a crash and return of each, a clean stop of each.
 func TestMixedResourcesFailbackOn(t *testing.T) {
+	forBoth(t, "on", []mixedStep{
+		{"start both", startBoth, "node1", true, 40 * time.Second},
+		{"standby node1", func(c *mixedCluster) error { return c.standby("node1") }, "node2", true, 20 * time.Second},
+		{"takeover node1", func(c *mixedCluster) error { return c.takeover("node1") }, "node1", true, 20 * time.Second},
+		{"takeover node2", func(c *mixedCluster) error { return c.takeover("node2") }, "node2", true, 20 * time.Second},
+		{"standby node2", func(c *mixedCluster) error { return c.standby("node2") }, "node1", true, 20 * time.Second},
+		{"crash node1", func(c *mixedCluster) error { c.crash("node1"); return nil }, "node2", true, 20 * time.Second},
+		{"node1 returns (failback)", func(c *mixedCluster) error { c.reboot("node1"); return nil }, "node1", true, 40 * time.Second},
+		{"crash node2", func(c *mixedCluster) error { c.crash("node2"); return nil }, "node1", false, 10 * time.Second},
+		{"node2 returns", func(c *mixedCluster) error { c.reboot("node2"); time.Sleep(8 * time.Second); return nil }, "node1", false, 30 * time.Second},
+		{"SIGTERM node2", func(c *mixedCluster) error { c.stop("node2"); return nil }, "node1", false, 10 * time.Second},
+		{"node2 starts", func(c *mixedCluster) error { c.start("node2"); time.Sleep(8 * time.Second); return nil }, "node1", false, 30 * time.Second},
+		{"SIGTERM node1", func(c *mixedCluster) error { c.stop("node1"); return nil }, "node2", true, 30 * time.Second},
+	})
+}
+
+// forBoth runs a mixed story with Heartbeat on node1 (lubdub on node2) and
+// the other way round, in parallel.
+func forBoth(t *testing.T, autoFailback string, steps []mixedStep) {
 	for _, hbNode := range []string{"node1", "node2"} {
 		t.Run("heartbeat-"+hbNode, func(t *testing.T) {
+			t.Parallel()
 			kinds := map[string]string{"node1": "lub", "node2": "lub"}
 			kinds[hbNode] = "hb"
-			c := newMixed(t, "on", kinds)
-			steps := []mixedStep{
-				{"start both", func(c *mixedCluster) error { c.start("node1"); c.start("node2"); return nil }, "node1", true, 40 * time.Second},
-				{"standby node1", func(c *mixedCluster) error { return c.standby("node1") }, "node2", true, 20 * time.Second},
-				{"takeover node1", func(c *mixedCluster) error { return c.takeover("node1") }, "node1", true, 20 * time.Second},
-				{"takeover node2", func(c *mixedCluster) error { return c.takeover("node2") }, "node2", true, 20 * time.Second},
-				{"standby node2", func(c *mixedCluster) error { return c.standby("node2") }, "node1", true, 20 * time.Second},
-				{"crash node1", func(c *mixedCluster) error { c.crash("node1"); return nil }, "node2", true, 20 * time.Second},
-				{"node1 returns (failback)", func(c *mixedCluster) error { c.reboot("node1"); return nil }, "node1", true, 40 * time.Second},
-				{"crash node2", func(c *mixedCluster) error { c.crash("node2"); return nil }, "node1", false, 10 * time.Second},
-				{"node2 returns", func(c *mixedCluster) error { c.reboot("node2"); time.Sleep(8 * time.Second); return nil }, "node1", false, 30 * time.Second},
-				{"SIGTERM node2", func(c *mixedCluster) error { c.stop("node2"); return nil }, "node1", false, 10 * time.Second},
-				{"node2 starts", func(c *mixedCluster) error { c.start("node2"); time.Sleep(8 * time.Second); return nil }, "node1", false, 30 * time.Second},
-				{"SIGTERM node1", func(c *mixedCluster) error { c.stop("node1"); return nil }, "node2", true, 30 * time.Second},
-			}
-			out := runMixed(t, c, steps)
-			t.Logf("outages: %v", out)
+			c := newMixed(t, autoFailback, kinds)
+			t.Logf("outages: %v", runMixed(t, c, steps))
 		})
 	}
+}
+
+func startBoth(c *mixedCluster) error { c.start("node1"); c.start("node2"); return nil }
+
+// auto_failback off: groups stay where they run, also when their preferred
+// node returns.
+func TestMixedResourcesFailbackOff(t *testing.T) {
+	forBoth(t, "off", []mixedStep{
+		{"start both", startBoth, "node1", true, 40 * time.Second},
+		{"standby node1", func(c *mixedCluster) error { return c.standby("node1") }, "node2", true, 20 * time.Second},
+		{"crash node2", func(c *mixedCluster) error { c.crash("node2"); return nil }, "node1", true, 20 * time.Second},
+		{"node2 returns (no failback)", func(c *mixedCluster) error { c.reboot("node2"); time.Sleep(8 * time.Second); return nil }, "node1", false, 30 * time.Second},
+		{"crash node1", func(c *mixedCluster) error { c.crash("node1"); return nil }, "node2", true, 20 * time.Second},
+		{"node1 returns (no failback)", func(c *mixedCluster) error { c.reboot("node1"); time.Sleep(8 * time.Second); return nil }, "node2", false, 30 * time.Second},
+		{"takeover node1", func(c *mixedCluster) error { return c.takeover("node1") }, "node1", true, 20 * time.Second},
+	})
+}
+
+// auto_failback legacy (Heartbeat's default): ip-request; each node always
+// takes its own groups back when it starts; no standby.
+func TestMixedResourcesLegacy(t *testing.T) {
+	forBoth(t, "legacy", []mixedStep{
+		{"start both", startBoth, "node1", true, 40 * time.Second},
+		{"standby is refused", func(c *mixedCluster) error {
+			for _, name := range []string{"node1", "node2"} {
+				if c.kind[name] != "lub" {
+					continue
+				}
+				err := c.standby(name)
+				if err == nil || !strings.Contains(err.Error(), "nice_failback") {
+					return fmt.Errorf("lubdub standby with auto_failback legacy: %v; want a refusal naming nice_failback", err)
+				}
+			}
+			return nil
+		}, "node1", false, 5 * time.Second},
+		{"crash node1", func(c *mixedCluster) error { c.crash("node1"); return nil }, "node2", true, 20 * time.Second},
+		{"node1 returns (ip-request)", func(c *mixedCluster) error { c.reboot("node1"); return nil }, "node1", true, 40 * time.Second},
+		{"crash node2", func(c *mixedCluster) error { c.crash("node2"); return nil }, "node1", false, 10 * time.Second},
+		{"node2 returns", func(c *mixedCluster) error { c.reboot("node2"); time.Sleep(8 * time.Second); return nil }, "node1", false, 30 * time.Second},
+		{"SIGTERM node1", func(c *mixedCluster) error { c.stop("node1"); return nil }, "node2", true, 30 * time.Second},
+		{"node1 starts (ip-request)", func(c *mixedCluster) error { c.start("node1"); return nil }, "node1", true, 40 * time.Second},
+	})
 }
