@@ -225,6 +225,19 @@ func (c *mixedCluster) settle() {
 	})
 }
 
+// heartbeatComplaints fails the test for every error Heartbeat logged
+// (but the memory lock a namespace does not allow): a peer that speaks its
+// protocol as it expects leaves it nothing to complain about.
+func (c *mixedCluster) heartbeatComplaints() {
+	for name, hb := range c.hb {
+		for _, line := range strings.Split(hb.Log(), "\n") {
+			if strings.Contains(line, "ERROR:") && !strings.Contains(line, "lock ourselves into memory") {
+				c.t.Errorf("Heartbeat on %s complains: %s", name, line)
+			}
+		}
+	}
+}
+
 // logs is every daemon's log, for a failure.
 func (c *mixedCluster) logs() string {
 	var b strings.Builder
@@ -315,6 +328,7 @@ func forBoth(t *testing.T, autoFailback string, steps []mixedStep) {
 			kinds[hbNode] = "hb"
 			c := newMixed(t, autoFailback, kinds)
 			t.Logf("outages: %v", runMixed(t, c, steps))
+			c.heartbeatComplaints()
 		})
 	}
 }
@@ -359,4 +373,72 @@ func TestMixedResourcesLegacy(t *testing.T) {
 		{"SIGTERM node1", func(c *mixedCluster) error { c.stop("node1"); return nil }, "node2", true, 30 * time.Second},
 		{"node1 starts (ip-request)", func(c *mixedCluster) error { c.start("node1"); return nil }, "node1", true, 40 * time.Second},
 	})
+}
+
+// The rolling migration of a Heartbeat pair to a lubdub pair, one node at
+// a time, each lubdub reading the /etc/ha.d its Heartbeat read: replace
+// node2, move the group to it, replace node1, move it back. The client sees
+// the two planned moves and nothing else.
+func TestRollingMigrationFromHeartbeat(t *testing.T) {
+	c := newMixed(t, "on", map[string]string{"node1": "hb", "node2": "hb"})
+	// lubdubOn replaces Heartbeat by lubdub on a node, with the same
+	// configuration directory.
+	lubdubOn := func(name string) error {
+		etc := filepath.Join(c.hb[name].Work, "etc")
+		if out, errOut, code := c.hosts[name].Output(20*time.Second, lubdubCLI, "migrate-check", "-c", etc, "--node", name); code != 0 {
+			return fmt.Errorf("lubdub migrate-check on %s's /etc/ha.d: exit %d\n%s%s", name, code, out, errOut)
+		}
+		c.kind[name] = "lub"
+		c.lub[name] = &node{name: name, host: c.hosts[name], lab: c.l, dir: etc,
+			state: filepath.Join(c.l.Dir, name+"-state"), sock: filepath.Join(c.l.Dir, name+".sock")}
+		c.start(name)
+		return nil
+	}
+	dialect := func(name, want string) error {
+		ok := waitFor(20*time.Second, func() bool {
+			s, err := c.lub[name].status()
+			return err == nil && s.Dialect == want
+		})
+		if !ok {
+			s, err := c.lub[name].status()
+			if err != nil {
+				return fmt.Errorf("%s: %v", name, err)
+			}
+			return fmt.Errorf("%s speaks %s (%s), want %s", name, s.Dialect, s.DialectWhy, want)
+		}
+		return nil
+	}
+	began := time.Now()
+	out := runMixed(t, c, []mixedStep{
+		{"Heartbeat pair starts", startBoth, "node1", true, 60 * time.Second},
+		{"stop Heartbeat on node2", func(c *mixedCluster) error { c.stop("node2"); return nil }, "node1", false, 10 * time.Second},
+		{"lubdub on node2 joins Heartbeat's node1", func(c *mixedCluster) error {
+			if err := lubdubOn("node2"); err != nil {
+				return err
+			}
+			return dialect("node2", "heartbeat")
+		}, "node1", false, 30 * time.Second},
+		{"move the group to node2", func(c *mixedCluster) error { return c.takeover("node2") }, "node2", true, 30 * time.Second},
+		{"stop Heartbeat on node1", func(c *mixedCluster) error { c.stop("node1"); return nil }, "node2", false, 30 * time.Second},
+		{"lubdub on node1: back to node1", func(c *mixedCluster) error {
+			if err := lubdubOn("node1"); err != nil {
+				return err
+			}
+			return dialect("node2", "lubdub")
+		}, "node1", true, 40 * time.Second},
+	})
+	c.heartbeatComplaints()
+	var total time.Duration
+	for _, o := range out {
+		total += o
+	}
+	if len(out) != 2 {
+		t.Errorf("outages %v: want exactly the two planned moves", out)
+	}
+	for _, name := range []string{"node1", "node2"} {
+		if err := dialect(name, "lubdub"); err != nil {
+			t.Error(err)
+		}
+	}
+	t.Logf("rolling migration: %v in all, client's total outage %v (%v)", time.Since(began).Round(time.Second), total, out)
 }

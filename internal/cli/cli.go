@@ -36,6 +36,7 @@ func commands() []Command {
 	return []Command{
 		{"run", "run this node in the foreground", cmdRun},
 		{"check", "check the configuration and show what run would do", cmdCheck},
+		{"migrate-check", "say whether lubdub can replace a Heartbeat node with its /etc/ha.d as it is", cmdMigrateCheck},
 		{"status", "show nodes, links and heartbeats (--json for scripts)", cmdStatus},
 		{"cl_status", "Heartbeat's cl_status: hbstatus, listnodes, nodestatus, ...", cmdClStatus},
 		{"standby", "hand this node's groups to the others: standby [all|local|foreign]", cmdMove("standby")},
