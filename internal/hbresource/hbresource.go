@@ -952,7 +952,7 @@ func (m *Machine) finish(j *job) {
 	switch j.kind {
 	case jobReqOur:
 		m.log.Info("Local Resource acquisition completed.")
-		m.sendHeld(m.stable(), "req_our_resources()")
+		m.sendHeld(m.state == stStable && m.going == notStandby, "req_our_resources()")
 	case jobMachDown:
 		if m.nice {
 			m.send(m.newMsg(TResource, FRscHold, "foreign", wire.FComment, "mach_down"))
