@@ -442,3 +442,23 @@ func TestRollingMigrationFromHeartbeat(t *testing.T) {
 	}
 	t.Logf("rolling migration: %v in all, client's total outage %v (%v)", time.Since(began).Round(time.Second), total, out)
 }
+
+// lubdub killed and restarted at once while it runs the Heartbeat node's
+// group (trap 10 of the reference): it stays silent until Heartbeat has
+// declared it dead, so Heartbeat takes the group back instead of leaving
+// it run by nobody.
+func TestMixedQuickRestartAfterCrash(t *testing.T) {
+	c := newMixed(t, "on", map[string]string{"node1": "hb", "node2": "lub"})
+	runMixed(t, c, []mixedStep{
+		{"start both", startBoth, "node1", true, 40 * time.Second},
+		{"standby node1", func(c *mixedCluster) error { return c.standby("node1") }, "node2", true, 30 * time.Second},
+		{"kill -9 lubdub on node2, start it again at once", func(c *mixedCluster) error {
+			n := c.lub["node2"]
+			must(t, n.proc.Signal(syscall.SIGKILL))
+			n.proc.Wait(5 * time.Second)
+			c.start("node2")
+			return nil
+		}, "node1", true, 40 * time.Second},
+	})
+	c.heartbeatComplaints()
+}

@@ -46,6 +46,10 @@ type Identity struct {
 	UUID       []byte
 	Version    string
 	Started    time.Time
+	// CrashedWithHeartbeatPeer: the last life ended in a crash while a
+	// Heartbeat node was the peer. The node then stays silent until that
+	// peer has declared it dead and taken its groups over (see silent).
+	CrashedWithHeartbeatPeer bool
 }
 
 // Node is one lubdub node's state: the membership and placement machines
@@ -96,6 +100,12 @@ type Node struct {
 	// hadQuorum: quorum at the last tick (fencedAt restarts when it
 	// comes back).
 	hadQuorum bool
+	// silentUntil, silentMax, peerTookOver: after a crash with a Heartbeat
+	// peer, nothing is sent and no group placed until deadtime + 1 s
+	// have passed (Heartbeat then has declared this node dead) and the
+	// peer's takeover has ended (its mach_down report), or silentMax.
+	silentUntil, silentMax time.Time
+	peerTookOver           bool
 }
 
 // fenceState is one dead peer's fencing.
@@ -131,6 +141,11 @@ func NewNode(cfg *haconf.Config, id Identity, seams Seams, blocked []bool, now t
 		n.seams.Load = func() string { return "" }
 	}
 	n.now = now
+	if id.CrashedWithHeartbeatPeer {
+		n.silentUntil = now.Add(cfg.Deadtime + time.Second)
+		n.silentMax = n.silentUntil.Add(silentTakeoverMax)
+		log.Warn(fmt.Sprintf("the last life ended in a crash with a Heartbeat peer: silent for %s (deadtime + 1 s) and until the peer has taken this node's groups over (at most %s more), as Heartbeat's own restart is", haconf.FormatDuration(cfg.Deadtime+time.Second), silentTakeoverMax))
+	}
 	eng := n.newEngine()
 	eng.Probe(blocked)
 	n.eng, n.dialect, n.dialectWhy, n.refused = eng, dialectLubdub, "no Heartbeat node seen", map[string]bool{}
@@ -164,6 +179,28 @@ func (n *Node) machineConfig() membership.Config {
 	}
 }
 
+// silentTakeoverMax bounds the wait for a Heartbeat peer's takeover after
+// a crash, past deadtime + 1 s.
+const silentTakeoverMax = 30 * time.Second
+
+// silent reports whether the node still keeps silent after a crash with a
+// Heartbeat peer; the first call that finds it over logs so.
+func (n *Node) silent(now time.Time) bool {
+	if n.silentUntil.IsZero() {
+		return false
+	}
+	if now.Before(n.silentUntil) || (!n.peerTookOver && now.Before(n.silentMax)) {
+		return true
+	}
+	why := "the peer has taken this node's groups over"
+	if !n.peerTookOver {
+		why = fmt.Sprintf("no takeover by the peer seen in %s", silentTakeoverMax)
+	}
+	n.log.Info("silence after the crash over: " + why)
+	n.silentUntil, n.silentMax = time.Time{}, time.Time{}
+	return false
+}
+
 // NextWakeup is when Tick is next due.
 func (n *Node) NextWakeup() time.Time {
 	t := n.mach.NextWakeup()
@@ -172,6 +209,11 @@ func (n *Node) NextWakeup() time.Time {
 	}
 	if n.hb != nil {
 		if at := n.hb.NextWakeup(); !at.IsZero() && at.Before(t) {
+			t = at
+		}
+	}
+	for _, at := range []time.Time{n.silentUntil, n.silentMax} {
+		if at.After(n.now) && at.Before(t) {
 			t = at
 		}
 	}
@@ -497,7 +539,7 @@ func (n *Node) push(acts any) {
 // drain carries out queued actions, and those they cause, in order.
 func (n *Node) drain(now time.Time) {
 	n.now = now
-	for len(n.queue) > 0 || (!n.engReady && n.mach.LocalStatus() == membership.StatusActive) {
+	for len(n.queue) > 0 || (!n.engReady && n.mach.LocalStatus() == membership.StatusActive && !n.silent(now)) {
 		if len(n.queue) == 0 {
 			n.engReady = true
 			n.push(n.eng.Ready())
@@ -559,6 +601,9 @@ func (n *Node) drain(now time.Time) {
 			if n.refused[a.Node] {
 				continue
 			}
+			if !n.silentUntil.IsZero() && a.Msg.Value(wire.FType) == hbresource.TResource && a.Msg.Value(wire.FComment) == "mach_down" {
+				n.peerTookOver = true
+			}
 			if n.hb != nil {
 				n.push(n.eng.Receive(a.Node, a.Msg))
 			} else if a.Msg.Value(wire.FType) == placement.MsgType {
@@ -581,6 +626,9 @@ func (n *Node) drain(now time.Time) {
 // send signs a message once per frame format and sends it on every open
 // medium.
 func (n *Node) send(now time.Time, msg *wire.Message) {
+	if n.silent(now) {
+		return
+	}
 	var frames [2][]byte
 	for _, m := range n.media {
 		if m.m == nil {

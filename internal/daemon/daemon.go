@@ -53,6 +53,7 @@ type daemon struct {
 	watchdog  *watchdog
 	load      string
 	loadRead  time.Time
+	hbPeer    bool // the state directory records a Heartbeat peer
 }
 
 // fenceDone is the end of one fencing try.
@@ -134,6 +135,8 @@ func Run(ctx context.Context, opts Options) error {
 			}()
 		}
 	}
+	d.hbPeer = crashedWithHeartbeatPeer(opts.StateDir)
+	id.CrashedWithHeartbeatPeer = d.hbPeer
 	d.node = NewNode(cfg, id, seams, blocked, time.Now(), d.log)
 	// Armed only now: the start-up checks and stops above may take longer
 	// than its timeout.
@@ -234,10 +237,24 @@ func (d *daemon) loop(ctx context.Context, sigs <-chan os.Signal) error {
 		}
 		if d.node.Done() {
 			d.shutdown("resources given up")
+			d.heartbeatPeer(false)
 			return nil
 		}
+		d.heartbeatPeer(d.node.Dialect() == dialectHeartbeat)
 		timer.Reset(time.Until(d.wakeup()))
 	}
+}
+
+// heartbeatPeer keeps the state directory's record of a Heartbeat peer.
+func (d *daemon) heartbeatPeer(on bool) {
+	if on == d.hbPeer {
+		return
+	}
+	if err := markHeartbeatPeer(d.opts.StateDir, on); err != nil {
+		d.log.Error(fmt.Sprintf("state directory %s: %v", d.opts.StateDir, err))
+		return
+	}
+	d.hbPeer = on
 }
 
 // wakeup is the next time anything is due.

@@ -109,6 +109,9 @@ func (h *hbPlacer) PeerHeldAny(string) bool                    { return h.m.Peer
 func (h *hbPlacer) View([]string, []string) []placement.Action { return nil }
 func (h *hbPlacer) Settled(string) []placement.Action          { return nil }
 
+// Dialect is the resource protocol in use: "lubdub" or "heartbeat".
+func (n *Node) Dialect() string { return n.dialect }
+
 // peerIsHeartbeat says whether membership has seen the peer's status
 // messages without lubdub's mark.
 func (n *Node) peerIsHeartbeat(peer string) bool {

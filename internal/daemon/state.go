@@ -81,3 +81,28 @@ func writeSynced(path string, data []byte) error {
 	}
 	return os.Rename(tmp, path)
 }
+
+// heartbeatPeerFile, in the state directory, exists while this node speaks
+// Heartbeat's resource protocol to a Heartbeat peer and is removed when it
+// leaves cleanly: found at start, it says the last life ended in a crash
+// while a Heartbeat node was the peer.
+const heartbeatPeerFile = "heartbeat-peer"
+
+// markHeartbeatPeer records whether the peer is a Heartbeat node.
+func markHeartbeatPeer(dir string, on bool) error {
+	path := filepath.Join(dir, heartbeatPeerFile)
+	if !on {
+		if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
+			return err
+		}
+		return nil
+	}
+	return writeSynced(path, []byte("a Heartbeat node was this node's peer; removed at a clean stop\n"))
+}
+
+// crashedWithHeartbeatPeer reports whether the last life ended without a
+// clean stop while the peer was a Heartbeat node.
+func crashedWithHeartbeatPeer(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, heartbeatPeerFile))
+	return err == nil
+}
