@@ -298,24 +298,55 @@ func runMixed(t *testing.T, c *mixedCluster, steps []mixedStep) map[string]time.
 	return outage
 }
 
+// failbackOnStory is the story with auto_failback on: start-up,
+// each side's standby and takeover, a crash and return of each, a clean
+// stop of each.
+var failbackOnStory = []mixedStep{
+	{"start both", startBoth, "node1", true, 40 * time.Second},
+	{"standby node1", func(c *mixedCluster) error { return c.standby("node1") }, "node2", true, 20 * time.Second},
+	{"takeover node1", func(c *mixedCluster) error { return c.takeover("node1") }, "node1", true, 20 * time.Second},
+	{"takeover node2", func(c *mixedCluster) error { return c.takeover("node2") }, "node2", true, 20 * time.Second},
+	{"standby node2", func(c *mixedCluster) error { return c.standby("node2") }, "node1", true, 20 * time.Second},
+	{"crash node1", func(c *mixedCluster) error { c.crash("node1"); return nil }, "node2", true, 20 * time.Second},
+	{"node1 returns (failback)", func(c *mixedCluster) error { c.reboot("node1"); return nil }, "node1", true, 40 * time.Second},
+	{"crash node2", func(c *mixedCluster) error { c.crash("node2"); return nil }, "node1", false, 10 * time.Second},
+	{"node2 returns", func(c *mixedCluster) error { c.reboot("node2"); time.Sleep(8 * time.Second); return nil }, "node1", false, 30 * time.Second},
+	{"SIGTERM node2", func(c *mixedCluster) error { c.stop("node2"); return nil }, "node1", false, 10 * time.Second},
+	{"node2 starts", func(c *mixedCluster) error { c.start("node2"); time.Sleep(8 * time.Second); return nil }, "node1", false, 30 * time.Second},
+	{"SIGTERM node1", func(c *mixedCluster) error { c.stop("node1"); return nil }, "node2", true, 30 * time.Second},
+}
+
 // The whole story with Heartbeat on one node and lubdub on the other, in
-// both placements, auto_failback on: start-up, each side's standby and
-// takeover, a crash and return of each, a clean stop of each.
+// both placements.
 func TestMixedResourcesFailbackOn(t *testing.T) {
-	forBoth(t, "on", []mixedStep{
-		{"start both", startBoth, "node1", true, 40 * time.Second},
-		{"standby node1", func(c *mixedCluster) error { return c.standby("node1") }, "node2", true, 20 * time.Second},
-		{"takeover node1", func(c *mixedCluster) error { return c.takeover("node1") }, "node1", true, 20 * time.Second},
-		{"takeover node2", func(c *mixedCluster) error { return c.takeover("node2") }, "node2", true, 20 * time.Second},
-		{"standby node2", func(c *mixedCluster) error { return c.standby("node2") }, "node1", true, 20 * time.Second},
-		{"crash node1", func(c *mixedCluster) error { c.crash("node1"); return nil }, "node2", true, 20 * time.Second},
-		{"node1 returns (failback)", func(c *mixedCluster) error { c.reboot("node1"); return nil }, "node1", true, 40 * time.Second},
-		{"crash node2", func(c *mixedCluster) error { c.crash("node2"); return nil }, "node1", false, 10 * time.Second},
-		{"node2 returns", func(c *mixedCluster) error { c.reboot("node2"); time.Sleep(8 * time.Second); return nil }, "node1", false, 30 * time.Second},
-		{"SIGTERM node2", func(c *mixedCluster) error { c.stop("node2"); return nil }, "node1", false, 10 * time.Second},
-		{"node2 starts", func(c *mixedCluster) error { c.start("node2"); time.Sleep(8 * time.Second); return nil }, "node1", false, 30 * time.Second},
-		{"SIGTERM node1", func(c *mixedCluster) error { c.stop("node1"); return nil }, "node2", true, 30 * time.Second},
-	})
+	forBoth(t, "on", failbackOnStory)
+}
+
+// The figures of the README: each step's outage in a mixed pair next to a
+// pure Heartbeat pair and a pure lubdub pair, one after the other (set
+// LUBDUB_MIXED_FIGURES=1; about 7 minutes; run on a quiet machine).
+func TestMixedFigures(t *testing.T) {
+	if os.Getenv("LUBDUB_MIXED_FIGURES") == "" {
+		t.Skip("set LUBDUB_MIXED_FIGURES=1 for the figures")
+	}
+	pairs := [][2]string{{"hb", "hb"}, {"hb", "lub"}, {"lub", "hb"}, {"lub", "lub"}}
+	res := map[[2]string]map[string]time.Duration{}
+	for _, p := range pairs {
+		t.Run(p[0]+"-"+p[1], func(t *testing.T) {
+			c := newMixed(t, "on", map[string]string{"node1": p[0], "node2": p[1]})
+			res[p] = runMixed(t, c, failbackOnStory)
+		})
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n| step | Heartbeat pair | Heartbeat node1, lubdub node2 | lubdub node1, Heartbeat node2 | lubdub pair |\n| --- | --- | --- | --- | --- |\n")
+	for _, s := range failbackOnStory {
+		fmt.Fprintf(&b, "| %s |", s.name)
+		for _, p := range pairs {
+			fmt.Fprintf(&b, " %.2f s |", res[p][s.name].Seconds())
+		}
+		b.WriteString("\n")
+	}
+	t.Log(b.String())
 }
 
 // forBoth runs a mixed story with Heartbeat on node1 (lubdub on node2) and
