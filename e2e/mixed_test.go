@@ -78,7 +78,10 @@ func (c *mixedCluster) prepare(name, kind string) {
 	case "lub":
 		n := setupNode(t, c.l, c.hosts[name], name, c.hacf, mixedKeys)
 		must(t, os.WriteFile(filepath.Join(n.dir, "haresources"), []byte(mixedHaresources), 0o644))
-		must(t, os.WriteFile(filepath.Join(n.dir, "lubdub.cf"), []byte("start_timeout 10s\nstop_timeout 10s\n"), 0o644))
+		// wait_for_all off: a node that starts alone takes the groups
+		// after initdead, as Heartbeat does (lubdub's default waits to see
+		// every node once; migrate-check says so).
+		must(t, os.WriteFile(filepath.Join(n.dir, "lubdub.cf"), []byte("start_timeout 10s\nstop_timeout 10s\nwait_for_all off\n"), 0o644))
 		must(t, os.WriteFile(filepath.Join(n.dir, "nodeinfo"), []byte(name+"\n"), 0o644))
 		must(t, os.MkdirAll(filepath.Join(n.dir, "resource.d"), 0o755))
 		must(t, os.WriteFile(filepath.Join(n.dir, "resource.d", "websrv"), script, 0o755))
@@ -307,7 +310,7 @@ var failbackOnStory = []mixedStep{
 	{"takeover node1", func(c *mixedCluster) error { return c.takeover("node1") }, "node1", true, 20 * time.Second},
 	{"takeover node2", func(c *mixedCluster) error { return c.takeover("node2") }, "node2", true, 20 * time.Second},
 	{"standby node2", func(c *mixedCluster) error { return c.standby("node2") }, "node1", true, 20 * time.Second},
-	{"crash node1", func(c *mixedCluster) error { c.crash("node1"); return nil }, "node2", true, 20 * time.Second},
+	{"crash node1", func(c *mixedCluster) error { c.crash("node1"); return nil }, "node2", true, 45 * time.Second},
 	{"node1 returns (failback)", func(c *mixedCluster) error { c.reboot("node1"); return nil }, "node1", true, 40 * time.Second},
 	{"crash node2", func(c *mixedCluster) error { c.crash("node2"); return nil }, "node1", false, 10 * time.Second},
 	{"node2 returns", func(c *mixedCluster) error { c.reboot("node2"); time.Sleep(8 * time.Second); return nil }, "node1", false, 30 * time.Second},
@@ -367,24 +370,28 @@ func forBoth(t *testing.T, autoFailback string, steps []mixedStep) {
 func startBoth(c *mixedCluster) error { c.start("node1"); c.start("node2"); return nil }
 
 // auto_failback off: groups stay where they run, also when their preferred
-// node returns.
+// node returns. The non-preferred node starts first, alone.
 func TestMixedResourcesFailbackOff(t *testing.T) {
 	forBoth(t, "off", []mixedStep{
-		{"start both", startBoth, "node1", true, 40 * time.Second},
+		{"start node2 alone", func(c *mixedCluster) error { c.start("node2"); return nil }, "node2", true, 40 * time.Second},
+		{"start node1 (no failback)", func(c *mixedCluster) error { c.start("node1"); time.Sleep(8 * time.Second); return nil }, "node2", false, 30 * time.Second},
+		{"standby node2", func(c *mixedCluster) error { return c.standby("node2") }, "node1", true, 20 * time.Second},
 		{"standby node1", func(c *mixedCluster) error { return c.standby("node1") }, "node2", true, 20 * time.Second},
-		{"crash node2", func(c *mixedCluster) error { c.crash("node2"); return nil }, "node1", true, 20 * time.Second},
+		{"crash node2", func(c *mixedCluster) error { c.crash("node2"); return nil }, "node1", true, 45 * time.Second},
 		{"node2 returns (no failback)", func(c *mixedCluster) error { c.reboot("node2"); time.Sleep(8 * time.Second); return nil }, "node1", false, 30 * time.Second},
-		{"crash node1", func(c *mixedCluster) error { c.crash("node1"); return nil }, "node2", true, 20 * time.Second},
+		{"crash node1", func(c *mixedCluster) error { c.crash("node1"); return nil }, "node2", true, 45 * time.Second},
 		{"node1 returns (no failback)", func(c *mixedCluster) error { c.reboot("node1"); time.Sleep(8 * time.Second); return nil }, "node2", false, 30 * time.Second},
 		{"takeover node1", func(c *mixedCluster) error { return c.takeover("node1") }, "node1", true, 20 * time.Second},
 	})
 }
 
 // auto_failback legacy (Heartbeat's default): ip-request; each node always
-// takes its own groups back when it starts; no standby.
+// takes its own groups back when it starts; no standby. The preferred node
+// starts first, alone.
 func TestMixedResourcesLegacy(t *testing.T) {
 	forBoth(t, "legacy", []mixedStep{
-		{"start both", startBoth, "node1", true, 40 * time.Second},
+		{"start node1 alone", func(c *mixedCluster) error { c.start("node1"); return nil }, "node1", true, 40 * time.Second},
+		{"start node2", func(c *mixedCluster) error { c.start("node2"); time.Sleep(8 * time.Second); return nil }, "node1", false, 30 * time.Second},
 		{"standby is refused", func(c *mixedCluster) error {
 			for _, name := range []string{"node1", "node2"} {
 				if c.kind[name] != "lub" {
@@ -397,7 +404,7 @@ func TestMixedResourcesLegacy(t *testing.T) {
 			}
 			return nil
 		}, "node1", false, 5 * time.Second},
-		{"crash node1", func(c *mixedCluster) error { c.crash("node1"); return nil }, "node2", true, 20 * time.Second},
+		{"crash node1", func(c *mixedCluster) error { c.crash("node1"); return nil }, "node2", true, 45 * time.Second},
 		{"node1 returns (ip-request)", func(c *mixedCluster) error { c.reboot("node1"); return nil }, "node1", true, 40 * time.Second},
 		{"crash node2", func(c *mixedCluster) error { c.crash("node2"); return nil }, "node1", false, 10 * time.Second},
 		{"node2 returns", func(c *mixedCluster) error { c.reboot("node2"); time.Sleep(8 * time.Second); return nil }, "node1", false, 30 * time.Second},

@@ -77,6 +77,9 @@ func cmdMigrateCheck(env *Env, args []string) int {
 	default:
 		ok("auto_failback %s: lubdub speaks Heartbeat's starting/resource/ask_resources protocol, so hb_standby, hb_takeover, lubdub standby and lubdub takeover move groups between the two", c.AutoFailback)
 	}
+	if len(c.Nodes) == 2 && c.Tuning.WaitForAllWith(2) {
+		note("a lubdub node that starts while its peer is down takes nothing until it has seen the peer once (wait_for_all, on by default with two nodes); Heartbeat takes everything after initdead: put 'wait_for_all off' in lubdub.cf beside ha.cf to keep Heartbeat's behaviour")
+	}
 	renv := resource.Env{ConfigDir: *dir, InitDir: "/etc/init.d", OCFRoot: ocfRoot(env), Node: name}
 	for _, g := range c.Groups {
 		for _, res := range g.Resources {

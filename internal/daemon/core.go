@@ -100,12 +100,14 @@ type Node struct {
 	// hadQuorum: quorum at the last tick (fencedAt restarts when it
 	// comes back).
 	hadQuorum bool
-	// silentUntil, silentMax, peerTookOver: after a crash with a Heartbeat
-	// peer, nothing is sent and no group placed until deadtime + 1 s
-	// have passed (Heartbeat then has declared this node dead) and the
-	// peer's takeover has ended (its mach_down report), or silentMax.
-	silentUntil, silentMax time.Time
-	peerTookOver           bool
+	// silentUntil, silentMax, peerTakingOver, peerTookOver: after a crash
+	// with a Heartbeat peer, nothing is sent and no group placed until
+	// deadtime + 1 s have passed (Heartbeat then has declared this node
+	// dead) and, if its takeover began meanwhile (its stonith report), until
+	// that takeover has ended (its mach_down report), or silentMax: so that
+	// its auto failback does not race its own takeover.
+	silentUntil, silentMax       time.Time
+	peerTakingOver, peerTookOver bool
 }
 
 // fenceState is one dead peer's fencing.
@@ -144,7 +146,7 @@ func NewNode(cfg *haconf.Config, id Identity, seams Seams, blocked []bool, now t
 	if id.CrashedWithHeartbeatPeer {
 		n.silentUntil = now.Add(cfg.Deadtime + time.Second)
 		n.silentMax = n.silentUntil.Add(silentTakeoverMax)
-		log.Warn(fmt.Sprintf("the last life ended in a crash with a Heartbeat peer: silent for %s (deadtime + 1 s) and until the peer has taken this node's groups over (at most %s more), as Heartbeat's own restart is", haconf.FormatDuration(cfg.Deadtime+time.Second), silentTakeoverMax))
+		log.Warn(fmt.Sprintf("the last life ended in a crash with a Heartbeat peer: silent for %s (deadtime + 1 s, as Heartbeat's own restart is), and until the peer's takeover ends if it begins meanwhile (at most %s more)", haconf.FormatDuration(cfg.Deadtime+time.Second), silentTakeoverMax))
 	}
 	eng := n.newEngine()
 	eng.Probe(blocked)
@@ -189,12 +191,15 @@ func (n *Node) silent(now time.Time) bool {
 	if n.silentUntil.IsZero() {
 		return false
 	}
-	if now.Before(n.silentUntil) || (!n.peerTookOver && now.Before(n.silentMax)) {
+	if now.Before(n.silentUntil) || (n.peerTakingOver && !n.peerTookOver && now.Before(n.silentMax)) {
 		return true
 	}
-	why := "the peer has taken this node's groups over"
-	if !n.peerTookOver {
-		why = fmt.Sprintf("no takeover by the peer seen in %s", silentTakeoverMax)
+	why := "deadtime + 1 s passed"
+	switch {
+	case n.peerTookOver:
+		why = "the peer has taken this node's groups over"
+	case n.peerTakingOver:
+		why = fmt.Sprintf("the peer's takeover did not end within %s", silentTakeoverMax)
 	}
 	n.log.Info("silence after the crash over: " + why)
 	n.silentUntil, n.silentMax = time.Time{}, time.Time{}
@@ -601,8 +606,13 @@ func (n *Node) drain(now time.Time) {
 			if n.refused[a.Node] {
 				continue
 			}
-			if !n.silentUntil.IsZero() && a.Msg.Value(wire.FType) == hbresource.TResource && a.Msg.Value(wire.FComment) == "mach_down" {
-				n.peerTookOver = true
+			if !n.silentUntil.IsZero() {
+				switch t := a.Msg.Value(wire.FType); {
+				case t == hbresource.TStonith && strings.EqualFold(a.Msg.Value(hbresource.FNode), n.local()):
+					n.peerTakingOver = true
+				case t == hbresource.TResource && a.Msg.Value(wire.FComment) == "mach_down":
+					n.peerTookOver = true
+				}
 			}
 			if n.hb != nil {
 				n.push(n.eng.Receive(a.Node, a.Msg))
