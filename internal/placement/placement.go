@@ -174,9 +174,9 @@ type Engine struct {
 	// say. frozen: per group, the peer that left or died while it held
 	// the group in maintenance: no node starts it until that peer is back
 	// or an operator clears it (Cleanup).
-	maint        []bool
-	frozen       []string
-	assign       []Assignment
+	maint  []bool
+	frozen []string
+	assign []Assignment
 	// classes: who answers for each node's class of groups (the groups it
 	// prefers), as Heartbeat's resource classes local and foreign, which
 	// it tracks even when a class has no group (cl_status rscstatus).
