@@ -2,8 +2,10 @@ package daemon
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -118,5 +120,26 @@ func TestMaintenanceFile(t *testing.T) {
 	}
 	if _, err := os.Stat(dir + "/" + maintenanceFile); !os.IsNotExist(err) {
 		t.Fatalf("the file stays with nothing in maintenance: %v", err)
+	}
+}
+
+// A hundred groups are placed: their resource reports (over 300 fields)
+// are not dropped as malformed.
+func TestSimHundredGroups(t *testing.T) {
+	var hr strings.Builder
+	for g := range 100 {
+		fmt.Fprintf(&hr, "node%d IPaddr::198.18.%d.%d\n", g%2+1, 1+g/200, 1+g%200)
+	}
+	s := newSim(t, 5, 2, hr.String(), "auto_failback on\n")
+	s.boot("node1")
+	s.boot("node2")
+	s.settle(10 * time.Second)
+	for g := range 100 {
+		if h := s.holders(g); len(h) != 1 || h[0] != fmt.Sprintf("node%d", g%2+1) {
+			t.Fatalf("group %d runs on %v", g, h)
+		}
+	}
+	if d := s.nodes["node1"].node.Status(s.now).Drops; len(d) != 0 {
+		t.Errorf("dropped packets: %v", d)
 	}
 }
