@@ -208,3 +208,52 @@ func TestMetricsAcrossFailover(t *testing.T) {
 		t.Errorf("Prometheus: node2's running transitions did not rise: %v", r)
 	}
 }
+
+// Issue 13: a director's metrics carry its virtual service and real
+// servers (connections, packets, bytes) and node_exporter's IPVS series,
+// read from the kernel's table on the nftables path, where node_exporter
+// sees nothing.
+func TestLVSMetrics(t *testing.T) {
+	promtool, err := lab.Promtool()
+	if err != nil {
+		t.Skipf("no promtool: %v", err)
+	}
+	x := newLVSLab(t, 1)
+	cf := strings.ReplaceAll(ldirectordCf, "fallback=198.18.1.1:8080 masq\n", "")
+	n := setupNode(t, x.l, x.dirs[0], "dir1", fastTimings+"bcast eth0\nnode dir1\n", sha256Keys)
+	must(t, os.WriteFile(filepath.Join(n.dir, "haresources"),
+		[]byte("dir1 IPaddr2::"+lvsVIP+"/24/eth0 IPaddr2::"+lvsGW+"/24/eth1 ldirectord::ldirectord.cf\n"), 0o644))
+	must(t, os.WriteFile(filepath.Join(n.dir, "ldirectord.cf"), []byte(cf), 0o644))
+	must(t, os.WriteFile(filepath.Join(n.dir, "lubdub.cf"), []byte("lvs_datapath nftables\nmetrics_listen "+metricsPort+"\n"), 0o644))
+	n.start(t)
+	if !waitFor(15*time.Second, func() bool { return listed(x.dirs[0], "198.18.1.11") && listed(x.dirs[0], "198.18.1.12") }) {
+		t.Fatal("dir1 does not hold the virtual service with both real servers")
+	}
+	if a := x.fetch(t, 10); !alternates(a, 10, "rs1", "rs2") {
+		t.Fatalf("the client is not balanced: %v", a)
+	}
+	m := scrape(t, n)
+	promtoolCheck(t, promtool, "dir1", m)
+	svc := []string{`local_address="` + lvsVIP + `"`, `local_port="80"`, `proto="TCP"`, `local_mark=""`}
+	if v := metricValue(t, m, "lubdub_lvs_datapath_info", `datapath="nftables"`); v != 1 {
+		t.Errorf("lubdub_lvs_datapath_info nftables = %v", v)
+	}
+	if v := metricValue(t, m, "lubdub_lvs_service_connections_total", svc...); v < 10 {
+		t.Errorf("the virtual service counted %v connections, want 10 at least", v)
+	}
+	var conns float64
+	for _, rs := range []string{"198.18.1.11", "198.18.1.12"} {
+		l := append(svc, `remote_address="`+rs+`"`, `remote_port="80"`)
+		c := metricValue(t, m, "lubdub_lvs_backend_connections_total", l...)
+		if c < 5 || metricValue(t, m, "lubdub_lvs_backend_incoming_packets_total", l...) < 5*c ||
+			metricValue(t, m, "lubdub_lvs_backend_outgoing_bytes_total", l...) <= 0 || metricValue(t, m, "node_ipvs_backend_weight", l...) != 1 {
+			t.Errorf("real server %s: connections %v, packets in %v, bytes out %v, weight %v", rs, c,
+				metricValue(t, m, "lubdub_lvs_backend_incoming_packets_total", l...), metricValue(t, m, "lubdub_lvs_backend_outgoing_bytes_total", l...),
+				metricValue(t, m, "node_ipvs_backend_weight", l...))
+		}
+		conns += c
+	}
+	if v := metricValue(t, m, "node_ipvs_connections_total"); v != conns {
+		t.Errorf("node_ipvs_connections_total %v, the real servers' sum %v", v, conns)
+	}
+}
