@@ -28,8 +28,8 @@ type haCluster struct {
 }
 
 // haSetup builds the cluster; extra files go into node1's configuration
-// directory before it starts.
-func haSetup(t *testing.T, autoFailback string, node1Files map[string]string) *haCluster {
+// directory before it starts, extra lines into both nodes' lubdub.cf.
+func haSetup(t *testing.T, autoFailback string, node1Files map[string]string, lubdubCf ...string) *haCluster {
 	t.Helper()
 	l := newLab(t)
 	must(t, l.Segment("br0", 0))
@@ -40,7 +40,7 @@ func haSetup(t *testing.T, autoFailback string, node1Files map[string]string) *h
 	for i, name := range []string{"node1", "node2"} {
 		n := setupNode(t, l, addHost(t, l, name, i+1, "br0"), name, hacf, sha256Keys)
 		must(t, os.WriteFile(filepath.Join(n.dir, "haresources"), []byte("node1 IPaddr2::"+vip+"/24/eth0 websrv\n"), 0o644))
-		must(t, os.WriteFile(filepath.Join(n.dir, "lubdub.cf"), []byte("monitor_interval 500ms\nstart_timeout 5s\nstop_timeout 5s\n"), 0o644))
+		must(t, os.WriteFile(filepath.Join(n.dir, "lubdub.cf"), []byte("monitor_interval 500ms\nstart_timeout 5s\nstop_timeout 5s\n"+strings.Join(lubdubCf, "")), 0o644))
 		must(t, os.MkdirAll(filepath.Join(n.dir, "resource.d"), 0o755))
 		must(t, os.WriteFile(filepath.Join(n.dir, "resource.d", "websrv"), script, 0o755))
 		if name == "node1" {

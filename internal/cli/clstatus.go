@@ -353,8 +353,22 @@ func clClientstatus(c *clCtx) int {
 	return clFail
 }
 
+// clRscstatus answers as Heartbeat does; -m adds, on a line of its own,
+// the groups in maintenance here (Heartbeat had no maintenance mode, so
+// the bare answer scripts compare stays Heartbeat's).
 func clRscstatus(c *clCtx) int {
 	c.say(c.status.Resources, "This node is holding %s resources.", c.status.Resources)
+	if c.human() {
+		var maint []string
+		for _, g := range c.status.Groups {
+			if slices.Contains(g.Maintenance, c.status.Node) {
+				maint = append(maint, g.ID)
+			}
+		}
+		if len(maint) > 0 {
+			fmt.Fprintf(c.env.Stdout, "In maintenance on this node (not monitored, started, stopped or moved): %s.\n", strings.Join(maint, ", "))
+		}
+	}
 	return clOK
 }
 

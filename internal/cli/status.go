@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -80,15 +81,22 @@ func printStatus(w io.Writer, s *control.Status) {
 	if len(s.Groups) > 0 {
 		fmt.Fprintln(w)
 		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "GROUP\tPREFERRED\tOWNER\tHERE\tRESOURCES")
+		fmt.Fprintln(tw, "GROUP\tPREFERRED\tOWNER\tHERE\tFAILS\tRESOURCES")
 		for _, g := range s.Groups {
 			owner := g.Owner
 			if owner == "" {
 				owner = "-"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", g.ID, g.Preferred, owner, g.Local, strings.Join(g.Resources, " "))
+			here := g.Local
+			if slices.Contains(g.Maintenance, s.Node) {
+				here += " (maintenance)"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", g.ID, g.Preferred, owner, here, g.FailCount, strings.Join(g.Resources, " "))
 		}
 		tw.Flush()
+		for _, g := range s.Groups {
+			printGroupNotes(w, s, g)
+		}
 	}
 	fmt.Fprintln(w)
 	for _, m := range s.Media {
@@ -109,6 +117,38 @@ func printStatus(w io.Writer, s *control.Status) {
 			parts = append(parts, fmt.Sprintf("%s %d", k, s.Drops[k]))
 		}
 		fmt.Fprintf(w, "dropped packets: %s\n", strings.Join(parts, ", "))
+	}
+}
+
+// printGroupNotes says what the table cannot: maintenance elsewhere, a
+// group frozen by a node that left, the last failure and when the fail
+// count expires.
+func printGroupNotes(w io.Writer, s *control.Status, g control.Group) {
+	var others []string
+	for _, n := range g.Maintenance {
+		if n != s.Node {
+			others = append(others, n)
+		}
+	}
+	if len(others) > 0 {
+		fmt.Fprintf(w, "%s: in maintenance on %s (not monitored, started, stopped or moved there)\n", g.ID, strings.Join(others, ", "))
+	}
+	if g.Frozen != "" {
+		fmt.Fprintf(w, "%s: %s left holding it in maintenance: no node takes it over until %s is back or 'lubdub cleanup %s' here\n", g.ID, g.Frozen, g.Frozen, g.ID)
+	}
+	if f := g.LastFailure; f != nil {
+		line := fmt.Sprintf("%s: last failure %s: %s", g.ID, ago(s.Now, f.At), f.Op)
+		if f.Detail != "" {
+			line += ": " + f.Detail
+		}
+		line += fmt.Sprintf(" (fail count %d", g.FailCount)
+		if d, err := time.ParseDuration(s.FailureTimeout); err == nil && g.FailCount > 0 {
+			line += fmt.Sprintf(", expires in %s", f.At.Add(d).Sub(s.Now).Round(time.Second))
+		}
+		if g.Restarts > 0 {
+			line += fmt.Sprintf("; %d of %d restarts in place used", g.Restarts, s.MaxRestarts)
+		}
+		fmt.Fprintln(w, line+")")
 	}
 }
 

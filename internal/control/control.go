@@ -58,6 +58,33 @@ type Status struct {
 	Groups  []Group           `json:"groups"`
 	Media   []Medium          `json:"media"`
 	Drops   map[string]uint64 `json:"drops"`
+	// Votes: the partition's quorum, in numbers.
+	Votes Votes `json:"votes"`
+	// FencingEnabled: a fence device is configured (ha.cf or lubdub.cf).
+	FencingEnabled bool `json:"fencing_enabled"`
+	// Fencings: finished fencing tries by fenced node and result
+	// (success, failure).
+	Fencings map[string]map[string]uint64 `json:"fencings,omitempty"`
+	// HeartbeatsSent: heartbeats sent, per link.
+	HeartbeatsSent map[string]uint64 `json:"heartbeats_sent,omitempty"`
+	// ConfigLoaded: when the configuration in force was read (the start or
+	// the last reload); ReloadFailed: the last reload was refused (the
+	// configuration loaded then stays in force).
+	ConfigLoaded time.Time `json:"config_loaded"`
+	ReloadFailed bool      `json:"reload_failed,omitempty"`
+	// FailureTimeout: lubdub.cf's failure_timeout ("" when fail counts
+	// never expire).
+	FailureTimeout string `json:"failure_timeout,omitempty"`
+	MaxRestarts    int    `json:"max_restarts"`
+}
+
+// Votes is a partition's quorum: its votes, the nodes in ha.cf and the
+// votes it needs.
+type Votes struct {
+	Quorate  bool `json:"quorate"`
+	Votes    int  `json:"votes"`
+	Expected int  `json:"expected"`
+	Needed   int  `json:"needed"`
 }
 
 // Node is one cluster node.
@@ -73,6 +100,19 @@ type Node struct {
 	Links      []Link    `json:"links"`
 }
 
+// VIP is an address a group's IPaddr or IPaddr2 resource holds.
+type VIP struct {
+	Address string `json:"address"`
+	Iface   string `json:"iface,omitempty"` // as configured; "" when inferred
+}
+
+// Failure is one failed operation of a group on this node.
+type Failure struct {
+	At     time.Time `json:"at"`
+	Op     string    `json:"op"` // start, stop or monitor
+	Detail string    `json:"detail,omitempty"`
+}
+
 // Group is one resource group.
 type Group struct {
 	ID        string            `json:"id"`
@@ -81,6 +121,22 @@ type Group struct {
 	Local     string            `json:"local"`
 	Nodes     map[string]string `json:"nodes"`
 	Resources []string          `json:"resources"`
+	VIPs      []VIP             `json:"vips,omitempty"`
+	// Maintenance: the live nodes (this one included) that have the group
+	// in maintenance mode; Frozen: a node that left holding it so, which
+	// no node takes it over from.
+	Maintenance []string `json:"maintenance,omitempty"`
+	Frozen      string   `json:"frozen,omitempty"`
+	// On this node: the fail count (failures since the last cleanup or
+	// expiry), the last failure, failures ever by operation, monitor
+	// failures restarted in place since the group came here, entries into
+	// each state and when the state last changed.
+	FailCount      int               `json:"fail_count"`
+	LastFailure    *Failure          `json:"last_failure,omitempty"`
+	Failures       map[string]uint64 `json:"failures,omitempty"`
+	Restarts       int               `json:"restarts"`
+	Transitions    map[string]uint64 `json:"transitions,omitempty"`
+	LastTransition time.Time         `json:"last_transition,omitzero"`
 }
 
 // Link is one heartbeat link of a node.
@@ -88,6 +144,8 @@ type Link struct {
 	Name      string    `json:"name"`
 	Status    string    `json:"status"`
 	LastHeard time.Time `json:"last_heard,omitzero"`
+	// Heartbeats: heartbeats received from the node on this link.
+	Heartbeats uint64 `json:"heartbeats,omitempty"`
 }
 
 // Medium is one configured medium and whether it is open.

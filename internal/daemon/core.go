@@ -50,6 +50,9 @@ type Identity struct {
 	// Heartbeat node was the peer. The node then stays silent until that
 	// peer has declared it dead and taken its groups over (see silent).
 	CrashedWithHeartbeatPeer bool
+	// Maintenance: the groups (ids) in maintenance mode on this node, kept
+	// in the state directory.
+	Maintenance []string
 }
 
 // Node is one lubdub node's state: the membership and placement machines
@@ -108,6 +111,7 @@ type Node struct {
 	// its auto failback does not race its own takeover.
 	silentUntil, silentMax       time.Time
 	peerTakingOver, peerTookOver bool
+	ctr                          counters
 }
 
 // fenceState is one dead peer's fencing.
@@ -134,8 +138,9 @@ type medium struct {
 
 const mediaRetry = 5 * time.Second
 
-// NewNode makes a node. probe says, per group, whether a stop found at
-// start-up failed (the group may still run here: it is blocked).
+// NewNode makes a node. blocked says, per group, whether it still runs
+// here after start-up: its stop failed (it is blocked), or it is in
+// maintenance (id.Maintenance) and was left running.
 func NewNode(cfg *haconf.Config, id Identity, seams Seams, blocked []bool, now time.Time, log *slog.Logger) *Node {
 	n := &Node{id: id, cfg: cfg, log: log, seams: seams, drops: map[string]uint64{}, limiter: newRateLimiter(10 * time.Second),
 		upSince: map[string]time.Time{}, alive: map[string]bool{}, fencedAt: map[string]time.Time{}, fencing: map[string]*fenceState{}, reported: map[string]time.Time{}}
@@ -149,8 +154,18 @@ func NewNode(cfg *haconf.Config, id Identity, seams Seams, blocked []bool, now t
 		log.Warn(fmt.Sprintf("the last life ended in a crash with a Heartbeat peer: silent for %s (deadtime + 1 s, as Heartbeat's own restart is), and until the peer's takeover ends if it begins meanwhile (at most %s more)", haconf.FormatDuration(cfg.Deadtime+time.Second), silentTakeoverMax))
 	}
 	eng := n.newEngine()
+	for g, grp := range cfg.Groups {
+		if slices.Contains(id.Maintenance, grp.ID()) {
+			eng.SetMaintenance(g, true)
+		}
+	}
 	eng.Probe(blocked)
 	n.eng, n.dialect, n.dialectWhy, n.refused = eng, dialectLubdub, "no Heartbeat node seen", map[string]bool{}
+	var states []placement.State
+	for g := range cfg.Groups {
+		states = append(states, n.eng.Local(g))
+	}
+	n.ctr = newCounters(states, now)
 	n.monitorDue = make([]time.Time, len(cfg.Groups))
 	n.monitoring = make([]bool, len(cfg.Groups))
 	for _, mc := range cfg.Media {
@@ -251,12 +266,12 @@ func (n *Node) NextWakeup() time.Time {
 	}
 	if n.cfg.Tuning.MonitorInterval > 0 {
 		for g := range n.monitorDue {
-			if n.eng.Local(g) == placement.Running && !n.monitoring[g] && n.monitorDue[g].Before(t) {
+			if n.eng.Local(g) == placement.Running && !n.monitoring[g] && !n.eng.Maintenance(g) && n.monitorDue[g].Before(t) {
 				t = n.monitorDue[g]
 			}
 		}
 	}
-	return t
+	return n.nextExpiry(t)
 }
 
 // startFencing fences a peer that fell silent before anything of it is
@@ -312,6 +327,7 @@ func (n *Node) Fenced(now time.Time, peer string, ok bool, detail string) {
 	f.inFlight = false
 	switch {
 	case ok:
+		n.ctr.fenced(peer, true)
 		delete(n.fencing, peer)
 		n.log.Warn(fmt.Sprintf("node %s fenced: %s", peer, detail), "node", peer)
 		if !n.alive[peer] {
@@ -320,6 +336,7 @@ func (n *Node) Fenced(now time.Time, peer string, ok bool, detail string) {
 	case n.alive[peer]:
 		delete(n.fencing, peer) // back meanwhile
 	default:
+		n.ctr.fenced(peer, false)
 		f.last = detail
 		f.next = now.Add(fenceRetry(f.tries))
 		n.log.Error(fmt.Sprintf("fencing node %s failed (try %d): %s; its groups wait; trying again in %s", peer, f.tries, detail, fenceRetry(f.tries)), "node", peer)
@@ -419,6 +436,7 @@ func (n *Node) Tick(now time.Time) {
 		}
 	}
 	n.openMedia(now)
+	n.expireFailures(now)
 	n.monitor(now)
 	n.drain(now)
 }
@@ -450,7 +468,7 @@ func (n *Node) Shutdown(now time.Time) {
 		// A Heartbeat peer was told with shutdone; a status st=dead
 		// would make it run mach_down outside its own bookkeeping.
 		n.log.Info("leaving: the Heartbeat peer was told (shutdone)")
-	} else if n.eng.HoldsAny() {
+	} else if n.eng.HoldsManaged() {
 		n.log.Warn("leaving without telling the peers: groups may still run here, so they must treat this node as dead (fence it, or wait for its watchdog)")
 	} else {
 		n.push(n.mach.Shutdown(now))
@@ -483,6 +501,7 @@ func (n *Node) Packet(now time.Time, p media.Packet) {
 		n.dropped(now, p.Link, p.From, pkt.Msg.Value(wire.FOrig), reason, err.Error()+": check that authkeys is the same on every node")
 		return
 	}
+	n.ctr.received(p.Link, pkt.Msg, n.local())
 	n.push(n.mach.Receive(now, p.Link, pkt.Msg))
 	n.drain(now)
 }
@@ -495,11 +514,15 @@ func (n *Node) Result(now time.Time, r resource.Result) {
 		return // a failure is logged by the executor; nothing else changes
 	case resource.Monitor:
 		n.monitoring[r.Group] = false
-		if !r.OK && n.eng.Local(r.Group) == placement.Running && !n.eng.Busy(r.Group) {
+		if !r.OK && n.eng.Local(r.Group) == placement.Running && !n.eng.Busy(r.Group) && !n.eng.Maintenance(r.Group) {
+			n.ctr.failed(now, r.Group, string(r.Op), r.Err)
 			n.log.Warn(fmt.Sprintf("monitor of resource group %s: %v", n.cfg.Groups[r.Group].ID(), r.Err), "group", n.cfg.Groups[r.Group].ID())
 			n.push(n.eng.MonitorFailed(r.Group))
 		}
 	default:
+		if !r.OK {
+			n.ctr.failed(now, r.Group, string(r.Op), r.Err)
+		}
 		n.monitorDue[r.Group] = time.Time{}
 		n.push(n.eng.Done(r.Group, placement.Op(r.Op), r.OK))
 	}
@@ -512,7 +535,7 @@ func (n *Node) monitor(now time.Time) {
 		return
 	}
 	for g := range n.monitorDue {
-		if n.eng.Local(g) != placement.Running || n.eng.Busy(g) || n.monitoring[g] {
+		if n.eng.Local(g) != placement.Running || n.eng.Busy(g) || n.monitoring[g] || n.eng.Maintenance(g) {
 			continue
 		}
 		if n.monitorDue[g].IsZero() {
@@ -631,6 +654,7 @@ func (n *Node) drain(now time.Time) {
 			n.seams.Exec.Run(a.Group, resource.Op(a.Op))
 		}
 	}
+	n.noteTransitions(now)
 }
 
 // send signs a message once per frame format and sends it on every open
@@ -657,6 +681,8 @@ func (n *Node) send(now time.Time, msg *wire.Message) {
 			if ok, _ := n.limiter.allow(now, "send/"+m.cfg.Dev); ok {
 				n.log.Warn(err.Error(), "link", m.cfg.Dev)
 			}
+		} else {
+			n.ctr.sent(m.cfg.Dev, msg)
 		}
 	}
 }
@@ -723,6 +749,7 @@ func (n *Node) Reload(now time.Time, cfg *haconf.Config) (relog bool) {
 	}
 	old := n.cfg
 	n.cfg = apply
+	n.ctr.loaded = now
 	if !mediaEqual(old, apply) {
 		var links []string
 		for _, m := range apply.Media {
@@ -767,9 +794,12 @@ func (n *Node) Answer(now time.Time, req control.Request) control.Response {
 		}
 		n.log.Info(fmt.Sprintf("%s %s requested", req.Cmd, w))
 		return control.Response{Value: fmt.Sprintf("%s %s: requested", req.Cmd, w)}
+	case "maintenance":
+		return n.answerMaintenance(now, req)
 	case "cleanup":
 		for g, grp := range n.cfg.Groups {
 			if grp.ID() == req.Name || req.Name == "all" {
+				n.ctr.groups[g].failCount = 0
 				n.push(n.eng.Cleanup(g))
 				if req.Name != "all" {
 					return control.Response{Value: "cleared " + grp.ID()}
@@ -844,6 +874,7 @@ func (n *Node) Status(now time.Time) *control.Status {
 	for _, m := range n.media {
 		s.Media = append(s.Media, control.Medium{Name: m.cfg.Dev, Type: m.cfg.Type, State: m.state, Error: m.err})
 	}
+	n.countedStatus(s)
 	return s
 }
 

@@ -12,7 +12,9 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -54,6 +56,10 @@ type daemon struct {
 	load      string
 	loadRead  time.Time
 	hbPeer    bool // the state directory records a Heartbeat peer
+	// maint: the groups kept in maintenance (the state directory's file);
+	// reloadFailed: the last SIGHUP's configuration was refused.
+	maint        []string
+	reloadFailed bool
 }
 
 // fenceDone is the end of one fencing try.
@@ -113,11 +119,25 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	defer srv.Close()
 
+	var ids, unknown []string
+	for _, g := range cfg.Groups {
+		ids = append(ids, g.ID())
+	}
+	if d.maint, unknown, err = loadMaintenance(opts.StateDir, ids); err != nil {
+		return fmt.Errorf("state directory %s: %w", opts.StateDir, err)
+	}
+	for _, u := range unknown {
+		d.log.Warn(fmt.Sprintf("state file %s names group %q for maintenance, which haresources no longer has: ignored", filepath.Join(opts.StateDir, maintenanceFile), u))
+	}
+	if len(d.maint) > 0 {
+		d.log.Warn(fmt.Sprintf("in maintenance since before the restart (lubdub maintenance off to end it): %s", strings.Join(d.maint, ", ")))
+	}
+
 	blocked := d.setupResources()
 	defer d.announcer.Close()
 	defer d.exec.Wait()
 
-	id := Identity{Node: opts.Node, Generation: gen, UUID: uuid, Version: opts.Version, Started: started}
+	id := Identity{Node: opts.Node, Generation: gen, UUID: uuid, Version: opts.Version, Started: started, Maintenance: d.maint}
 	seams := Seams{
 		OpenMedium: func(m haconf.Medium) (media.Medium, error) { return media.Open(m, d.cfg.Baud, d.recv, d.log) },
 		Exec:       d.exec,
@@ -147,6 +167,15 @@ func Run(ctx context.Context, opts Options) error {
 		}
 	}
 
+	if addr := cfg.Tuning.MetricsListen; addr != "" {
+		ms, err := d.serveMetrics(addr)
+		if err != nil {
+			d.node.Shutdown(time.Now())
+			return fmt.Errorf("%w: %w", ErrConfig, err)
+		}
+		defer ms.Close()
+	}
+
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(sigs)
@@ -171,6 +200,11 @@ func (d *daemon) setupResources() (blocked []bool) {
 	blocked = make([]bool, len(found))
 	for g, running := range found {
 		if !running {
+			continue
+		}
+		if slices.Contains(d.maint, d.cfg.Groups[g].ID()) {
+			d.log.Warn(fmt.Sprintf("resource group %s is running at start-up and in maintenance: left as it is", d.cfg.Groups[g].ID()), "group", d.cfg.Groups[g].ID())
+			blocked[g] = true // still running: the node takes it as running
 			continue
 		}
 		d.log.Warn(fmt.Sprintf("resource group %s is running at start-up: stopping it before joining the cluster", d.cfg.Groups[g].ID()), "group", d.cfg.Groups[g].ID())
@@ -286,7 +320,22 @@ func (d *daemon) answer(req control.Request) control.Response {
 		}
 		return control.Response{Value: fmt.Sprintf("reloading %s", req.Name)}
 	}
-	return d.node.Answer(time.Now(), req)
+	resp := d.node.Answer(time.Now(), req)
+	if req.Cmd == "maintenance" && resp.Error == "" {
+		// Kept before the answer, so that a restart right after the
+		// command still finds it.
+		if on := d.node.MaintenanceGroups(); !slices.Equal(on, d.maint) {
+			if err := saveMaintenance(d.opts.StateDir, on); err != nil {
+				d.log.Error(err.Error())
+				resp.Value += fmt.Sprintf(" (NOT kept across a restart: %v)", err)
+			}
+			d.maint = on
+		}
+	}
+	if resp.Status != nil {
+		resp.Status.ReloadFailed = d.reloadFailed
+	}
+	return resp
 }
 
 // reload re-reads the configuration on SIGHUP; a broken one is refused and
@@ -302,8 +351,10 @@ func (d *daemon) reload() {
 			d.log.Error(e.String())
 		}
 		d.log.Error("Config errors: configuration NOT reloaded; the old one stays in force")
+		d.reloadFailed = true
 		return
 	}
+	d.reloadFailed = false
 	if d.node.Reload(time.Now(), cfg) {
 		d.setupLogging(cfg)
 	}

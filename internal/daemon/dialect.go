@@ -37,6 +37,12 @@ type placer interface {
 	PeerHeldAny(node string) bool
 	View(alive, voting []string) []placement.Action
 	Settled(node string) []placement.Action
+	Maintenance(g int) bool
+	SetMaintenance(g int, on bool) []placement.Action
+	HoldsManaged() bool
+	FailureExpired(g int) []placement.Action
+	QuorumVotes() (votes, expected, needed int)
+	Restarts(g int) int
 }
 
 // Dialects.
@@ -179,3 +185,17 @@ func (n *Node) checkDialect(now time.Time, peer string) bool {
 	}
 	return false
 }
+
+// Maintenance is lubdub's own; a Heartbeat peer would not understand a
+// group left alone (answerMaintenance refuses it in this dialect).
+func (h *hbPlacer) Maintenance(int) bool                        { return false }
+func (h *hbPlacer) SetMaintenance(int, bool) []placement.Action { return nil }
+func (h *hbPlacer) HoldsManaged() bool                          { return h.m.HoldsAny() }
+func (h *hbPlacer) FailureExpired(g int) []placement.Action {
+	if h.m.Local(g) == placement.Failed {
+		return h.m.Cleanup(*h.now, g)
+	}
+	return nil
+}
+func (h *hbPlacer) QuorumVotes() (votes, expected, needed int) { return 2, 2, 1 }
+func (h *hbPlacer) Restarts(int) int                           { return 0 }

@@ -1,6 +1,7 @@
 package haconf
 
 import (
+	"net/netip"
 	"reflect"
 	"strings"
 	"testing"
@@ -112,10 +113,16 @@ func FuzzSplitWords(f *testing.F) {
 
 func FuzzLubdubCf(f *testing.F) {
 	f.Add("fence_device ipmi2 fence_ipmilan ip=198.18.0.12 pcmk_host_list=node2\nfencing_level node2 1 ipmi2\n")
+	f.Add("metrics_listen [::1]:9664\nfailure_timeout 60\n")
 	f.Add("start_timeout 5s\nfence_device a glue:null hostlist=\"a b\"\n")
 	f.Fuzz(func(t *testing.T, s string) {
 		r := &Report{}
-		_, fc := parseLubdubCf("lubdub.cf", s, r)
+		tu, fc := parseLubdubCf("lubdub.cf", s, r)
+		if tu.MetricsListen != "" {
+			if _, err := netip.ParseAddrPort(tu.MetricsListen); err != nil {
+				t.Fatalf("metrics_listen read as %q from %q", tu.MetricsListen, s)
+			}
+		}
 		for _, d := range fc.Devices {
 			if d.Name == "" || d.Plugin == "" || d.Kind == "" {
 				t.Fatalf("device %+v from %q", d, s)

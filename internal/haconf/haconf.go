@@ -236,6 +236,12 @@ func (c *Config) Describe(w *strings.Builder, local string) {
 	t := c.Tuning
 	fmt.Fprintf(w, "resources: start timeout %s, stop timeout %s (a failed stop retried %d times), monitor every %s (timeout %s), %d restarts in place before a group moves\n",
 		FormatDuration(t.StartTimeout), FormatDuration(t.StopTimeout), t.StopRetries, FormatDuration(t.MonitorInterval), FormatDuration(t.MonitorTimeout), t.MaxRestarts)
+	if t.FailureTimeout > 0 {
+		fmt.Fprintf(w, "fail counts expire %s after a group's last failure here (failure_timeout)\n", FormatDuration(t.FailureTimeout))
+	}
+	if t.MetricsListen != "" {
+		fmt.Fprintf(w, "Prometheus metrics: http://%s/metrics\n", t.MetricsListen)
+	}
 	if fc := c.Fencing; len(fc.Devices) > 0 || len(fc.Levels) > 0 {
 		fmt.Fprintf(w, "fence devices in lubdub.cf (%d):\n", len(fc.Devices))
 		for _, d := range fc.Devices {

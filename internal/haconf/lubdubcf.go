@@ -1,6 +1,8 @@
 package haconf
 
 import (
+	"fmt"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -35,6 +37,13 @@ type Tuning struct {
 	// priority-fencing-delay); -1 means 2 deadtimes.
 	FenceDelay  time.Duration
 	LVSDataPath string // auto, nftables or ipvs: where ldirectord resources put virtual services
+	// FailureTimeout: a group's fail count on this node (and a failed
+	// start's ban from it) expires this long after its last failure
+	// (Pacemaker's failure-timeout); 0: never, until lubdub cleanup.
+	FailureTimeout time.Duration
+	// MetricsListen is where the daemon serves Prometheus metrics, as
+	// ADDR:PORT (a port alone means 127.0.0.1); "": no metrics.
+	MetricsListen string
 }
 
 // Fencing is lubdub.cf's fencing: devices and levels (Config.Fencing).
@@ -148,6 +157,15 @@ func parseLubdubCf(file, text string, r *Report) (Tuning, Fencing) {
 				continue
 			}
 			t.StopRetries = n
+		case "failure_timeout":
+			dur(&t.FailureTimeout, true)
+		case "metrics_listen":
+			a, err := ParseMetricsListen(f[1])
+			if err != nil {
+				r.errorf(file, line, "metrics_listen: %v", err)
+				continue
+			}
+			t.MetricsListen = a
 		case "lvs_datapath":
 			if f[1] != "auto" && f[1] != "nftables" && f[1] != "ipvs" {
 				r.errorf(file, line, "lvs_datapath %q must be auto, nftables or ipvs", f[1])
@@ -155,7 +173,7 @@ func parseLubdubCf(file, text string, r *Report) (Tuning, Fencing) {
 			}
 			t.LVSDataPath = f[1]
 		default:
-			r.errorf(file, line, "unknown setting %q (start_timeout, stop_timeout, monitor_interval, monitor_timeout, max_restarts, stop_retries, failback_delay, no_quorum_policy, wait_for_all, watchdog_fence_timeout, fence_delay, lvs_datapath, fence_device, fencing_level)", f[0])
+			r.errorf(file, line, "unknown setting %q (start_timeout, stop_timeout, monitor_interval, monitor_timeout, max_restarts, stop_retries, failback_delay, no_quorum_policy, wait_for_all, watchdog_fence_timeout, fence_delay, failure_timeout, metrics_listen, lvs_datapath, fence_device, fencing_level)", f[0])
 		}
 	}
 	return t, fc
@@ -212,4 +230,30 @@ func (t Tuning) FenceDelayFor(deadtime time.Duration) time.Duration {
 		return 2 * deadtime
 	}
 	return t.FenceDelay
+}
+
+// ParseMetricsListen reads metrics_listen: ADDR:PORT with an IP address
+// ([ADDR]:PORT for IPv6), or PORT or :PORT alone, which listen on the
+// loopback address only (metrics name the cluster's nodes and addresses:
+// they are served beyond this machine only when an address says so). It
+// returns ADDR:PORT as net.Listen takes it.
+func ParseMetricsListen(v string) (string, error) {
+	port := v
+	addr := netip.AddrFrom4([4]byte{127, 0, 0, 1})
+	if i := strings.LastIndex(v, ":"); i >= 0 {
+		port = v[i+1:]
+		if host := v[:i]; host != "" {
+			h := strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+			a, err := netip.ParseAddr(h)
+			if err != nil || a.Zone() != "" || (strings.Contains(h, ":") && !strings.HasPrefix(host, "[")) {
+				return "", fmt.Errorf("%q: give an IP address and a port (127.0.0.1:9664, 0.0.0.0:9664, [::1]:9664) or a port alone (loopback)", v)
+			}
+			addr = a
+		}
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 1 || p > 65535 {
+		return "", fmt.Errorf("%q: the port must be a number from 1 to 65535", v)
+	}
+	return netip.AddrPortFrom(addr, uint16(p)).String(), nil
 }

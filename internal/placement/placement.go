@@ -129,6 +129,7 @@ type report struct {
 	settled  []string // the peers it has heard continuously for failback_delay
 	view     []string // the nodes its membership counts alive
 	noQuorum bool     // it lost the quorum it had: it can run nothing
+	maint    []bool   // per group: in maintenance mode there
 }
 
 // Engine is one node's placement state machine.
@@ -168,7 +169,14 @@ type Engine struct {
 	// groups back once it has every live peer's report, and so knows the
 	// assignments in force.
 	claimPending bool
-	assign       []Assignment
+	// maint: groups in maintenance mode here (SetMaintenance): nothing
+	// is started, stopped, restarted or moved here, whatever the rules
+	// say. frozen: per group, the peer that left or died while it held
+	// the group in maintenance: no node starts it until that peer is back
+	// or an operator clears it (Cleanup).
+	maint  []bool
+	frozen []string
+	assign []Assignment
 	// classes: who answers for each node's class of groups (the groups it
 	// prefers), as Heartbeat's resource classes local and foreign, which
 	// it tracks even when a class has no group (cl_status rscstatus).
@@ -196,7 +204,7 @@ func New(cfg Config, log *slog.Logger) *Engine {
 	n := len(cfg.Groups)
 	e := &Engine{cfg: cfg, log: log, alive: map[string]bool{}, reports: map[string]*report{},
 		local: make([]State, n), busy: make([]bool, n), failing: make([]bool, n),
-		restarts: make([]int, n), inPlace: make([]bool, n), contested: make([]bool, n), wasUp: map[string]bool{}, settled: map[string]bool{}, suspect: map[string]bool{}, view: map[string]bool{}, seen: map[string]bool{}, assign: make([]Assignment, n),
+		restarts: make([]int, n), inPlace: make([]bool, n), maint: make([]bool, n), frozen: make([]string, n), contested: make([]bool, n), wasUp: map[string]bool{}, settled: map[string]bool{}, suspect: map[string]bool{}, view: map[string]bool{}, seen: map[string]bool{}, assign: make([]Assignment, n),
 		claims: make([]uint64, n), seenRev: map[string]uint64{}, ackSent: map[string]uint64{},
 		epochs: map[string]uint64{}, classes: map[string]Assignment{}}
 	for i := range e.local {
@@ -211,11 +219,16 @@ func (e *Engine) flush() []Action {
 	return out
 }
 
-// Probe records groups that still run here after the daemon's start-up
-// stop failed: they are blocked until an operator clears them.
+// Probe records groups that still run here after the daemon's start-up:
+// a group in maintenance was left as it was and runs on; any other one
+// would not stop and is blocked until an operator clears it. Call
+// SetMaintenance first.
 func (e *Engine) Probe(stillRunning []bool) {
 	for i, r := range stillRunning {
-		if r && i < len(e.local) {
+		if r && i < len(e.local) && e.maint[i] {
+			e.local[i] = Running
+			e.log.Info(fmt.Sprintf("resource group %s runs here and is in maintenance: left running, unmonitored", e.cfg.Groups[i].ID), "group", e.cfg.Groups[i].ID)
+		} else if r && i < len(e.local) {
 			e.local[i] = Blocked
 			e.log.Error(fmt.Sprintf("resource group %s still runs here and would not stop: blocked until an operator clears it (lubdub cleanup)", e.cfg.Groups[i].ID), "group", e.cfg.Groups[i].ID)
 		}
@@ -286,6 +299,11 @@ func (e *Engine) NodeUp(node string) []Action {
 	}
 	e.alive[node] = true
 	delete(e.suspect, node)
+	for g, f := range e.frozen {
+		if f == node {
+			e.frozen[g] = "" // its reports say again what it holds
+		}
+	}
 	delete(e.reports, node)
 	delete(e.seenRev, node)
 	delete(e.ackSent, node)
@@ -313,6 +331,14 @@ func (e *Engine) NodeUp(node string) []Action {
 func (e *Engine) NodeDown(node string) []Action {
 	if node == e.cfg.Local {
 		return nil
+	}
+	if r := e.reports[node]; r != nil {
+		for g, m := range r.maint {
+			if m && r.states[g].holds() {
+				e.frozen[g] = node
+				e.log.Warn(fmt.Sprintf("resource group %s: node %s is gone while it held the group in maintenance: no node starts it until %s is back or an operator clears it here (lubdub cleanup)", e.cfg.Groups[g].ID, node, node), "group", e.cfg.Groups[g].ID, "node", node)
+			}
+		}
 	}
 	delete(e.alive, node)
 	delete(e.suspect, node)
@@ -372,7 +398,7 @@ func (e *Engine) Receive(node string, msg *wire.Message) []Action {
 	}
 	e.epochs[node] = ep
 	e.seenRev[node] = rev
-	r := &report{rev: rev, states: make([]State, len(e.cfg.Groups)), assign: make([]Assignment, len(e.cfg.Groups)),
+	r := &report{rev: rev, states: make([]State, len(e.cfg.Groups)), assign: make([]Assignment, len(e.cfg.Groups)), maint: make([]bool, len(e.cfg.Groups)),
 		claims: make([]uint64, len(e.cfg.Groups)), settled: strings.Fields(msg.Value("up")), view: strings.Fields(msg.Value("vw")),
 		noQuorum: msg.Value("nq") == "1"}
 	ourEpoch := strconv.FormatUint(e.cfg.Epoch, 10)
@@ -389,6 +415,7 @@ func (e *Engine) Receive(node string, msg *wire.Message) []Action {
 			r.states[i] = Blocked
 			continue
 		}
+		r.maint[i] = msg.Value("mt"+idx) == "1"
 		r.states[i] = State(msg.Value("st" + idx))
 		switch r.states[i] {
 		case Stopped, Starting, Running, Stopping, Failed, Blocked:
@@ -502,7 +529,7 @@ func (e *Engine) Done(g int, op Op, ok bool) []Action {
 // MonitorFailed reports that a running group's status check failed: it is
 // restarted in place up to MaxRestarts times, then moved.
 func (e *Engine) MonitorFailed(g int) []Action {
-	if e.local[g] != Running || e.busy[g] {
+	if e.local[g] != Running || e.busy[g] || e.maint[g] {
 		return nil
 	}
 	id := e.cfg.Groups[g].ID
@@ -541,6 +568,11 @@ func (e *Engine) selected(w Which, g int) bool {
 
 // Standby hands the selected groups this node holds to other nodes.
 func (e *Engine) Standby(w Which) ([]Action, error) {
+	for g := range e.cfg.Groups {
+		if e.selected(w, g) && e.local[g].holds() && e.maint[g] {
+			return nil, fmt.Errorf("resource group %s is in maintenance here: it does not move until maintenance is off", e.cfg.Groups[g].ID)
+		}
+	}
 	moved := 0
 	for g := range e.cfg.Groups {
 		if !e.selected(w, g) || !e.local[g].holds() {
@@ -579,6 +611,14 @@ func (e *Engine) Standby(w Which) ([]Action, error) {
 func (e *Engine) Takeover(w Which) ([]Action, error) {
 	if !e.ready {
 		return nil, fmt.Errorf("this node has not joined the cluster yet")
+	}
+	for g := range e.cfg.Groups {
+		if !e.selected(w, g) || e.local[g].holds() {
+			continue
+		}
+		if err := e.maintenanceBlocks(g); err != nil {
+			return nil, err
+		}
 	}
 	for g := range e.cfg.Groups {
 		if !e.selected(w, g) || e.local[g].holds() {
@@ -668,10 +708,11 @@ func (e *Engine) Leave() []Action {
 	return e.flush()
 }
 
-// Idle reports whether no operation runs and no group is held here.
+// Idle reports whether no operation runs and no group is held here, but
+// for groups in maintenance, which stay as they are.
 func (e *Engine) Idle() bool {
 	for g := range e.cfg.Groups {
-		if e.busy[g] || e.Acting(g) {
+		if e.busy[g] || (e.Acting(g) && !e.maint[g]) {
 			return false
 		}
 	}
@@ -680,14 +721,121 @@ func (e *Engine) Idle() bool {
 
 // Cleanup clears a failed or blocked group here, after an operator has
 // made sure it no longer runs.
+//
+// It also releases a group frozen because a node left while it held it in
+// maintenance (once the operator knows it runs nowhere, or wants it
+// started elsewhere anyway).
 func (e *Engine) Cleanup(g int) []Action {
+	changed := false
+	if e.frozen[g] != "" {
+		e.log.Info(fmt.Sprintf("resource group %s: no longer waiting for %s, which left holding it in maintenance", e.cfg.Groups[g].ID, e.frozen[g]), "group", e.cfg.Groups[g].ID)
+		e.frozen[g] = ""
+		changed = true
+	}
 	if e.local[g] == Failed || e.local[g] == Blocked {
 		e.local[g] = Stopped
 		e.restarts[g] = 0
+		changed = true
+	}
+	if changed {
 		e.sendReport()
 		e.reconcile()
 	}
 	return e.flush()
+}
+
+// FailureExpired forgets group g's failures here (failure_timeout): the
+// restarts counted against max_restarts, and a failed start's ban of
+// this node. A blocked group stays blocked: it may still run.
+func (e *Engine) FailureExpired(g int) []Action {
+	e.restarts[g] = 0
+	if e.local[g] == Failed {
+		e.local[g] = Stopped
+		e.log.Info(fmt.Sprintf("resource group %s: its failure here expired (failure_timeout): this node may run it again", e.cfg.Groups[g].ID), "group", e.cfg.Groups[g].ID)
+		e.sendReport()
+		e.reconcile()
+	}
+	return e.flush()
+}
+
+// SetMaintenance turns maintenance mode on or off for group g on this
+// node. While on, nothing of g is started, stopped, restarted or moved
+// here, whatever the rules say (the caller runs no monitor either):
+// standby and takeover refuse it, a clean stop leaves it running, and
+// peers, which learn it from the reports, start nothing this node holds
+// in maintenance, nor, if this node leaves or dies holding it, anywhere
+// (see Cleanup). A claim not acted on yet is withdrawn; an operation
+// under way finishes. Off, the rules apply again at once.
+func (e *Engine) SetMaintenance(g int, on bool) []Action {
+	if e.maint[g] == on {
+		return nil
+	}
+	e.maint[g] = on
+	id := e.cfg.Groups[g].ID
+	if on {
+		if e.local[g] == Starting && !e.busy[g] {
+			e.local[g] = Stopped
+			e.claims[g] = 0
+		}
+		e.log.Warn(fmt.Sprintf("resource group %s: maintenance on here: no monitoring, starts, stops or moves until it is off (it is %s here)", id, e.local[g]), "group", id)
+	} else {
+		e.log.Info(fmt.Sprintf("resource group %s: maintenance off here: managed again (it is %s here)", id, e.local[g]), "group", id)
+	}
+	if e.ready {
+		e.sendReport()
+	}
+	e.reconcile()
+	return e.flush()
+}
+
+// Maintenance reports whether group g is in maintenance mode here.
+func (e *Engine) Maintenance(g int) bool { return e.maint[g] }
+
+// maintenanceBlocks says why group g cannot be taken over: it is in
+// maintenance here, held in maintenance by a peer, or frozen by one that
+// left holding it so.
+func (e *Engine) maintenanceBlocks(g int) error {
+	id := e.cfg.Groups[g].ID
+	if e.maint[g] {
+		return fmt.Errorf("resource group %s is in maintenance here: nothing is started here until maintenance is off", id)
+	}
+	if e.frozen[g] != "" {
+		return fmt.Errorf("resource group %s was in maintenance on %s when it left: lubdub cleanup %s here releases it", id, e.frozen[g], id)
+	}
+	for _, n := range e.cfg.Nodes {
+		if r := e.reports[n]; r != nil && e.alive[n] && r.maint[g] && r.states[g].holds() {
+			return fmt.Errorf("resource group %s is in maintenance on %s: it does not move until maintenance is off there", id, n)
+		}
+	}
+	return nil
+}
+
+// HoldsManaged reports whether this node may be running a group that is
+// not in maintenance. A node that holds only groups in maintenance may
+// say it leaves cleanly: its peers know from its reports to keep them
+// frozen.
+func (e *Engine) HoldsManaged() bool {
+	for g := range e.cfg.Groups {
+		if e.busy[g] || (e.Acting(g) && !e.maint[g]) {
+			return true
+		}
+	}
+	return false
+}
+
+// Restarts is group g's monitor failures restarted in place since it last
+// came here, the count max_restarts is compared with.
+func (e *Engine) Restarts(g int) int { return e.restarts[g] }
+
+// QuorumVotes is this node's partition's votes, the nodes in ha.cf, and
+// the votes needed for quorum (a strict majority; 1 with two nodes or
+// fewer, where none is needed).
+func (e *Engine) QuorumVotes() (votes, expected, needed int) {
+	n := len(e.cfg.Nodes)
+	if n <= 2 {
+		return e.votes(), n, 1
+	}
+	return e.votes(), n, n/2 + 1
 }
 
 func (e *Engine) maxVersion() uint64 {
@@ -721,7 +869,19 @@ func (e *Engine) candidate(node string, g int) bool {
 		return false // it lost quorum and can run nothing: another node must
 	}
 	s, _ := e.stateOf(node, g)
+	if e.maintOn(node, g) && !s.holds() {
+		return false // it starts nothing in maintenance: another node may
+	}
 	return s != Failed && s != Blocked
+}
+
+// maintOn: node has group g in maintenance, as far as this node knows.
+func (e *Engine) maintOn(node string, g int) bool {
+	if node == e.cfg.Local {
+		return e.maint[g]
+	}
+	r := e.reports[node]
+	return r != nil && r.maint[g]
 }
 
 // firstCandidate is the first candidate after `after` in ha.cf order,
@@ -937,6 +1097,9 @@ func (e *Engine) othersFree(g int) bool {
 	if len(e.suspect) > 0 {
 		return false // a node not yet fenced may run it
 	}
+	if e.frozen[g] != "" {
+		return false // a node left holding it in maintenance: it may run there
+	}
 	for n := range e.alive {
 		if n == e.cfg.Local {
 			continue
@@ -975,8 +1138,8 @@ func (e *Engine) reconcile() {
 		}
 	}
 	for g := range e.cfg.Groups {
-		if e.busy[g] {
-			continue
+		if e.busy[g] || e.maint[g] {
+			continue // in maintenance: neither rules nor quorum touch it here
 		}
 		if !quorate && e.policy() != "ignore" {
 			switch s := e.local[g]; {
@@ -1129,6 +1292,9 @@ func (e *Engine) sendReport() {
 		idx := strconv.Itoa(i)
 		m.Add("id"+idx, g.ID)
 		m.Add("st"+idx, string(e.local[i]))
+		if e.maint[i] {
+			m.Add("mt"+idx, "1")
+		}
 		m.Add("as"+idx, strconv.FormatUint(e.assign[i].Version, 10)+" "+e.assign[i].Node)
 		if e.local[i] == Starting {
 			m.Add("cr"+idx, strconv.FormatUint(e.claims[i], 10))
@@ -1150,16 +1316,23 @@ type GroupView struct {
 	ID, Preferred, Owner string
 	Local                State
 	Nodes                map[string]State
+	// Maintenance: the live nodes (this one included) that have the group
+	// in maintenance; Frozen: the node that left holding it so.
+	Maintenance []string
+	Frozen      string
 }
 
 // Groups returns every group's view from this node.
 func (e *Engine) Groups() []GroupView {
 	var out []GroupView
 	for g, grp := range e.cfg.Groups {
-		v := GroupView{ID: grp.ID, Preferred: grp.Preferred, Local: e.local[g], Nodes: map[string]State{}}
+		v := GroupView{ID: grp.ID, Preferred: grp.Preferred, Local: e.local[g], Nodes: map[string]State{}, Frozen: e.frozen[g]}
 		for _, n := range e.cfg.Nodes {
 			if s, ok := e.stateOf(n, g); ok && (n == e.cfg.Local || e.alive[n]) {
 				v.Nodes[n] = s
+				if e.maintOn(n, g) {
+					v.Maintenance = append(v.Maintenance, n)
+				}
 				if s == Running && v.Owner == "" {
 					v.Owner = n
 				}

@@ -67,8 +67,12 @@ const (
 // larger anyway.
 const MaxMessageSize = 64 * 1024
 
-// MaxFields bounds the number of fields in one message.
-const MaxFields = 256
+// MaxFields bounds the number of fields in one message. A resource report
+// carries three or four fields per group and about ten more: 1024 lets a
+// cluster run a few hundred groups (at 256, a report of 100 groups was
+// dropped as malformed and nothing was placed); MaxMessageSize still
+// bounds the whole.
+const MaxFields = 1024
 
 // Sentinel errors, one per drop reason a caller may want to count.
 var (
