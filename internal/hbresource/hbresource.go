@@ -101,6 +101,10 @@ const (
 	StandbyResourceTimeout = time.Hour
 	// FailbackRetry: a blocked auto failback is tried again this often.
 	FailbackRetry = time.Second
+	// FinalShutdown: how long a stopping node goes on sending heartbeats
+	// after its shutdone, as Heartbeat's final shutdown phases do (its
+	// peer then declares it dead no earlier than a Heartbeat peer's).
+	FinalShutdown = 2 * time.Second
 	// FailedStartStandby: after a group failed to start here, its class
 	// is handed to the peer this much later (ResourceManager's
 	// acquireresourcegroup runs hb_standby after 30 s).
@@ -195,6 +199,7 @@ type Machine struct {
 	leaving     bool
 	shutdone    bool // the peer said shutdone since it last started
 	peerGone    bool // the peer left cleanly (shutdone) and we took over
+	shutdoneAt  time.Time
 
 	local      []placement.State
 	jobs       []*job
@@ -854,7 +859,7 @@ func (m *Machine) giveUpAll() {
 // shutdone.
 func (m *Machine) Idle() bool {
 	if m.leaving {
-		return m.state == stShutdown && len(m.jobs) == 0
+		return m.state == stShutdown && len(m.jobs) == 0 && !m.shutdoneAt.IsZero() && !m.now.Before(m.shutdoneAt.Add(FinalShutdown))
 	}
 	return len(m.jobs) == 0 && m.running() == None
 }
@@ -981,6 +986,7 @@ func (m *Machine) finish(j *job) {
 		}
 	case jobShutdown:
 		m.send(m.newMsg(wire.TShutdone, wire.FStatus, "dead"))
+		m.shutdoneAt = m.now
 		m.log.Info("All HA resources relinquished.")
 	case jobIPRequest:
 		weown := "no"
@@ -1032,7 +1038,11 @@ func (m *Machine) Tick(now time.Time) []placement.Action {
 // NextWakeup is when Tick is next due (zero: no timer).
 func (m *Machine) NextWakeup() time.Time {
 	var t time.Time
-	for _, at := range []time.Time{m.deadline, m.failbackAt} {
+	var final time.Time
+	if !m.shutdoneAt.IsZero() {
+		final = m.shutdoneAt.Add(FinalShutdown)
+	}
+	for _, at := range []time.Time{m.deadline, m.failbackAt, final} {
 		if !at.IsZero() && (t.IsZero() || at.Before(t)) {
 			t = at
 		}

@@ -308,8 +308,13 @@ func TestLeave(t *testing.T) {
 	}
 	r.done(1, placement.OpStop, true)
 	r.expect("shutdone st=dead")
+	if r.m.Idle() {
+		t.Fatal("idle at once after shutdone: a Heartbeat node goes on with its heartbeats for its final shutdown phases")
+	}
+	r.now = r.now.Add(FinalShutdown)
+	r.take(r.m.Tick(r.now))
 	if !r.m.Idle() {
-		t.Fatal("not idle after shutdone")
+		t.Fatal("not idle after shutdone and the final phases")
 	}
 }
 
