@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/lubdub/lubdub/internal/control"
+	"github.com/lubdub/lubdub/internal/events"
 	"github.com/lubdub/lubdub/internal/haconf"
 	"github.com/lubdub/lubdub/internal/media"
 	"github.com/lubdub/lubdub/internal/membership"
@@ -36,6 +37,9 @@ type Seams struct {
 	// comes back through Node.Fenced. nil: no fencing configured, a dead
 	// node is assumed to hold nothing (Heartbeat without STONITH).
 	Fence func(node string)
+	// Event takes what the node reports (events.go); it must not block.
+	// nil: no one listens.
+	Event func(events.Event)
 }
 
 // Identity is what a node keeps across restarts.
@@ -87,6 +91,7 @@ type Node struct {
 	// hadQuorum: quorum at the last tick (fencedAt restarts when it
 	// comes back).
 	hadQuorum bool
+	rep       reporter // what was reported as events (events.go)
 }
 
 // fenceState is one dead peer's fencing.
@@ -136,6 +141,7 @@ func NewNode(cfg *haconf.Config, id Identity, seams Seams, blocked []bool, now t
 	}
 	n.openMedia(now)
 	n.mach = membership.New(n.machineConfig(), now, log)
+	n.startReporting(now)
 	n.push(n.mach.Start(now))
 	n.drain(now)
 	return n
@@ -221,6 +227,7 @@ func (n *Node) startFencing(now time.Time, peer string) {
 		n.log.Warn(fmt.Sprintf("this node has no quorum: it fences %s only once it has", peer), "node", peer)
 	}
 	n.fencing[peer] = &fenceState{next: now.Add(delay)}
+	n.fencingEvent(now, peer, "pending", "")
 }
 
 // waitsToFence says whether this node, in a two-node cluster, waits
@@ -256,6 +263,8 @@ func (n *Node) Fenced(now time.Time, peer string, ok bool, detail string) {
 	case ok:
 		delete(n.fencing, peer)
 		n.log.Warn(fmt.Sprintf("node %s fenced: %s", peer, detail), "node", peer)
+		n.fencingEvent(now, peer, "fenced", detail)
+		n.because("node %s fenced", peer)
 		if !n.alive[peer] {
 			n.push(n.eng.NodeDown(peer))
 		}
@@ -264,6 +273,7 @@ func (n *Node) Fenced(now time.Time, peer string, ok bool, detail string) {
 	default:
 		f.last = detail
 		f.next = now.Add(fenceRetry(f.tries))
+		n.fencingEvent(now, peer, "failed", detail)
 		n.log.Error(fmt.Sprintf("fencing node %s failed (try %d): %s; its groups wait; trying again in %s", peer, f.tries, detail, fenceRetry(f.tries)), "node", peer)
 	}
 	n.drain(now)
@@ -336,6 +346,7 @@ func (n *Node) Tick(now time.Time) {
 			f.inFlight = true
 			f.tries++
 			n.log.Info(fmt.Sprintf("fencing node %s (try %d)", peer, f.tries), "node", peer)
+			n.fencingEvent(now, peer, "fencing", fmt.Sprintf("try %d", f.tries))
 			n.seams.Fence(peer)
 		}
 	}
@@ -353,6 +364,8 @@ func (n *Node) Tick(now time.Time) {
 		if quorate && !now.Before(at) {
 			delete(n.fencedAt, peer)
 			n.log.Warn(fmt.Sprintf("node %s counts as fenced: its watchdog has reset it, or it stopped everything, by now (watchdog_fence_timeout)", peer), "node", peer)
+			n.fencingEvent(now, peer, "fenced", "watchdog_fence_timeout")
+			n.because("node %s counts as fenced (watchdog_fence_timeout)", peer)
 			n.push(n.eng.NodeDown(peer))
 		}
 	}
@@ -367,6 +380,7 @@ func (n *Node) Leave(now time.Time) {
 		return
 	}
 	n.leaving = true
+	n.because("node %s is leaving", n.local())
 	n.push(n.eng.Leave())
 	n.drain(now)
 }
@@ -388,6 +402,7 @@ func (n *Node) Shutdown(now time.Time) {
 		n.push(n.mach.Shutdown(now))
 		n.drain(now)
 	}
+	n.emit(now, events.Node, n.local(), n.local(), "left", string(n.rep.local), "", nil)
 	n.closeMedia()
 }
 
@@ -420,6 +435,7 @@ func (n *Node) Packet(now time.Time, p media.Packet) {
 
 // Result takes the end of a resource operation.
 func (n *Node) Result(now time.Time, r resource.Result) {
+	n.opEnded(now, r)
 	switch r.Op {
 	case resource.Announce:
 		return // a failure is logged by the executor; nothing else changes
@@ -454,6 +470,7 @@ func (n *Node) monitor(now time.Time) {
 		}
 		n.monitoring[g] = true
 		n.monitorDue[g] = now.Add(n.cfg.Tuning.MonitorInterval)
+		n.opBegan(now, g, resource.Monitor)
 		n.seams.Exec.Run(g, resource.Monitor)
 	}
 }
@@ -487,6 +504,7 @@ func (n *Node) drain(now time.Time) {
 			n.send(now, a.Msg)
 		case membership.NodeChanged:
 			n.log.Debug("node status", "node", a.Node, "from", string(a.From), "to", string(a.To), "reason", a.Reason)
+			n.nodeChanged(now, a)
 			switch {
 			case a.To == membership.StatusDead:
 				delete(n.upSince, a.Node)
@@ -510,7 +528,11 @@ func (n *Node) drain(now time.Time) {
 				n.push(n.eng.NodeUp(a.Node))
 				n.setAlive(a.Node, true)
 			}
+		case membership.LinkChanged:
+			n.emit(now, events.Link, a.Link, a.Node, a.To, "", "", nil)
 		case membership.NodeRestarted:
+			n.emit(now, events.Node, a.Node, a.Node, "restarted", "", fmt.Sprintf("generation %d", a.Generation), nil)
+			n.because("node %s restarted", a.Node)
 			n.upSince[a.Node] = now
 			delete(n.fencedAt, a.Node)
 			n.push(n.eng.NodeUp(a.Node))
@@ -529,9 +551,11 @@ func (n *Node) drain(now time.Time) {
 		case placement.Send:
 			n.push(n.mach.SendMessage(now, a.Msg))
 		case placement.Run:
+			n.opBegan(now, a.Group, resource.Op(a.Op))
 			n.seams.Exec.Run(a.Group, resource.Op(a.Op))
 		}
 	}
+	n.observe(now)
 }
 
 // send signs a message once per frame format and sends it on every open
@@ -621,6 +645,7 @@ func (n *Node) Reload(now time.Time, cfg *haconf.Config) (relog bool) {
 	}
 	old := n.cfg
 	n.cfg = apply
+	n.reloaded(now, kept)
 	if !mediaEqual(old, apply) {
 		var links []string
 		for _, m := range apply.Media {
@@ -663,6 +688,8 @@ func (n *Node) Answer(now time.Time, req control.Request) control.Response {
 			return control.Response{Error: err.Error()}
 		}
 		n.log.Info(fmt.Sprintf("%s %s requested", req.Cmd, w))
+		n.emit(now, events.Kind(req.Cmd), string(w), n.local(), "requested", "", "", nil)
+		n.because("%s %s requested on %s", req.Cmd, w, n.local())
 		return control.Response{Value: fmt.Sprintf("%s %s: requested", req.Cmd, w)}
 	case "cleanup":
 		for g, grp := range n.cfg.Groups {
