@@ -36,7 +36,8 @@ func commands() []Command {
 	return []Command{
 		{"run", "run this node in the foreground", cmdRun},
 		{"check", "check the configuration and show what run would do", cmdCheck},
-		{"status", "show nodes, links and heartbeats (--json for scripts)", cmdStatus},
+		{"status", "show nodes, links and heartbeats (--json for scripts, --watch for a live view)", cmdStatus},
+		{"events", "follow what happens: the state now, then every change (--json for scripts)", cmdEvents},
 		{"cl_status", "Heartbeat's cl_status: hbstatus, listnodes, nodestatus, ...", cmdClStatus},
 		{"standby", "hand this node's groups to the others: standby [all|local|foreign]", cmdMove("standby")},
 		{"takeover", "take groups over to this node: takeover [all|local|foreign]", cmdMove("takeover")},

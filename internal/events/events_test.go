@@ -204,3 +204,15 @@ func TestStreamConcurrentReaders(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+func TestStreamClose(t *testing.T) {
+	s := NewStream(2)
+	r := s.Subscribe([]Event{{Seq: 1, Kind: Node, Subject: "n", Node: "n", State: "up", Replay: true}})
+	s.Close()
+	if _, err := r.Next(nil); !errors.Is(err, ErrClosed) {
+		t.Fatalf("a reader of a closed stream: %v", err)
+	}
+	if s.Readers() != 0 {
+		t.Fatal("readers left")
+	}
+}

@@ -117,8 +117,8 @@ func (r *Reader) signal() {
 }
 
 // Next returns the next event, waiting for one until done is closed. After
-// the last event a cut-off reader got, it returns ErrFellBehind; a closed
-// one returns ErrClosed.
+// the last event a cut-off reader got, it returns ErrFellBehind; a reader
+// closed (or whose stream was) returns ErrClosed at once.
 func (r *Reader) Next(done <-chan struct{}) (Event, error) {
 	for {
 		r.mu.Lock()
@@ -155,4 +155,19 @@ func (r *Reader) Close() {
 	r.s.mu.Lock()
 	delete(r.s.readers, r)
 	r.s.mu.Unlock()
+}
+
+// Close ends every reader (ErrClosed, after what they had): the daemon is
+// stopping.
+func (s *Stream) Close() {
+	s.mu.Lock()
+	readers := s.readers
+	s.readers = map[*Reader]struct{}{}
+	s.mu.Unlock()
+	for r := range readers {
+		r.mu.Lock()
+		r.closed = true
+		r.signal()
+		r.mu.Unlock()
+	}
 }
