@@ -15,6 +15,7 @@ import (
 	"reflect"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -61,6 +62,7 @@ type daemon struct {
 	// agents.
 	stream    *events.Stream
 	subscribe chan chan *events.Reader
+	readers   atomic.Int32 // serveEvents under way
 	notifier  *notify.Runner
 }
 
@@ -121,7 +123,13 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	defer srv.Close()
 	srv.Stream("events", d.serveEvents)
-	defer d.stream.Close()
+	defer func() {
+		// Readers get the last events (this node leaving) before it exits.
+		d.stream.Close()
+		for i := 0; i < 200 && d.readers.Load() > 0; i++ {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
 	d.notifier = d.startNotifier(cfg)
 	defer func() { d.notifier.Close(notifyGrace(d.cfg)) }()
 
@@ -343,6 +351,8 @@ func notifyGrace(cfg *haconf.Config) time.Duration { return min(cfg.Notify.Timeo
 // serveEvents answers lubdub events: the node's state now, then every
 // event, until the reader leaves or falls behind.
 func (d *daemon) serveEvents(req control.Request, send func(any) error, done <-chan struct{}) {
+	d.readers.Add(1)
+	defer d.readers.Add(-1)
 	reply := make(chan *events.Reader, 1)
 	select {
 	case d.subscribe <- reply:

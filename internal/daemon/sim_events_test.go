@@ -185,3 +185,31 @@ func (s *sim) checkEvents() {
 		}
 	}
 }
+
+// Fencing: the survivor reports the fencing pending (fence_delay: it holds
+// nothing), each try, its failure, and its success, then the takeover
+// with the fencing as its cause.
+func TestSimEventsFencing(t *testing.T) {
+	s := newSim(t, 22, 2, "node1 "+simVIP+"\n", "auto_failback on\n")
+	s.powerFencing(300 * time.Millisecond)
+	s.boot("node1")
+	s.boot("node2")
+	s.settle(5 * time.Second)
+	n2 := s.nodes["node2"]
+	mark := len(n2.events)
+	s.fenceBroken = true
+	s.nodes["node1"].node = nil // a hung daemon: its group stays up
+	s.runFor(1500 * time.Millisecond)
+	s.fenceBroken = false
+	s.runFor(5 * time.Second)
+	wantLines(t, "node2", n2.eventLines(mark, events.Node, events.Fencing, events.Group),
+		"node node1@node1 dead (no heartbeat for 400ms)",
+		"fencing node1@node1 pending",
+		"fencing node1@node1 fencing (try 1)",
+		"fencing node1@node1 failed (sim)",
+		"fencing node1@node1 fencing (try 2)",
+		"fencing node1@node1 fenced (sim)",
+		"group "+simVIP+"@node2 starting (node node1 fenced)",
+		"group "+simVIP+"@node2 running (node node1 fenced) [start rc=0]")
+	s.checkEvents()
+}

@@ -205,12 +205,20 @@ func TestStreamConcurrentReaders(t *testing.T) {
 	wg.Wait()
 }
 
+// A closed stream's readers read what they hold, then ErrClosed.
 func TestStreamClose(t *testing.T) {
 	s := NewStream(2)
 	r := s.Subscribe([]Event{{Seq: 1, Kind: Node, Subject: "n", Node: "n", State: "up", Replay: true}})
+	s.Publish(groupEvent(2, "stopped", "stopping"))
 	s.Close()
+	s.Publish(groupEvent(3, "starting", "stopped"))
+	for _, want := range []uint64{1, 2} {
+		if e, err := r.Next(nil); err != nil || e.Seq != want {
+			t.Fatalf("a reader of a closed stream: %d %v, want %d", e.Seq, err, want)
+		}
+	}
 	if _, err := r.Next(nil); !errors.Is(err, ErrClosed) {
-		t.Fatalf("a reader of a closed stream: %v", err)
+		t.Fatalf("a reader of a closed stream, at its end: %v", err)
 	}
 	if s.Readers() != 0 {
 		t.Fatal("readers left")

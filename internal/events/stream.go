@@ -47,7 +47,8 @@ type Reader struct {
 	head   int // index of the oldest unread event
 	n      int // unread events
 	behind bool
-	closed bool
+	closed bool          // by its reader: done at once
+	ended  bool          // by its stream: done after what it holds
 	wake   chan struct{} // signalled when something changes
 }
 
@@ -95,7 +96,7 @@ func (s *Stream) Readers() int {
 func (r *Reader) push(e Event) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.closed || r.behind {
+	if r.closed || r.ended || r.behind {
 		return false
 	}
 	if r.n == len(r.ring) {
@@ -117,8 +118,9 @@ func (r *Reader) signal() {
 }
 
 // Next returns the next event, waiting for one until done is closed. After
-// the last event a cut-off reader got, it returns ErrFellBehind; a reader
-// closed (or whose stream was) returns ErrClosed at once.
+// the last event a cut-off reader got, it returns ErrFellBehind, and after
+// the last event of a closed stream ErrClosed; a reader closed itself
+// returns ErrClosed at once.
 func (r *Reader) Next(done <-chan struct{}) (Event, error) {
 	for {
 		r.mu.Lock()
@@ -136,6 +138,9 @@ func (r *Reader) Next(done <-chan struct{}) (Event, error) {
 		case r.behind:
 			r.mu.Unlock()
 			return Event{}, fmt.Errorf("%w: more than %d events unread", ErrFellBehind, len(r.ring))
+		case r.ended:
+			r.mu.Unlock()
+			return Event{}, ErrClosed
 		}
 		r.mu.Unlock()
 		select {
@@ -157,8 +162,8 @@ func (r *Reader) Close() {
 	r.s.mu.Unlock()
 }
 
-// Close ends every reader (ErrClosed, after what they had): the daemon is
-// stopping.
+// Close ends every reader (ErrClosed, once it has read what it holds): the
+// daemon is stopping.
 func (s *Stream) Close() {
 	s.mu.Lock()
 	readers := s.readers
@@ -166,7 +171,7 @@ func (s *Stream) Close() {
 	s.mu.Unlock()
 	for r := range readers {
 		r.mu.Lock()
-		r.closed = true
+		r.ended = true
 		r.signal()
 		r.mu.Unlock()
 	}
