@@ -414,12 +414,30 @@ func TestEventsStandby(t *testing.T) {
 	}
 	n1, n2 := rigs["node1"], rigs["node2"]
 	m1, m2 := n1.settle(t), n2.settle(t)
+	// The live view on node1 follows the move. Its second screen is drawn
+	// for the current state the daemon sent it (the interval is longer):
+	// from then on it follows the events.
+	watch, err := c.nodes["node1"].host.Start("node1-watch.log", lubdubCLI, "status", "--watch", "--interval", "5s", "--socket", c.nodes["node1"].sock)
+	must(t, err)
+	if !waitFor(4*time.Second, func() bool { return strings.Count(watch.Output(), "\x1b[H\x1b[2J") >= 2 }) {
+		t.Fatalf("lubdub status --watch drew no screen for the daemon's current state:\n%s", watch.Output())
+	}
 	if o, e, code := c.nodes["node1"].host.Output(10*time.Second, lubdubCLI, "standby", "--socket", c.nodes["node1"].sock); code != 0 {
 		t.Fatalf("standby: %s %s", o, e)
 	}
 	if !c.served("node2", 10*time.Second) {
 		t.Fatalf("standby did not move the service:\n%s", c.probe.Output())
 	}
+	if !waitFor(10*time.Second, func() bool {
+		frames := strings.Split(watch.Output(), "\x1b[H\x1b[2J")
+		last := frames[len(frames)-1]
+		return strings.Contains(last, "standby  all on node1: requested") && strings.Contains(last, "group    "+vipGroup+" on node1: stopped (was stopping") &&
+			regexp.MustCompile(`(?m)^`+regexp.QuoteMeta(vipGroup)+`\s+node1\s+node2\s+stopped`).MatchString(last)
+	}) {
+		frames := strings.Split(watch.Output(), "\x1b[H\x1b[2J")
+		t.Errorf("lubdub status --watch on node1 did not show the move; its last screen:\n%s", frames[len(frames)-1])
+	}
+	must(t, watch.Signal(syscall.SIGTERM))
 	n1.wantAfter(t, m1, eventKinds,
 		"standby all@node1 requested",
 		"group "+vipGroup+"@node1 stopping (standby all requested on node1)",
