@@ -31,6 +31,13 @@ type haCluster struct {
 // directory before it starts, extra lines into both nodes' lubdub.cf.
 func haSetup(t *testing.T, autoFailback string, node1Files map[string]string, lubdubCf ...string) *haCluster {
 	t.Helper()
+	return haSetupEach(t, autoFailback, node1Files, nil, lubdubCf...)
+}
+
+// haSetupEach is haSetup with prepare (if not nil) called for each node
+// once its configuration directory is written, before any node starts.
+func haSetupEach(t *testing.T, autoFailback string, node1Files map[string]string, prepare func(*node), lubdubCf ...string) *haCluster {
+	t.Helper()
 	l := newLab(t)
 	must(t, l.Segment("br0", 0))
 	c := &haCluster{t: t, l: l, nodes: map[string]*node{}}
@@ -47,6 +54,9 @@ func haSetup(t *testing.T, autoFailback string, node1Files map[string]string, lu
 			for f, body := range node1Files {
 				must(t, os.WriteFile(filepath.Join(n.dir, f), []byte(body), 0o644))
 			}
+		}
+		if prepare != nil {
+			prepare(n)
 		}
 		c.nodes[name] = n
 	}

@@ -14,6 +14,12 @@
 //
 // -soak runs lubdub alone at keepalive 100ms / deadtime 300ms with both
 // cores kept busy and counts false failovers.
+//
+// The row "lubdub + notify" is lubdub at 100ms / 300ms with a notify hook
+// that takes a second per event and Debian's Pacemaker file alert agent
+// (alert_file.sh.sample, from pacemaker-common) configured on both nodes,
+// so that its crash figure can be compared with the row without them:
+// programs run for events must not delay a failover.
 package main
 
 import (
@@ -41,7 +47,7 @@ var bin string // the lubdub binary under test
 func main() {
 	rounds := flag.Int("rounds", 3, "repetitions of each event (1-20)")
 	soak := flag.Duration("soak", 0, "also run the false-failover soak for this long (at most 30m)")
-	only := flag.String("only", "", "run only systems whose name contains this")
+	only := flag.String("only", "", "run only systems whose name contains this (notify: the lubdub row with a hook and an alert agent)")
 	flag.Parse()
 	if *rounds < 1 || *rounds > 20 || *soak < 0 || *soak > 30*time.Minute {
 		fmt.Fprintln(os.Stderr, "bench: -rounds 1-20, -soak at most 30m")
@@ -56,14 +62,21 @@ func main() {
 type scenario struct {
 	system              string
 	keepalive, deadtime time.Duration
+	notify              bool // lubdub with a notify hook and an alert agent
 }
 
 func (s scenario) String() string {
 	if s.system == "keepalived" {
 		return "keepalived, advert_int 0.1"
 	}
+	if s.notify {
+		return fmt.Sprintf("%s + notify hook (1 s a run) and alert_file agent, keepalive %s / deadtime %s", s.system, fmtDur(s.keepalive), fmtDur(s.deadtime))
+	}
 	return fmt.Sprintf("%s, keepalive %s / deadtime %s", s.system, fmtDur(s.keepalive), fmtDur(s.deadtime))
 }
+
+// alertFileSample is Debian's Pacemaker file alert agent (pacemaker-common).
+const alertFileSample = "/usr/share/pacemaker/alerts/alert_file.sh.sample"
 
 func fmtDur(d time.Duration) string {
 	if d%time.Second == 0 {
@@ -81,17 +94,19 @@ func run(rounds int, soak time.Duration, only string) (err error) {
 	dir := ws.Dir
 	bin = ws.Bin
 	scenarios := []scenario{
-		{"lubdub", 2 * time.Second, 10 * time.Second},
-		{"lubdub", 100 * time.Millisecond, 300 * time.Millisecond},
-		{"Heartbeat 3.0.6", 2 * time.Second, 10 * time.Second},
-		{"Heartbeat 3.0.6", 100 * time.Millisecond, 500 * time.Millisecond},
-		{"keepalived", 100 * time.Millisecond, 0},
+		{"lubdub", 2 * time.Second, 10 * time.Second, false},
+		{"lubdub", 100 * time.Millisecond, 300 * time.Millisecond, false},
+		{"lubdub", 100 * time.Millisecond, 300 * time.Millisecond, true},
+		{"Heartbeat 3.0.6", 2 * time.Second, 10 * time.Second, false},
+		{"Heartbeat 3.0.6", 100 * time.Millisecond, 500 * time.Millisecond, false},
+		{"keepalived", 100 * time.Millisecond, 0, false},
 	}
+	var notes []string
 	fmt.Printf("failover benchmark: 2 nodes + client in namespaces, VIP only, client polling every 20 ms (100 ms timeout), %d rounds, median (min-max)\n", rounds)
 	fmt.Printf("machine: %d cores, %s\n\n", runtime.NumCPU(), kernel())
 	fmt.Printf("| | crash | standby / clean stop | failback |\n| --- | --- | --- | --- |\n")
 	for _, sc := range scenarios {
-		if only != "" && !strings.Contains(sc.system, only) {
+		if only != "" && !strings.Contains(sc.system, only) && !(sc.notify && strings.Contains("notify", only)) {
 			continue
 		}
 		if sc.system == "Heartbeat 3.0.6" {
@@ -106,12 +121,29 @@ func run(rounds int, soak time.Duration, only string) (err error) {
 				continue
 			}
 		}
+		if sc.notify {
+			if _, err := os.Stat(alertFileSample); err != nil {
+				fmt.Printf("| %s | (%s missing: apt-get install pacemaker-common) | | |\n", sc, alertFileSample)
+				continue
+			}
+		}
+		sub := strings.Fields(sc.system)[0] + fmtDur(sc.keepalive)
+		if sc.notify {
+			sub += "-notify"
+		}
 		var res map[string][]time.Duration
-		res, err = measure(sc, rounds, filepath.Join(dir, strings.Fields(sc.system)[0]+fmtDur(sc.keepalive)))
+		var note string
+		res, note, err = measure(sc, rounds, filepath.Join(dir, sub))
 		if err != nil {
 			return fmt.Errorf("%s: %w", sc, err)
 		}
 		fmt.Printf("| %s | %s | %s | %s |\n", sc, summary(res["crash"]), summary(res["standby"]), summary(res["failback"]))
+		if note != "" {
+			notes = append(notes, note)
+		}
+	}
+	for _, n := range notes {
+		fmt.Println("\n" + n)
 	}
 	if soak > 0 {
 		return soakTest(soak, filepath.Join(dir, "soak"))
@@ -192,14 +224,23 @@ func build(sc scenario, dir string) (*cluster, error) {
 	return c, err
 }
 
-func measure(sc scenario, rounds int, dir string) (map[string][]time.Duration, error) {
+func measure(sc scenario, rounds int, dir string) (res map[string][]time.Duration, note string, err error) {
 	c, err := build(sc, dir)
 	if c != nil {
 		defer c.l.Close()
 	}
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
+	res, err = c.rounds(rounds)
+	if err == nil && sc.notify {
+		note = c.notifyNote()
+	}
+	return res, note, err
+}
+
+func (c *cluster) rounds(rounds int) (map[string][]time.Duration, error) {
+	sc := c.sc
 	settle := max(10*time.Second, 3*sc.deadtime+5*time.Second)
 	if err := c.servedBy("node1", 60*time.Second); err != nil {
 		return nil, fmt.Errorf("the VIP did not come up on node1: %w\n%s", err, c.probe.Output())
@@ -298,6 +339,16 @@ func (c *cluster) prepare(node string) error {
 		os.MkdirAll(d, 0o755)
 		os.WriteFile(filepath.Join(d, "ha.cf"), []byte(hacf), 0o644)
 		os.WriteFile(filepath.Join(d, "haresources"), []byte(haresources), 0o644)
+		if c.sc.notify {
+			// A hook as slow as one that mails or pages: a second a run.
+			hook := filepath.Join(c.l.Dir, node+"-notify-hook")
+			body := fmt.Sprintf("#!/bin/sh\necho \"$@\" >> %s\nsleep 1\n", filepath.Join(c.l.Dir, node+"-notify.txt"))
+			if err := os.WriteFile(hook, []byte(body), 0o755); err != nil {
+				return err
+			}
+			cf := fmt.Sprintf("notify %s\nalert %s %s\n", hook, alertFileSample, filepath.Join(c.l.Dir, node+"-alerts.txt"))
+			os.WriteFile(filepath.Join(d, "lubdub.cf"), []byte(cf), 0o644)
+		}
 		os.WriteFile(filepath.Join(d, "authkeys"), []byte("auth 1\n1 sha256 bench\n"), 0o600)
 		c.socks[node] = filepath.Join(c.l.Dir, node+".sock")
 	case "keepalived":
@@ -418,11 +469,24 @@ func (c *cluster) stop(node string) {
 	}
 }
 
+// notifyNote says how much the notification programs ran, to show they
+// were at work during the rounds.
+func (c *cluster) notifyNote() string {
+	var parts []string
+	for _, n := range []string{"node1", "node2"} {
+		hooks, _ := os.ReadFile(filepath.Join(c.l.Dir, n+"-notify.txt"))
+		alerts, _ := os.ReadFile(filepath.Join(c.l.Dir, n+"-alerts.txt"))
+		parts = append(parts, fmt.Sprintf("%s: the hook ran %d times, the alert agent wrote %d lines", n,
+			strings.Count(string(hooks), "\n"), strings.Count(string(alerts), "\n")))
+	}
+	return "lubdub + notify: " + strings.Join(parts, "; ")
+}
+
 // soakTest runs lubdub at keepalive 100ms / deadtime 300ms with both cores
 // kept busy and counts false failovers: nodes declared dead, moves of the
 // VIP, failed client requests.
 func soakTest(d time.Duration, dir string) error {
-	sc := scenario{"lubdub", 100 * time.Millisecond, 300 * time.Millisecond}
+	sc := scenario{"lubdub", 100 * time.Millisecond, 300 * time.Millisecond, false}
 	c, err := build(sc, dir)
 	if c != nil {
 		defer c.l.Close()

@@ -29,11 +29,28 @@ func socketPath(env *Env, flagValue string) string {
 }
 
 func cmdStatus(env *Env, args []string) int {
-	fs := newFlags(env, "status", "[--socket PATH] [--json]")
+	fs := newFlags(env, "status", "[--socket PATH] [--json | --watch [--interval D]]")
 	sock := fs.String("socket", "", "control socket (default $LUBDUB_SOCKET or "+control.DefaultSocket+")")
 	asJSON := fs.Bool("json", false, "print the status as JSON")
+	watch := fs.Bool("watch", false, "a live view, redrawn in place at every event and every --interval, until interrupted (as crm_mon)")
+	interval := fs.Duration("interval", 2*time.Second, "with --watch: redraw at least this often")
 	if code, ok := parse(fs, args); !ok {
 		return code
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(env.Stderr, "lubdub status: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	if *watch {
+		if *asJSON {
+			fmt.Fprintln(env.Stderr, "lubdub status: --watch and --json do not go together (lubdub events --json streams changes)")
+			return 2
+		}
+		if *interval < 100*time.Millisecond {
+			fmt.Fprintf(env.Stderr, "lubdub status: --interval %s is too short (100ms at least)\n", *interval)
+			return 2
+		}
+		return watchStatus(env, socketPath(env, *sock), *interval)
 	}
 	resp, err := control.Call(socketPath(env, *sock), control.Request{Cmd: "status"}, callTimeout)
 	if err != nil {

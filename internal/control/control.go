@@ -1,9 +1,13 @@
 // Package control is the daemon's local control socket: one JSON request
 // and one JSON response per connection, over a Unix socket of mode 0600
 // that admits only root and the daemon's owner (checked with SO_PEERCRED).
+// A stream request (lubdub events) is answered instead with one JSON value
+// a line until either side ends it; an error ends it as a Response.
 package control
 
 import (
+	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +16,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -159,11 +164,29 @@ type Medium struct {
 // Handler answers requests. It is called from the server's goroutines.
 type Handler func(Request) Response
 
+// StreamHandler answers a stream request: it sends values, each one JSON
+// line, until it returns, send fails (the client left or stopped reading
+// for StreamWriteTimeout) or done is closed (the client hung up).
+type StreamHandler func(req Request, send func(v any) error, done <-chan struct{})
+
+// StreamWriteTimeout is how long one line of a stream may wait for a
+// client that does not read.
+const StreamWriteTimeout = 10 * time.Second
+
 // Server is a listening control socket.
 type Server struct {
-	l    net.Listener
-	path string
-	log  *slog.Logger
+	l       net.Listener
+	path    string
+	log     *slog.Logger
+	mu      sync.Mutex
+	streams map[string]StreamHandler
+}
+
+// Stream makes cmd a stream request answered by h.
+func (s *Server) Stream(cmd string, h StreamHandler) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.streams[cmd] = h
 }
 
 // Listen creates the socket at path (mode 0600) and serves h.
@@ -186,7 +209,7 @@ func Listen(path string, h Handler, log *slog.Logger) (*Server, error) {
 		l.Close()
 		return nil, fmt.Errorf("setting control socket mode: %w", err)
 	}
-	s := &Server{l: l, path: path, log: log}
+	s := &Server{l: l, path: path, log: log, streams: map[string]StreamHandler{}}
 	go s.serve(h)
 	return s, nil
 }
@@ -220,7 +243,8 @@ func (s *Server) handle(c *net.UnixConn, h Handler) {
 	// The request is read before the refusal is sent, so that the client
 	// sees the answer rather than a broken pipe.
 	var req Request
-	derr := json.NewDecoder(io.LimitReader(c, 64<<10)).Decode(&req)
+	dec := json.NewDecoder(io.LimitReader(c, 64<<10))
+	derr := dec.Decode(&req)
 	if err := authorize(c); err != nil {
 		s.log.Warn("control socket client refused", "err", err)
 		enc.Encode(Response{Error: err.Error()})
@@ -230,7 +254,25 @@ func (s *Server) handle(c *net.UnixConn, h Handler) {
 		enc.Encode(Response{Error: "bad request: " + derr.Error()})
 		return
 	}
-	enc.Encode(h(req))
+	s.mu.Lock()
+	sh := s.streams[req.Cmd]
+	s.mu.Unlock()
+	if sh == nil {
+		enc.Encode(h(req))
+		return
+	}
+	c.SetDeadline(time.Time{})
+	done := make(chan struct{})
+	go func() {
+		// The client sends nothing more: its end of the connection is its
+		// hang-up.
+		io.Copy(io.Discard, io.MultiReader(dec.Buffered(), c))
+		close(done)
+	}()
+	sh(req, func(v any) error {
+		c.SetWriteDeadline(time.Now().Add(StreamWriteTimeout))
+		return enc.Encode(v)
+	}, done)
 }
 
 // authorize admits root and the daemon's own user.
@@ -251,6 +293,51 @@ func authorize(c *net.UnixConn) error {
 		return fmt.Errorf("uid %d may not use the control socket (root or uid %d only)", cred.Uid, os.Getuid())
 	}
 	return nil
+}
+
+// ErrStreamEnded is returned by Stream when the daemon ended the stream
+// (it stopped).
+var ErrStreamEnded = errors.New("the daemon ended the stream")
+
+// Stream sends a stream request and calls each with every line of the
+// answer, until ctx ends (nil), each returns an error (returned), the
+// daemon sends an error (returned as an error) or ends the stream
+// (ErrStreamEnded).
+func Stream(ctx context.Context, path string, req Request, each func(line []byte) error) error {
+	var d net.Dialer
+	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	c, err := d.DialContext(dctx, "unix", path)
+	cancel()
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("%w (no answer on %s: %v)", ErrNotRunning, path, err)
+	}
+	defer c.Close()
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer stop()
+	if err := json.NewEncoder(c).Encode(req); err != nil {
+		return fmt.Errorf("sending request to %s: %w", path, err)
+	}
+	sc := bufio.NewScanner(c)
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	for sc.Scan() {
+		var r Response
+		if json.Unmarshal(sc.Bytes(), &r) == nil && r.Error != "" {
+			return errors.New(r.Error)
+		}
+		if err := each(sc.Bytes()); err != nil {
+			return err
+		}
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("reading from %s: %w", path, err)
+	}
+	return ErrStreamEnded
 }
 
 // ErrNotRunning means no daemon answers on the socket.

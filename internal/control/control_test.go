@@ -1,6 +1,8 @@
 package control
 
 import (
+	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -64,5 +66,73 @@ func TestOtherUsersRefused(t *testing.T) {
 	out, _ := cmd.Output()
 	if strings.Contains(string(out), "secret") || !strings.Contains(string(out), "uid 65534 may not use the control socket") {
 		t.Fatalf("nobody got %q (socat: %s)", out, errb.String())
+	}
+}
+
+// A stream request gets one JSON line per value until the handler ends it;
+// a client that goes away is seen by the handler; an error ends a stream.
+func TestStream(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "lubdub.sock")
+	srv, err := Listen(sock, func(r Request) Response { return Response{Value: "plain"} }, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	hungUp := make(chan struct{})
+	srv.Stream("count", func(r Request, send func(any) error, done <-chan struct{}) {
+		switch r.Name {
+		case "three":
+			for i := 1; i <= 3; i++ {
+				send(map[string]int{"n": i})
+			}
+		case "forever":
+			for i := 0; ; i++ {
+				select {
+				case <-done:
+					close(hungUp)
+					return
+				case <-time.After(5 * time.Millisecond):
+				}
+				if send(map[string]int{"n": i}) != nil {
+					close(hungUp)
+					return
+				}
+			}
+		default:
+			send(Response{Error: "no such count"})
+		}
+	})
+	var got []string
+	err = Stream(context.Background(), sock, Request{Cmd: "count", Name: "three"}, func(l []byte) error {
+		got = append(got, string(l))
+		return nil
+	})
+	if !errors.Is(err, ErrStreamEnded) || strings.Join(got, " ") != `{"n":1} {"n":2} {"n":3}` {
+		t.Fatalf("stream: %q %v", got, err)
+	}
+	if err := Stream(context.Background(), sock, Request{Cmd: "count", Name: "x"}, func([]byte) error { return nil }); err == nil || err.Error() != "no such count" {
+		t.Fatalf("an error in a stream: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	n := 0
+	err = Stream(ctx, sock, Request{Cmd: "count", Name: "forever"}, func([]byte) error {
+		if n++; n == 3 {
+			cancel()
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("a cancelled stream: %v", err)
+	}
+	select {
+	case <-hungUp:
+	case <-time.After(3 * time.Second):
+		t.Fatal("the handler did not see the client leave")
+	}
+	if r, err := Call(sock, Request{Cmd: "status"}, time.Second); err != nil || r.Value != "plain" {
+		t.Fatalf("a plain request beside streams: %v %v", r, err)
+	}
+	if err := Stream(context.Background(), filepath.Join(t.TempDir(), "none.sock"), Request{Cmd: "count"}, nil); !errors.Is(err, ErrNotRunning) {
+		t.Fatalf("no daemon: %v", err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/lubdub/lubdub/internal/control"
+	"github.com/lubdub/lubdub/internal/events"
 	"github.com/lubdub/lubdub/internal/haconf"
 	"github.com/lubdub/lubdub/internal/hbresource"
 	"github.com/lubdub/lubdub/internal/media"
@@ -37,6 +38,9 @@ type Seams struct {
 	// comes back through Node.Fenced. nil: no fencing configured, a dead
 	// node is assumed to hold nothing (Heartbeat without STONITH).
 	Fence func(node string)
+	// Event takes what the node reports (events.go); it must not block.
+	// nil: no one listens.
+	Event func(events.Event)
 }
 
 // Identity is what a node keeps across restarts.
@@ -112,6 +116,7 @@ type Node struct {
 	silentUntil, silentMax       time.Time
 	peerTakingOver, peerTookOver bool
 	ctr                          counters
+	rep                          reporter // what was reported as events (events.go)
 }
 
 // fenceState is one dead peer's fencing.
@@ -173,6 +178,7 @@ func NewNode(cfg *haconf.Config, id Identity, seams Seams, blocked []bool, now t
 	}
 	n.openMedia(now)
 	n.mach = membership.New(n.machineConfig(), now, log)
+	n.startReporting(now)
 	n.push(n.mach.Start(now))
 	n.drain(now)
 	return n
@@ -293,6 +299,7 @@ func (n *Node) startFencing(now time.Time, peer string) {
 		n.log.Warn(fmt.Sprintf("this node has no quorum: it fences %s only once it has", peer), "node", peer)
 	}
 	n.fencing[peer] = &fenceState{next: now.Add(delay)}
+	n.fencingEvent(now, peer, "pending", "")
 }
 
 // waitsToFence says whether this node, in a two-node cluster, waits
@@ -330,6 +337,8 @@ func (n *Node) Fenced(now time.Time, peer string, ok bool, detail string) {
 		n.ctr.fenced(peer, true)
 		delete(n.fencing, peer)
 		n.log.Warn(fmt.Sprintf("node %s fenced: %s", peer, detail), "node", peer)
+		n.fencingEvent(now, peer, "fenced", detail)
+		n.because("node %s fenced", peer)
 		if !n.alive[peer] {
 			n.push(n.eng.NodeDown(peer))
 		}
@@ -339,6 +348,7 @@ func (n *Node) Fenced(now time.Time, peer string, ok bool, detail string) {
 		n.ctr.fenced(peer, false)
 		f.last = detail
 		f.next = now.Add(fenceRetry(f.tries))
+		n.fencingEvent(now, peer, "failed", detail)
 		n.log.Error(fmt.Sprintf("fencing node %s failed (try %d): %s; its groups wait; trying again in %s", peer, f.tries, detail, fenceRetry(f.tries)), "node", peer)
 	}
 	n.drain(now)
@@ -415,6 +425,7 @@ func (n *Node) Tick(now time.Time) {
 			f.inFlight = true
 			f.tries++
 			n.log.Info(fmt.Sprintf("fencing node %s (try %d)", peer, f.tries), "node", peer)
+			n.fencingEvent(now, peer, "fencing", fmt.Sprintf("try %d", f.tries))
 			n.seams.Fence(peer)
 		}
 	}
@@ -432,6 +443,8 @@ func (n *Node) Tick(now time.Time) {
 		if quorate && !now.Before(at) {
 			delete(n.fencedAt, peer)
 			n.log.Warn(fmt.Sprintf("node %s counts as fenced: its watchdog has reset it, or it stopped everything, by now (watchdog_fence_timeout)", peer), "node", peer)
+			n.fencingEvent(now, peer, "fenced", "watchdog_fence_timeout")
+			n.because("node %s counts as fenced (watchdog_fence_timeout)", peer)
 			n.push(n.eng.NodeDown(peer))
 		}
 	}
@@ -448,6 +461,7 @@ func (n *Node) Leave(now time.Time) {
 		return
 	}
 	n.leaving = true
+	n.because("node %s is leaving", n.local())
 	n.push(n.eng.Leave())
 	n.drain(now)
 }
@@ -474,6 +488,7 @@ func (n *Node) Shutdown(now time.Time) {
 		n.push(n.mach.Shutdown(now))
 		n.drain(now)
 	}
+	n.emit(now, events.Node, n.local(), n.local(), "left", string(n.rep.local), "", nil)
 	n.closeMedia()
 }
 
@@ -509,6 +524,7 @@ func (n *Node) Packet(now time.Time, p media.Packet) {
 // Result takes the end of a resource operation.
 func (n *Node) Result(now time.Time, r resource.Result) {
 	n.now = now
+	n.opEnded(now, r)
 	switch r.Op {
 	case resource.Announce:
 		return // a failure is logged by the executor; nothing else changes
@@ -547,6 +563,7 @@ func (n *Node) monitor(now time.Time) {
 		}
 		n.monitoring[g] = true
 		n.monitorDue[g] = now.Add(n.cfg.Tuning.MonitorInterval)
+		n.opBegan(now, g, resource.Monitor)
 		n.seams.Exec.Run(g, resource.Monitor)
 	}
 }
@@ -580,6 +597,7 @@ func (n *Node) drain(now time.Time) {
 			n.send(now, a.Msg)
 		case membership.NodeChanged:
 			n.log.Debug("node status", "node", a.Node, "from", string(a.From), "to", string(a.To), "reason", a.Reason)
+			n.nodeChanged(now, a)
 			if a.To.Alive() && n.checkDialect(now, a.Node) && a.From.Alive() {
 				n.push(n.eng.NodeUp(a.Node)) // the new dialect learns of the peer
 			}
@@ -615,7 +633,11 @@ func (n *Node) drain(now time.Time) {
 			if a.To == membership.StatusActive && n.hb != nil {
 				n.push(n.hb.PeerActive(now))
 			}
+		case membership.LinkChanged:
+			n.emit(now, events.Link, a.Link, a.Node, a.To, "", "", nil)
 		case membership.NodeRestarted:
+			n.emit(now, events.Node, a.Node, a.Node, "restarted", "", fmt.Sprintf("generation %d", a.Generation), nil)
+			n.because("node %s restarted", a.Node)
 			n.checkDialect(now, a.Node)
 			if n.refused[a.Node] {
 				continue
@@ -651,10 +673,12 @@ func (n *Node) drain(now time.Time) {
 		case placement.Send:
 			n.push(n.mach.SendMessage(now, a.Msg))
 		case placement.Run:
+			n.opBegan(now, a.Group, resource.Op(a.Op))
 			n.seams.Exec.Run(a.Group, resource.Op(a.Op))
 		}
 	}
 	n.noteTransitions(now)
+	n.observe(now)
 }
 
 // send signs a message once per frame format and sends it on every open
@@ -750,6 +774,7 @@ func (n *Node) Reload(now time.Time, cfg *haconf.Config) (relog bool) {
 	old := n.cfg
 	n.cfg = apply
 	n.ctr.loaded = now
+	n.reloaded(now, kept)
 	if !mediaEqual(old, apply) {
 		var links []string
 		for _, m := range apply.Media {
@@ -793,6 +818,8 @@ func (n *Node) Answer(now time.Time, req control.Request) control.Response {
 			return control.Response{Error: err.Error()}
 		}
 		n.log.Info(fmt.Sprintf("%s %s requested", req.Cmd, w))
+		n.emit(now, events.Kind(req.Cmd), string(w), n.local(), "requested", "", "", nil)
+		n.because("%s %s requested on %s", req.Cmd, w, n.local())
 		return control.Response{Value: fmt.Sprintf("%s %s: requested", req.Cmd, w)}
 	case "maintenance":
 		return n.answerMaintenance(now, req)

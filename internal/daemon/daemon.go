@@ -13,17 +13,21 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/lubdub/lubdub/internal/control"
+	"github.com/lubdub/lubdub/internal/events"
 	"github.com/lubdub/lubdub/internal/fence"
 	"github.com/lubdub/lubdub/internal/haconf"
 	"github.com/lubdub/lubdub/internal/hblog"
 	"github.com/lubdub/lubdub/internal/media"
+	"github.com/lubdub/lubdub/internal/notify"
 	"github.com/lubdub/lubdub/internal/resource"
 )
 
@@ -60,6 +64,13 @@ type daemon struct {
 	// reloadFailed: the last SIGHUP's configuration was refused.
 	maint        []string
 	reloadFailed bool
+	// stream: the node's events for control socket readers (subscribe
+	// asks the loop for a reader); notifier: the notify hooks and alert
+	// agents.
+	stream    *events.Stream
+	subscribe chan chan *events.Reader
+	readers   atomic.Int32 // serveEvents under way
+	notifier  *notify.Runner
 }
 
 // fenceDone is the end of one fencing try.
@@ -91,7 +102,7 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	started := time.Now()
 	d := &daemon{opts: opts, cfg: cfg, recv: make(chan media.Packet, 512), ctrl: make(chan ctrlReq), fenced: make(chan fenceDone, 8),
-		results: make(chan resource.Result, 64)}
+		results: make(chan resource.Result, 64), stream: events.NewStream(0), subscribe: make(chan chan *events.Reader)}
 	d.setupLogging(cfg)
 	defer d.logh.Close()
 	for _, w := range rep.Warnings {
@@ -118,6 +129,16 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	defer srv.Close()
+	srv.Stream("events", d.serveEvents)
+	defer func() {
+		// Readers get the last events (this node leaving) before it exits.
+		d.stream.Close()
+		for i := 0; i < 200 && d.readers.Load() > 0; i++ {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+	d.notifier = d.startNotifier(cfg)
+	defer func() { d.notifier.Close(notifyGrace(d.cfg)) }()
 
 	var ids, unknown []string
 	for _, g := range cfg.Groups {
@@ -142,6 +163,7 @@ func Run(ctx context.Context, opts Options) error {
 		OpenMedium: func(m haconf.Medium) (media.Medium, error) { return media.Open(m, d.cfg.Baud, d.recv, d.log) },
 		Exec:       d.exec,
 		Load:       d.loadAverage,
+		Event:      d.event,
 	}
 	fencer, err := fence.FromConfig(cfg, strings.ToLower(opts.Node), fence.ExecRunner{Log: d.log}, d.log)
 	if err != nil {
@@ -259,6 +281,10 @@ func (d *daemon) loop(ctx context.Context, sigs <-chan os.Signal) error {
 			d.node.Packet(time.Now(), p)
 		case r := <-d.ctrl:
 			r.reply <- d.answer(r.req)
+		case reply := <-d.subscribe:
+			// On the loop, so that the state a new reader gets first is
+			// the state after the last event it will not get.
+			reply <- d.stream.Subscribe(d.node.CurrentEvents(time.Now()))
 		case <-timer.C:
 			now := time.Now()
 			d.node.Tick(now)
@@ -352,14 +378,72 @@ func (d *daemon) reload() {
 		}
 		d.log.Error("Config errors: configuration NOT reloaded; the old one stays in force")
 		d.reloadFailed = true
+		d.node.ConfigRefused(time.Now(), fmt.Sprintf("%s (%d errors)", rep.Errors[0], len(rep.Errors)))
 		return
 	}
 	d.reloadFailed = false
 	if d.node.Reload(time.Now(), cfg) {
 		d.setupLogging(cfg)
 	}
+	if !reflect.DeepEqual(d.cfg.Notify, cfg.Notify) {
+		// The old programs finish what they were given, off the loop.
+		go d.notifier.Close(notifyGrace(d.cfg))
+		d.notifier = d.startNotifier(cfg)
+	}
 	d.cfg = d.node.cfg
 	d.log.Info("configuration reloaded")
+}
+
+// event takes an event of the node: to the control socket's readers and
+// the notification programs, neither of which ever makes the loop wait.
+func (d *daemon) event(e events.Event) {
+	d.stream.Publish(e)
+	d.notifier.Event(e)
+}
+
+// startNotifier starts the notify hooks and alert agents of cfg (nil if
+// there are none).
+func (d *daemon) startNotifier(cfg *haconf.Config) *notify.Runner {
+	nf := cfg.Notify
+	if len(nf.Hooks) == 0 && len(nf.Alerts) == 0 {
+		return nil
+	}
+	return notify.Start(notify.Config{Hooks: nf.Hooks, Alerts: nf.Alerts, Timeout: nf.Timeout, Nodes: cfg.Nodes, Version: d.opts.Version}, d.log)
+}
+
+// notifyGrace is how long a stopping daemon lets notification programs
+// finish the last events (a node leaving, groups stopped): their timeout,
+// at most 10 s.
+func notifyGrace(cfg *haconf.Config) time.Duration { return min(cfg.Notify.Timeout, 10*time.Second) }
+
+// serveEvents answers lubdub events: the node's state now, then every
+// event, until the reader leaves or falls behind.
+func (d *daemon) serveEvents(req control.Request, send func(any) error, done <-chan struct{}) {
+	d.readers.Add(1)
+	defer d.readers.Add(-1)
+	reply := make(chan *events.Reader, 1)
+	select {
+	case d.subscribe <- reply:
+	case <-time.After(3 * time.Second):
+		send(control.Response{Error: "daemon busy"})
+		return
+	case <-done:
+		return
+	}
+	r := <-reply
+	defer r.Close()
+	for {
+		e, err := r.Next(done)
+		if err != nil {
+			if errors.Is(err, events.ErrFellBehind) {
+				send(control.Response{Error: "events: this reader " + err.Error() + ": reconnect for the current state"})
+			}
+			return
+		}
+		if send(e) != nil {
+			return
+		}
+	}
 }
 
 func (d *daemon) handleControl(req control.Request) control.Response {

@@ -43,6 +43,7 @@ type placer interface {
 	FailureExpired(g int) []placement.Action
 	QuorumVotes() (votes, expected, needed int)
 	Restarts(g int) int
+	Desired(g int) string
 }
 
 // Dialects.
@@ -199,3 +200,7 @@ func (h *hbPlacer) FailureExpired(g int) []placement.Action {
 }
 func (h *hbPlacer) QuorumVotes() (votes, expected, needed int) { return 2, 2, 1 }
 func (h *hbPlacer) Restarts(int) int                           { return 0 }
+
+// Desired is who runs g by the claims: Heartbeat's protocol has no
+// desired owner apart from them.
+func (h *hbPlacer) Desired(g int) string { return h.m.Groups()[g].Owner }

@@ -149,6 +149,7 @@ func runHistory(t *testing.T, seed uint64) {
 	// Paused nodes resume within 3 s; then 2 s of initdead and deadtime,
 	// a hand-over and its operations.
 	s.settle(8 * time.Second)
+	s.checkEvents()
 }
 
 // TestSimHistories runs -seeds random histories (200 by default); -seed N

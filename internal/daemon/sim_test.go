@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lubdub/lubdub/internal/events"
 	"github.com/lubdub/lubdub/internal/haconf"
 	"github.com/lubdub/lubdub/internal/media"
 	"github.com/lubdub/lubdub/internal/placement"
@@ -95,6 +96,10 @@ type simNode struct {
 	// this long (0: no watchdog); fed: when it last did.
 	watchdog time.Duration
 	fed      time.Time
+	// events: what the node's daemons reported, in order; failStart: its
+	// starts fail.
+	events    []events.Event
+	failStart bool
 }
 
 // simMedium is a broadcast segment endpoint.
@@ -155,7 +160,12 @@ func (n *simNode) Run(g int, op resource.Op) {
 				delete(n.inUse, g)
 			}
 			if n.gen == gen && n.node != nil {
-				n.node.Result(n.s.now, resource.Result{Group: g, Op: op, OK: true})
+				ok := op != resource.Start || !n.failStart
+				var err error
+				if !ok {
+					err = fmt.Errorf("websrv: exit 1")
+				}
+				n.node.Result(n.s.now, resource.Result{Group: g, Op: op, OK: ok, Err: err})
 			}
 		})
 	})
@@ -263,6 +273,7 @@ func (s *sim) boot(name string) {
 	seams := Seams{
 		OpenMedium: func(m haconf.Medium) (media.Medium, error) { return &simMedium{n: n, link: m.Name()}, nil },
 		Exec:       n,
+		Event:      func(e events.Event) { n.events = append(n.events, e) },
 	}
 	if s.fenceTime > 0 {
 		gen := n.gen

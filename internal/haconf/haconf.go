@@ -134,6 +134,8 @@ type Config struct {
 	Tuning Tuning
 	// Fencing comes from lubdub.cf's fence_device and fencing_level lines.
 	Fencing Fencing
+	// Notify comes from lubdub.cf's notify, alert and notify_timeout lines.
+	Notify Notify
 }
 
 // HasNode reports whether name (any case) is a cluster node.
@@ -173,6 +175,7 @@ func Load(dir string, opts Options) (*Config, *Report) {
 	c.Keys = loadAuthkeys(c.AuthFile, r)
 	c.Groups = loadHaresources(filepath.Join(dir, "haresources"), c, r)
 	c.Tuning, c.Fencing = loadLubdubCf(filepath.Join(dir, "lubdub.cf"), r)
+	c.Notify = loadNotify(filepath.Join(dir, "lubdub.cf"), r)
 	c.checkFencing(filepath.Join(dir, "lubdub.cf"), strings.ToLower(opts.Node), r)
 	if c.Tuning.WatchdogFenceTimeout > 0 && c.Watchdog == "" {
 		r.errorf(filepath.Join(dir, "lubdub.cf"), 0, "watchdog_fence_timeout needs a watchdog device: add 'watchdog /dev/watchdog' to ha.cf")
@@ -269,6 +272,7 @@ func (c *Config) Describe(w *strings.Builder, local string) {
 			fmt.Fprintln(w)
 		}
 	}
+	c.Notify.describe(w)
 	fmt.Fprintf(w, "resource groups (%d):\n", len(c.Groups))
 	for _, g := range c.Groups {
 		fmt.Fprintf(w, "  group %s (haresources line %d), preferred node %s, start order:", g.ID(), g.Line, g.Node)
