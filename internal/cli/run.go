@@ -27,8 +27,13 @@ func cmdRun(env *Env, args []string) int {
 		fmt.Fprintf(env.Stderr, "lubdub run: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
-	err := daemon.Run(env.Ctx, daemon.Options{ConfigDir: *dir, Node: *node, StateDir: *state,
-		Socket: *sock, Version: Version, Stderr: env.Stderr})
+	notify, err := daemon.SystemdNotifier()
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "lubdub: not started: %v\n", err)
+		return 1
+	}
+	err = daemon.Run(env.Ctx, daemon.Options{ConfigDir: *dir, Node: *node, StateDir: *state,
+		Socket: *sock, Version: Version, Stderr: env.Stderr, Notify: notify})
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "lubdub: not started: %v\n", err)
 		if errors.Is(err, daemon.ErrConfig) {

@@ -33,6 +33,9 @@ type Options struct {
 	Socket    string
 	Version   string
 	Stderr    io.Writer
+	// Notify, when set, is told of readiness, reloads and the groups held
+	// here (systemd's Type=notify: SystemdNotifier).
+	Notify Notifier
 }
 
 // ErrConfig wraps configuration errors that stop the daemon from starting.
@@ -51,6 +54,7 @@ type daemon struct {
 	ctrl      chan ctrlReq
 	fenced    chan fenceDone
 	watchdog  *watchdog
+	notify    *notifier
 	load      string
 	loadRead  time.Time
 }
@@ -144,6 +148,8 @@ func Run(ctx context.Context, opts Options) error {
 		}
 	}
 
+	d.notify = newNotifier(opts.Notify, time.Now(), cfg.Initdead, monotonicUsec, d.log)
+	d.tellNotifier()
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(sigs)
@@ -204,7 +210,9 @@ func (d *daemon) loop(ctx context.Context, sigs <-chan os.Signal) error {
 			d.node.Leave(time.Now())
 		case s := <-sigs:
 			if s == syscall.SIGHUP {
-				d.reload()
+				d.notify.reloading()
+				ok := d.reload()
+				d.notify.reloaded(d.node.notifyView(), ok)
 				break
 			}
 			if d.node.Leaving() {
@@ -232,6 +240,7 @@ func (d *daemon) loop(ctx context.Context, sigs <-chan os.Signal) error {
 				d.watchdog.tickle(now, d.node.WatchdogOK())
 			}
 		}
+		d.tellNotifier()
 		if d.node.Done() {
 			d.shutdown("resources given up")
 			return nil
@@ -245,6 +254,9 @@ func (d *daemon) wakeup() time.Time {
 	t := d.node.NextWakeup()
 	if d.watchdog != nil && d.watchdog.next.Before(t) {
 		t = d.watchdog.next
+	}
+	if n := d.notify.due(); !n.IsZero() && n.Before(t) {
+		t = n
 	}
 	return t
 }
@@ -273,10 +285,10 @@ func (d *daemon) answer(req control.Request) control.Response {
 }
 
 // reload re-reads the configuration on SIGHUP; a broken one is refused and
-// the running one kept. The ldirectord.cf of each ldirectord resource
+// the running one kept (false). The ldirectord.cf of each ldirectord resource
 // running here is re-read and applied as ldirectord's own SIGHUP does
 // (each file judged on its own).
-func (d *daemon) reload() {
+func (d *daemon) reload() bool {
 	d.log.Info("SIGHUP: re-reading configuration", "dir", d.opts.ConfigDir)
 	d.exec.Reload("")
 	cfg, rep := haconf.Load(d.opts.ConfigDir, haconf.Options{Node: d.opts.Node, Stonith: fence.NewGluePlugins(nil)})
@@ -285,13 +297,14 @@ func (d *daemon) reload() {
 			d.log.Error(e.String())
 		}
 		d.log.Error("Config errors: configuration NOT reloaded; the old one stays in force")
-		return
+		return false
 	}
 	if d.node.Reload(time.Now(), cfg) {
 		d.setupLogging(cfg)
 	}
 	d.cfg = d.node.cfg
 	d.log.Info("configuration reloaded")
+	return true
 }
 
 func (d *daemon) handleControl(req control.Request) control.Response {
