@@ -13,8 +13,9 @@ import (
 	"strings"
 )
 
-// Version is lubdub's version.
-const Version = "0.1.0"
+// Version is lubdub's version. A variable so that a package build can
+// stamp its own (go build -ldflags -X).
+var Version = "0.1.0"
 
 // Env is what a command gets.
 type Env struct {
@@ -23,6 +24,10 @@ type Env struct {
 	Stdout io.Writer
 	Stderr io.Writer
 	Getenv func(string) string
+	// flagSets, when set, is given each flag set a command makes, before
+	// its flags are parsed: how the manual pages and the completion
+	// scripts learn the commands' options (describe).
+	flagSets func(name, synopsis string, fs *flag.FlagSet)
 }
 
 // Command is one sub-command.
@@ -48,10 +53,8 @@ func commands() []Command {
 		{"lvs", "ipvsadm: virtual services in the kernel (nftables or IPVS), same options and output", cmdLVS},
 		{"ldirectord", "run an ldirectord.cf: virtual services with health-checked real servers", cmdLdirectord},
 		{"demo", "show a cluster at work in network namespaces on this machine (root)", cmdDemo},
-		{"version", "print the version", func(env *Env, _ []string) int {
-			fmt.Fprintf(env.Stdout, "lubdub %s\n", Version)
-			return 0
-		}},
+		{"completion", "print a shell completion script: completion bash|zsh", cmdCompletion},
+		{"version", "print the version", cmdVersion},
 	}
 }
 
@@ -105,6 +108,9 @@ func newFlags(env *Env, name, synopsis string) *flag.FlagSet {
 		fmt.Fprintf(env.Stderr, "Usage: lubdub %s %s\n", name, synopsis)
 		fs.PrintDefaults()
 	}
+	if env.flagSets != nil {
+		env.flagSets(name, synopsis, fs)
+	}
 	return fs
 }
 
@@ -129,3 +135,12 @@ func hostname() string {
 }
 
 const defaultConfigDir = "/etc/ha.d"
+
+func cmdVersion(env *Env, args []string) int {
+	fs := newFlags(env, "version", "")
+	if code, ok := parse(fs, args); !ok {
+		return code
+	}
+	fmt.Fprintf(env.Stdout, "lubdub %s\n", Version)
+	return 0
+}

@@ -11,7 +11,7 @@ import (
 func cmdMove(cmd string) func(env *Env, args []string) int {
 	return func(env *Env, args []string) int {
 		fs := newFlags(env, cmd, "[--socket PATH] [all|local|foreign]")
-		sock := fs.String("socket", "", "control socket")
+		sock := fs.String("socket", "", "control socket `PATH` (default $LUBDUB_SOCKET or "+control.DefaultSocket+")")
 		if code, ok := parse(fs, args); !ok {
 			return code
 		}
@@ -42,7 +42,7 @@ func cmdMove(cmd string) func(env *Env, args []string) int {
 // operator has made sure its resources no longer run.
 func cmdCleanup(env *Env, args []string) int {
 	fs := newFlags(env, "cleanup", "[--socket PATH] GROUP|all")
-	sock := fs.String("socket", "", "control socket")
+	sock := fs.String("socket", "", "control socket `PATH` (default $LUBDUB_SOCKET or "+control.DefaultSocket+")")
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}

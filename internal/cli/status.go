@@ -29,7 +29,7 @@ func socketPath(env *Env, flagValue string) string {
 
 func cmdStatus(env *Env, args []string) int {
 	fs := newFlags(env, "status", "[--socket PATH] [--json]")
-	sock := fs.String("socket", "", "control socket (default $LUBDUB_SOCKET or "+control.DefaultSocket+")")
+	sock := fs.String("socket", "", "control socket `PATH` (default $LUBDUB_SOCKET or "+control.DefaultSocket+")")
 	asJSON := fs.Bool("json", false, "print the status as JSON")
 	if code, ok := parse(fs, args); !ok {
 		return code
