@@ -178,7 +178,9 @@ _lubdub_names() {
         esac
     done
     bin=$(command -v lubdub) || bin=/usr/sbin/lubdub
-    "$bin" completion --names "$1" ${sock:+--socket "$sock"} 2>/dev/null
+    local -a args=(completion --names "$1")
+    [[ -n $sock ]] && args+=(--socket "$sock")
+    "$bin" "${args[@]}" 2>/dev/null
 }
 
 # _lubdub_add KIND WORD...: offer the words and names of a kind.
@@ -192,6 +194,7 @@ _lubdub_add() {
     esac
     unset IFS
     (($#)) && COMPREPLY+=($(compgen -W "$*" -- "$_lubdub_cur"))
+    return 0
 }
 
 _lubdub() {
@@ -306,7 +309,9 @@ _lubdub_names() {
             --socket=*) sock=${words[i]#--socket=} ;;
         esac
     done
-    "$bin" completion --names $1 ${sock:+--socket} ${sock:+$sock} 2>/dev/null
+    local -a args=(completion --names $1)
+    [[ -n $sock ]] && args+=(--socket $sock)
+    "$bin" "${args[@]}" 2>/dev/null
 }
 
 # _lubdub_add KIND WORD...: offer the words and names of a kind.

@@ -134,6 +134,7 @@ func (s *notifier) update(now time.Time, v notifyView) {
 	}
 	if v.leaving && !s.stopping {
 		s.stopping = true
+		s.note = ""
 		msg = append(msg, "STOPPING=1")
 	}
 	if st := s.note + statusText(v, s.initdead); st != s.status || len(msg) > 0 {
