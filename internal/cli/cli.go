@@ -13,8 +13,9 @@ import (
 	"strings"
 )
 
-// Version is lubdub's version.
-const Version = "0.1.0"
+// Version is lubdub's version. A variable so that a package build can
+// stamp its own (go build -ldflags -X).
+var Version = "0.1.0"
 
 // Env is what a command gets.
 type Env struct {
@@ -23,6 +24,10 @@ type Env struct {
 	Stdout io.Writer
 	Stderr io.Writer
 	Getenv func(string) string
+	// flagSets, when set, is given each flag set a command makes, before
+	// its flags are parsed: how the manual pages and the completion
+	// scripts learn the commands' options (describe).
+	flagSets func(name, synopsis string, fs *flag.FlagSet)
 }
 
 // Command is one sub-command.
@@ -40,8 +45,8 @@ func commands() []Command {
 		{"status", "show nodes, links and heartbeats (--json for scripts, --watch for a live view)", cmdStatus},
 		{"events", "follow what happens: the state now, then every change (--json for scripts)", cmdEvents},
 		{"cl_status", "Heartbeat's cl_status: hbstatus, listnodes, nodestatus, ...", cmdClStatus},
-		{"standby", "hand this node's groups to the others: standby [--wait [TIMEOUT]] [all|local|foreign]", cmdMove("standby")},
-		{"takeover", "take groups over to this node: takeover [--wait [TIMEOUT]] [all|local|foreign]", cmdMove("takeover")},
+		{"standby", "hand this node's groups to the others: standby [--wait [TIMEOUT]] [all|local|foreign] (--wait: return once the move has finished, exit 1 when it fails or TIMEOUT, default 60s, passes)", cmdMove("standby")},
+		{"takeover", "take groups over to this node: takeover [--wait [TIMEOUT]] [all|local|foreign] (--wait as for standby)", cmdMove("takeover")},
 		{"cleanup", "clear a group that failed or is blocked on this node (and its fail count)", cmdCleanup},
 		{"maintenance", "leave this node's groups alone (no monitoring, starts, stops, moves): maintenance on|off [GROUP|all]", cmdMaintenance},
 		{"stonith", "Heartbeat's stonith tool: list types, check a device, reset/off/on a node (-h)", cmdStonith},
@@ -51,10 +56,8 @@ func commands() []Command {
 		{"lvs", "ipvsadm: virtual services in the kernel (nftables or IPVS), same options and output", cmdLVS},
 		{"ldirectord", "run an ldirectord.cf: virtual services with health-checked real servers", cmdLdirectord},
 		{"demo", "show a cluster at work in network namespaces on this machine (root)", cmdDemo},
-		{"version", "print the version", func(env *Env, _ []string) int {
-			fmt.Fprintf(env.Stdout, "lubdub %s\n", Version)
-			return 0
-		}},
+		{"completion", "print a shell completion script: completion bash|zsh", cmdCompletion},
+		{"version", "print the version", cmdVersion},
 	}
 }
 
@@ -108,6 +111,9 @@ func newFlags(env *Env, name, synopsis string) *flag.FlagSet {
 		fmt.Fprintf(env.Stderr, "Usage: lubdub %s %s\n", name, synopsis)
 		fs.PrintDefaults()
 	}
+	if env.flagSets != nil {
+		env.flagSets(name, synopsis, fs)
+	}
 	return fs
 }
 
@@ -132,3 +138,12 @@ func hostname() string {
 }
 
 const defaultConfigDir = "/etc/ha.d"
+
+func cmdVersion(env *Env, args []string) int {
+	fs := newFlags(env, "version", "")
+	if code, ok := parse(fs, args); !ok {
+		return code
+	}
+	fmt.Fprintf(env.Stdout, "lubdub %s\n", Version)
+	return 0
+}

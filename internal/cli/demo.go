@@ -34,8 +34,8 @@ const demoVIP = "198.18.0.10"
 func cmdDemo(env *Env, args []string) int {
 	fs := newFlags(env, "demo", "[--keepalive T] [--deadtime T] [--part all|failover|lvs]")
 	part := fs.String("part", "all", "failover (the seed's two-node cluster), lvs (the seed's LVS director) or all")
-	keepalive := fs.String("keepalive", "100ms", "ha.cf keepalive")
-	deadtime := fs.String("deadtime", "300ms", "ha.cf deadtime")
+	keepalive := fs.String("keepalive", "100ms", "ha.cf keepalive `TIME`")
+	deadtime := fs.String("deadtime", "300ms", "ha.cf deadtime `TIME`")
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}

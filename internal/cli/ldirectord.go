@@ -71,8 +71,8 @@ func cmdLdirectord(env *Env, args []string) int {
 	fs := newFlags(env, "ldirectord", "[--check] [--datapath auto|nftables|ipvs] [--pid-dir DIR] [--socket PATH] [CONFIG] [start|stop|status|reload|force-reload|restart|try-restart]")
 	check := fs.Bool("check", false, "read the configuration, print the table it gives with every real server up, and exit")
 	kind := fs.String("datapath", env.Getenv("LUBDUB_DATAPATH"), "kernel data path (default: IPVS if the kernel has it, else nftables)")
-	pidDir := fs.String("pid-dir", "/var/run", "directory of the pid file ldirectord.CONFIG.pid (as ldirectord's)")
-	sock := fs.String("socket", control.DefaultSocket, "control socket of a lubdub daemon whose ldirectord resource a reload may reach")
+	pidDir := fs.String("pid-dir", "/var/run", "keep the pid file ldirectord.CONFIG.pid in `DIR` (as ldirectord does)")
+	sock := fs.String("socket", control.DefaultSocket, "control socket `PATH` of a lubdub daemon whose ldirectord resource a reload may reach")
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}

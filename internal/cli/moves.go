@@ -24,8 +24,8 @@ func cmdMove(cmd string) func(env *Env, args []string) int {
 			fmt.Fprintf(env.Stderr, "lubdub %s: %v\n", cmd, err)
 			return 2
 		}
-		fs := newFlags(env, cmd, "[--socket PATH] [--wait [TIMEOUT]] [all|local|foreign]\n  --wait [TIMEOUT]: return when the move has finished (exit 1 when it fails or TIMEOUT passes; default "+defaultWait.String()+"; 90s, 2m or seconds)")
-		sock := fs.String("socket", "", "control socket")
+		fs := newFlags(env, cmd, "[--socket PATH] [--wait [TIMEOUT]] [all|local|foreign]")
+		sock := fs.String("socket", "", "control socket `PATH` (default $LUBDUB_SOCKET or "+control.DefaultSocket+")")
 		if code, ok := parse(fs, args); !ok {
 			return code
 		}
@@ -188,7 +188,7 @@ func moveDone(cmd string, groups []string, s *control.Status) (pending []string,
 // operator has made sure its resources no longer run.
 func cmdCleanup(env *Env, args []string) int {
 	fs := newFlags(env, "cleanup", "[--socket PATH] GROUP|all")
-	sock := fs.String("socket", "", "control socket")
+	sock := fs.String("socket", "", "control socket `PATH` (default $LUBDUB_SOCKET or "+control.DefaultSocket+")")
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}

@@ -15,20 +15,28 @@ import (
 )
 
 func cmdRun(env *Env, args []string) int {
-	fs := newFlags(env, "run", "[-c DIR] [--node NAME] [--state-dir DIR] [--socket PATH]")
-	dir := fs.String("c", defaultConfigDir, "configuration directory (ha.cf, authkeys, haresources)")
-	node := fs.String("node", hostname(), "this node's name (default: uname -n)")
-	state := fs.String("state-dir", "/var/lib/lubdub", "where the generation number and node uuid are kept")
-	sock := fs.String("socket", control.DefaultSocket, "control socket path")
+	fs := newFlags(env, "run", "[-c DIR] [--node NODE] [--state-dir DIR] [--socket PATH]")
+	dir := fs.String("c", defaultConfigDir, "read ha.cf, authkeys, haresources (and lubdub.cf) from `DIR`")
+	node := fs.String("node", "", "run as `NODE`, this node's name in ha.cf (default: uname -n)")
+	state := fs.String("state-dir", "/var/lib/lubdub", "keep the generation number and node uuid in `DIR`")
+	sock := fs.String("socket", control.DefaultSocket, "listen for commands on the control socket `PATH`")
 	if code, ok := parse(fs, args); !ok {
 		return code
+	}
+	if *node == "" {
+		*node = hostname()
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(env.Stderr, "lubdub run: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
-	err := daemon.Run(env.Ctx, daemon.Options{ConfigDir: *dir, Node: *node, StateDir: *state,
-		Socket: *sock, Version: Version, Stderr: env.Stderr})
+	notify, err := daemon.SystemdNotifier()
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "lubdub: not started: %v\n", err)
+		return 1
+	}
+	err = daemon.Run(env.Ctx, daemon.Options{ConfigDir: *dir, Node: *node, StateDir: *state,
+		Socket: *sock, Version: Version, Stderr: env.Stderr, Notify: notify})
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "lubdub: not started: %v\n", err)
 		if errors.Is(err, daemon.ErrConfig) {
@@ -64,9 +72,9 @@ func dataPathName(env *Env, kind string) string {
 }
 
 func cmdCheck(env *Env, args []string) int {
-	fs := newFlags(env, "check", "[-c DIR] [--node NAME]")
-	dir := fs.String("c", defaultConfigDir, "configuration directory")
-	node := fs.String("node", "", "check as this node (it must be declared in ha.cf)")
+	fs := newFlags(env, "check", "[-c DIR] [--node NODE]")
+	dir := fs.String("c", defaultConfigDir, "read the configuration from `DIR`")
+	node := fs.String("node", "", "check as this `NODE` (it must be declared in ha.cf)")
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}

@@ -18,8 +18,8 @@ import (
 // the cluster itself costs.
 func cmdServe(env *Env, args []string) int {
 	fs := newFlags(env, "serve", "[--listen ADDR] [--pidfile FILE] TEXT")
-	listen := fs.String("listen", ":80", "address to listen on")
-	pidfile := fs.String("pidfile", "", "write the process id here once listening")
+	listen := fs.String("listen", ":80", "listen on `ADDR`")
+	pidfile := fs.String("pidfile", "", "write the process id to `FILE` once listening")
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}

@@ -30,7 +30,7 @@ func socketPath(env *Env, flagValue string) string {
 
 func cmdStatus(env *Env, args []string) int {
 	fs := newFlags(env, "status", "[--socket PATH] [--json | --watch [--interval D]]")
-	sock := fs.String("socket", "", "control socket (default $LUBDUB_SOCKET or "+control.DefaultSocket+")")
+	sock := fs.String("socket", "", "control socket `PATH` (default $LUBDUB_SOCKET or "+control.DefaultSocket+")")
 	asJSON := fs.Bool("json", false, "print the status as JSON")
 	watch := fs.Bool("watch", false, "a live view, redrawn in place at every event and every --interval, until interrupted (as crm_mon)")
 	interval := fs.Duration("interval", 2*time.Second, "with --watch: redraw at least this often")

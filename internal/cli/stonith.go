@@ -457,7 +457,7 @@ var MeatwareDir = "/run"
 // writing "meatware reply NODE" in a 256-byte record, after a yes.
 func cmdMeatclient(env *Env, args []string) int {
 	fs := newFlags(env, "meatclient", "-c NODE [-w]")
-	node := fs.String("c", "", "the node you power-cycled by hand")
+	node := fs.String("c", "", "the `NODE` you power-cycled by hand")
 	wait := fs.Bool("w", false, "wait until a meatware request for NODE is pending")
 	if code, ok := parse(fs, args); !ok {
 		return code

@@ -39,6 +39,9 @@ type Options struct {
 	Socket    string
 	Version   string
 	Stderr    io.Writer
+	// Notify, when set, is told of readiness, reloads and the groups held
+	// here (systemd's Type=notify: SystemdNotifier).
+	Notify Notifier
 }
 
 // ErrConfig wraps configuration errors that stop the daemon from starting.
@@ -57,6 +60,7 @@ type daemon struct {
 	ctrl      chan ctrlReq
 	fenced    chan fenceDone
 	watchdog  *watchdog
+	notify    *notifier
 	load      string
 	loadRead  time.Time
 	hbPeer    bool // the state directory records a Heartbeat peer
@@ -198,6 +202,8 @@ func Run(ctx context.Context, opts Options) error {
 		defer ms.Close()
 	}
 
+	d.notify = newNotifier(opts.Notify, time.Now(), cfg.Initdead, monotonicUsec, d.log)
+	d.tellNotifier()
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(sigs)
@@ -263,7 +269,9 @@ func (d *daemon) loop(ctx context.Context, sigs <-chan os.Signal) error {
 			d.node.Leave(time.Now())
 		case s := <-sigs:
 			if s == syscall.SIGHUP {
-				d.reload()
+				d.notify.reloading()
+				ok := d.reload()
+				d.notify.reloaded(d.node.notifyView(), ok)
 				break
 			}
 			if d.node.Leaving() {
@@ -295,6 +303,7 @@ func (d *daemon) loop(ctx context.Context, sigs <-chan os.Signal) error {
 				d.watchdog.tickle(now, d.node.WatchdogOK())
 			}
 		}
+		d.tellNotifier()
 		if d.node.Done() {
 			d.shutdown("resources given up")
 			d.heartbeatPeer(false)
@@ -322,6 +331,9 @@ func (d *daemon) wakeup() time.Time {
 	t := d.node.NextWakeup()
 	if d.watchdog != nil && d.watchdog.next.Before(t) {
 		t = d.watchdog.next
+	}
+	if n := d.notify.due(); !n.IsZero() && n.Before(t) {
+		t = n
 	}
 	return t
 }
@@ -365,10 +377,10 @@ func (d *daemon) answer(req control.Request) control.Response {
 }
 
 // reload re-reads the configuration on SIGHUP; a broken one is refused and
-// the running one kept. The ldirectord.cf of each ldirectord resource
+// the running one kept (false). The ldirectord.cf of each ldirectord resource
 // running here is re-read and applied as ldirectord's own SIGHUP does
 // (each file judged on its own).
-func (d *daemon) reload() {
+func (d *daemon) reload() bool {
 	d.log.Info("SIGHUP: re-reading configuration", "dir", d.opts.ConfigDir)
 	d.exec.Reload("")
 	cfg, rep := haconf.Load(d.opts.ConfigDir, haconf.Options{Node: d.opts.Node, Stonith: fence.NewGluePlugins(nil)})
@@ -379,7 +391,7 @@ func (d *daemon) reload() {
 		d.log.Error("Config errors: configuration NOT reloaded; the old one stays in force")
 		d.reloadFailed = true
 		d.node.ConfigRefused(time.Now(), fmt.Sprintf("%s (%d errors)", rep.Errors[0], len(rep.Errors)))
-		return
+		return false
 	}
 	d.reloadFailed = false
 	if d.node.Reload(time.Now(), cfg) {
@@ -392,6 +404,7 @@ func (d *daemon) reload() {
 	}
 	d.cfg = d.node.cfg
 	d.log.Info("configuration reloaded")
+	return true
 }
 
 // event takes an event of the node: to the control socket's readers and

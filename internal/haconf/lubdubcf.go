@@ -173,7 +173,7 @@ func parseLubdubCf(file, text string, r *Report) (Tuning, Fencing) {
 			}
 			t.LVSDataPath = f[1]
 		default:
-			r.errorf(file, line, "unknown setting %q (start_timeout, stop_timeout, monitor_interval, monitor_timeout, max_restarts, stop_retries, failback_delay, no_quorum_policy, wait_for_all, watchdog_fence_timeout, fence_delay, failure_timeout, metrics_listen, lvs_datapath, fence_device, fencing_level, notify, alert, notify_timeout)", f[0])
+			r.errorf(file, line, "unknown setting %q (%s)", f[0], settingNames())
 		}
 	}
 	return t, fc
