@@ -23,9 +23,12 @@ type haCluster struct {
 	l      *lab.Lab
 	nodes  map[string]*node
 	client *lab.Host
-	probe  *lab.Proc
-	watch  *vipWatch
+	probed
+	watch *vipWatch
 }
+
+// probed is a cluster whose client polls the VIP (lubdub probe).
+type probed struct{ probe *lab.Proc }
 
 // haSetup builds the cluster; extra files go into node1's configuration
 // directory before it starts, extra lines into both nodes' lubdub.cf.
@@ -76,12 +79,12 @@ func haSetupEach(t *testing.T, autoFailback string, node1Files map[string]string
 }
 
 // served waits until the client is served by the given node.
-func (c *haCluster) served(by string, timeout time.Duration) bool {
+func (c *probed) served(by string, timeout time.Duration) bool {
 	return waitFor(timeout, func() bool { return probe.ServedBy(c.probe.Output(), by) })
 }
 
 // lastOutage is the outage the probe reported when service came back.
-func (c *haCluster) lastOutage() time.Duration {
+func (c *probed) lastOutage() time.Duration {
 	o := probe.Outages(c.probe.Output())
 	if len(o) == 0 {
 		return 0

@@ -33,9 +33,9 @@ type mixedCluster struct {
 	lub    map[string]*node
 	hb     map[string]*lab.Heartbeat
 	client *lab.Host
-	probe  *lab.Proc
-	watch  *vipWatch
-	hacf   string
+	probed
+	watch *vipWatch
+	hacf  string
 }
 
 func needHeartbeatPkg(t *testing.T) {
@@ -103,19 +103,6 @@ func (c *mixedCluster) start(name string) {
 	case "hb":
 		must(c.t, c.hb[name].Start(name+"-heartbeat.log"))
 	}
-}
-
-// served waits until the client is served by the given node.
-func (c *mixedCluster) served(by string, timeout time.Duration) bool {
-	return waitFor(timeout, func() bool { return probe.ServedBy(c.probe.Output(), by) })
-}
-
-func (c *mixedCluster) lastOutage() time.Duration {
-	o := probe.Outages(c.probe.Output())
-	if len(o) == 0 {
-		return 0
-	}
-	return o[len(o)-1]
 }
 
 func (c *mixedCluster) outages() int { return len(probe.Outages(c.probe.Output())) }

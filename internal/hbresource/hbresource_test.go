@@ -88,6 +88,18 @@ func (r *rig) up() {
 
 func (r *rig) done(g int, op placement.Op, ok bool) { r.take(r.m.Done(r.now, g, op, ok)) }
 
+// joined is node2 after the start-up exchange with a stable peer whose
+// claim is peerClaim: node2's own group (1) started, nothing left to say.
+func joined(t *testing.T, mode, peerClaim string) *rig {
+	r := newRig(t, "node2", mode)
+	r.up()
+	r.recv(TResource, "rsc_hold="+peerClaim, "rtype=full", "isstable=1")
+	r.said()
+	r.done(1, placement.OpStart, true)
+	r.said()
+	return r
+}
+
 // The claim bits mirror between the two points of view.
 func TestClaimMirror(t *testing.T) {
 	for c, want := range map[Claim]Claim{None: None, Local: Foreign, Foreign: Local, All: All} {
@@ -257,12 +269,7 @@ func TestPeerGaveUp(t *testing.T) {
 // hb_takeover from the peer makes this node go standby for the mirrored
 // set (trap 6); a request while the peer is in flux is refused.
 func TestHBTakeover(t *testing.T) {
-	r := newRig(t, "node2", "on")
-	r.up()
-	r.recv(TResource, "rsc_hold=local", "rtype=full", "isstable=1")
-	r.said()
-	r.done(1, placement.OpStart, true)
-	r.said()
+	r := joined(t, "on", "local")
 	r.recv(THBTakeover, "rsc_hold=local")
 	r.expect("ask_resources rsc_hold=foreign info=me")
 	// A second request inside the 10 s window is refused.
@@ -295,12 +302,7 @@ func TestStandbyRefusedInFlux(t *testing.T) {
 
 // A clean stop: release, say none/shutdown, then shutdone (trap 9).
 func TestLeave(t *testing.T) {
-	r := newRig(t, "node2", "on")
-	r.up()
-	r.recv(TResource, "rsc_hold=none", "rtype=full", "isstable=1")
-	r.said()
-	r.done(1, placement.OpStart, true)
-	r.said()
+	r := joined(t, "on", "none")
 	r.take(r.m.Leave(r.now))
 	r.expect("resource rsc_hold=none rtype=full isstable=0 info=shutdown", "run 1 stop")
 	if r.m.Idle() {
@@ -321,12 +323,7 @@ func TestLeave(t *testing.T) {
 // A stop that fails leaves the transition open: no "done" tells the peer
 // to start what may still run here.
 func TestFailedStopSaysNothing(t *testing.T) {
-	r := newRig(t, "node2", "on")
-	r.up()
-	r.recv(TResource, "rsc_hold=none", "rtype=full", "isstable=1")
-	r.said()
-	r.done(1, placement.OpStart, true)
-	r.said()
+	r := joined(t, "on", "none")
 	acts, err := r.m.Standby(r.now, placement.Local)
 	if err != nil {
 		t.Fatal(err)
