@@ -645,11 +645,11 @@ func (m *Machine) requestStandby(c Claim) error {
 func (m *Machine) canStandby() error {
 	switch {
 	case !m.nice:
-		return fmt.Errorf("Standby mode only implemented when nice_failback on (auto_failback on or off in ha.cf)")
+		return fmt.Errorf("standby mode only implemented when nice_failback on (auto_failback on or off in ha.cf)")
 	case !m.deadline.IsZero() && m.now.Before(m.deadline):
-		return fmt.Errorf("Standby in progress: %s left", m.deadline.Sub(m.now).Round(time.Second))
+		return fmt.Errorf("standby in progress: %s left", m.deadline.Sub(m.now).Round(time.Second))
 	case !m.otherStable:
-		return fmt.Errorf("Other side is in flux")
+		return fmt.Errorf("other side is in flux")
 	case m.state != stStable || len(m.jobs) > 0:
 		return fmt.Errorf("local resources in flux")
 	case !m.peerAlive:
@@ -819,7 +819,7 @@ func (m *Machine) Takeover(now time.Time, w placement.Which) ([]placement.Action
 		return nil, fmt.Errorf("takeover %q: say all, local or foreign", w)
 	}
 	if !m.nice {
-		return nil, fmt.Errorf("takeover refused: Standby mode only implemented when nice_failback on (auto_failback on or off in ha.cf)")
+		return nil, fmt.Errorf("takeover refused: standby mode only implemented when nice_failback on (auto_failback on or off in ha.cf)")
 	}
 	if !m.peerActive {
 		return nil, fmt.Errorf("takeover refused: %s is not active", m.cfg.Peer)
