@@ -212,8 +212,17 @@ func (r *notifyRig) settle(t *testing.T) mark {
 		s, err := r.n.status()
 		caughtUp = caughtUp && err == nil
 		if err == nil {
+			// The stream has caught up with the daemon too: each group's
+			// last event is its state now (a loaded machine may deliver
+			// the last one after the hook and the reader agreed).
+			last := map[string]string{}
+			for _, e := range st {
+				if e.Kind == events.Group && e.Node == r.n.name {
+					last[e.Subject] = e.State
+				}
+			}
 			for _, g := range s.Groups {
-				caughtUp = caughtUp && g.Local != "starting" && g.Local != "stopping"
+				caughtUp = caughtUp && g.Local != "starting" && g.Local != "stopping" && (last[g.ID] == g.Local || (last[g.ID] == "" && g.Local == "stopped"))
 			}
 		}
 		return caughtUp && time.Since(stable) > 400*time.Millisecond

@@ -296,7 +296,7 @@ func runMixed(t *testing.T, c *mixedCluster, steps []mixedStep) map[string]time.
 // each side's standby and takeover, a crash and return of each, a clean
 // stop of each.
 var failbackOnStory = []mixedStep{
-	{"start both", startBoth, "node1", true, 40 * time.Second},
+	{"start both", startBoth, "node1", true, 60 * time.Second},
 	{"standby node1", func(c *mixedCluster) error { return c.standby("node1") }, "node2", true, 20 * time.Second},
 	{"takeover node1", func(c *mixedCluster) error { return c.takeover("node1") }, "node1", true, 20 * time.Second},
 	{"takeover node2", func(c *mixedCluster) error { return c.takeover("node2") }, "node2", true, 20 * time.Second},
@@ -487,7 +487,7 @@ func TestMixedQuickRestartAfterCrash(t *testing.T) {
 	t.Parallel()
 	c := newMixed(t, "on", map[string]string{"node1": "hb", "node2": "lub"})
 	runMixed(t, c, []mixedStep{
-		{"start both", startBoth, "node1", true, 40 * time.Second},
+		{"start both", startBoth, "node1", true, 60 * time.Second},
 		{"standby node1", func(c *mixedCluster) error { return c.standby("node1") }, "node2", true, 30 * time.Second},
 		{"kill -9 lubdub on node2, start it again at once", func(c *mixedCluster) error {
 			n := c.lub["node2"]
