@@ -63,7 +63,9 @@ func newMixed(t *testing.T, autoFailback string, kinds map[string]string) *mixed
 	}
 	c.client = addHost(t, l, "client", 100, "br0")
 	c.watch = startVIPWatch(t, c.hosts, c.client)
-	p, err := c.client.Start("probe.log", lubdubBin, "probe", "--interval", "20ms", "--timeout", "300ms", "http://"+vip+"/")
+	// A 1 s timeout: these tests count moves, and a request slowed by
+	// Heartbeat's scripts on a busy machine is not one.
+	p, err := c.client.Start("probe.log", lubdubBin, "probe", "--interval", "20ms", "--timeout", "1s", "http://"+vip+"/")
 	must(t, err)
 	c.probe = p
 	return c
@@ -297,17 +299,17 @@ func runMixed(t *testing.T, c *mixedCluster, steps []mixedStep) map[string]time.
 // stop of each.
 var failbackOnStory = []mixedStep{
 	{"start both", startBoth, "node1", true, 60 * time.Second},
-	{"standby node1", func(c *mixedCluster) error { return c.standby("node1") }, "node2", true, 20 * time.Second},
-	{"takeover node1", func(c *mixedCluster) error { return c.takeover("node1") }, "node1", true, 20 * time.Second},
-	{"takeover node2", func(c *mixedCluster) error { return c.takeover("node2") }, "node2", true, 20 * time.Second},
-	{"standby node2", func(c *mixedCluster) error { return c.standby("node2") }, "node1", true, 20 * time.Second},
+	{"standby node1", func(c *mixedCluster) error { return c.standby("node1") }, "node2", true, 60 * time.Second},
+	{"takeover node1", func(c *mixedCluster) error { return c.takeover("node1") }, "node1", true, 60 * time.Second},
+	{"takeover node2", func(c *mixedCluster) error { return c.takeover("node2") }, "node2", true, 60 * time.Second},
+	{"standby node2", func(c *mixedCluster) error { return c.standby("node2") }, "node1", true, 60 * time.Second},
 	{"crash node1", func(c *mixedCluster) error { c.crash("node1"); return nil }, "node2", true, 45 * time.Second},
 	{"node1 returns (failback)", func(c *mixedCluster) error { c.reboot("node1"); return nil }, "node1", true, 40 * time.Second},
 	{"crash node2", func(c *mixedCluster) error { c.crash("node2"); return nil }, "node1", false, 10 * time.Second},
 	{"node2 returns", func(c *mixedCluster) error { c.reboot("node2"); time.Sleep(5 * time.Second); return nil }, "node1", false, 30 * time.Second},
 	{"SIGTERM node2", func(c *mixedCluster) error { c.stop("node2"); return nil }, "node1", false, 10 * time.Second},
 	{"node2 starts", func(c *mixedCluster) error { c.start("node2"); time.Sleep(5 * time.Second); return nil }, "node1", false, 30 * time.Second},
-	{"SIGTERM node1", func(c *mixedCluster) error { c.stop("node1"); return nil }, "node2", true, 30 * time.Second},
+	{"SIGTERM node1", func(c *mixedCluster) error { c.stop("node1"); return nil }, "node2", true, 60 * time.Second},
 }
 
 // The whole story with Heartbeat on one node and lubdub on the other, in
@@ -372,13 +374,13 @@ func TestMixedResourcesFailbackOff(t *testing.T) {
 	forBoth(t, "off", "node1", []mixedStep{
 		{"start node2 alone", func(c *mixedCluster) error { c.start("node2"); return nil }, "node2", true, 40 * time.Second},
 		{"start node1 (no failback)", func(c *mixedCluster) error { c.start("node1"); time.Sleep(5 * time.Second); return nil }, "node2", false, 30 * time.Second},
-		{"standby node2", func(c *mixedCluster) error { return c.standby("node2") }, "node1", true, 20 * time.Second},
-		{"standby node1", func(c *mixedCluster) error { return c.standby("node1") }, "node2", true, 20 * time.Second},
+		{"standby node2", func(c *mixedCluster) error { return c.standby("node2") }, "node1", true, 60 * time.Second},
+		{"standby node1", func(c *mixedCluster) error { return c.standby("node1") }, "node2", true, 60 * time.Second},
 		{"crash node2", func(c *mixedCluster) error { c.crash("node2"); return nil }, "node1", true, 45 * time.Second},
 		{"node2 returns (no failback)", func(c *mixedCluster) error { c.reboot("node2"); time.Sleep(5 * time.Second); return nil }, "node1", false, 30 * time.Second},
 		{"crash node1", func(c *mixedCluster) error { c.crash("node1"); return nil }, "node2", true, 45 * time.Second},
 		{"node1 returns (no failback)", func(c *mixedCluster) error { c.reboot("node1"); time.Sleep(5 * time.Second); return nil }, "node2", false, 30 * time.Second},
-		{"takeover node1", func(c *mixedCluster) error { return c.takeover("node1") }, "node1", true, 20 * time.Second},
+		{"takeover node1", func(c *mixedCluster) error { return c.takeover("node1") }, "node1", true, 60 * time.Second},
 	})
 }
 
@@ -405,7 +407,7 @@ func TestMixedResourcesLegacy(t *testing.T) {
 		{"node1 returns (ip-request)", func(c *mixedCluster) error { c.reboot("node1"); return nil }, "node1", true, 40 * time.Second},
 		{"crash node2", func(c *mixedCluster) error { c.crash("node2"); return nil }, "node1", false, 10 * time.Second},
 		{"node2 returns", func(c *mixedCluster) error { c.reboot("node2"); time.Sleep(5 * time.Second); return nil }, "node1", false, 30 * time.Second},
-		{"SIGTERM node1", func(c *mixedCluster) error { c.stop("node1"); return nil }, "node2", true, 30 * time.Second},
+		{"SIGTERM node1", func(c *mixedCluster) error { c.stop("node1"); return nil }, "node2", true, 60 * time.Second},
 		{"node1 starts (ip-request)", func(c *mixedCluster) error { c.start("node1"); return nil }, "node1", true, 40 * time.Second},
 	})
 }
@@ -454,7 +456,7 @@ func TestRollingMigrationFromHeartbeat(t *testing.T) {
 			}
 			return dialect("node2", "heartbeat")
 		}, "node1", false, 30 * time.Second},
-		{"move the group to node2", func(c *mixedCluster) error { return c.takeover("node2") }, "node2", true, 30 * time.Second},
+		{"move the group to node2", func(c *mixedCluster) error { return c.takeover("node2") }, "node2", true, 60 * time.Second},
 		{"stop Heartbeat on node1", func(c *mixedCluster) error { c.stop("node1"); return nil }, "node2", false, 30 * time.Second},
 		{"lubdub on node1: back to node1", func(c *mixedCluster) error {
 			if err := lubdubOn("node1"); err != nil {
@@ -488,7 +490,7 @@ func TestMixedQuickRestartAfterCrash(t *testing.T) {
 	c := newMixed(t, "on", map[string]string{"node1": "hb", "node2": "lub"})
 	runMixed(t, c, []mixedStep{
 		{"start both", startBoth, "node1", true, 60 * time.Second},
-		{"standby node1", func(c *mixedCluster) error { return c.standby("node1") }, "node2", true, 30 * time.Second},
+		{"standby node1", func(c *mixedCluster) error { return c.standby("node1") }, "node2", true, 60 * time.Second},
 		{"kill -9 lubdub on node2, start it again at once", func(c *mixedCluster) error {
 			n := c.lub["node2"]
 			must(t, n.proc.Signal(syscall.SIGKILL))
