@@ -29,7 +29,7 @@ func check(v *Virtual, addr string, timeout time.Duration) error {
 // the loopback of a private namespace, and decide as ldirectord's
 // check_* functions do.
 func TestChecksAgainstRealServers(t *testing.T) {
-	testkit.InNetns(t, func() {
+	testkit.Isolated(t, func() {
 		mux := http.NewServeMux()
 		mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintf(w, "Test Page for %s", r.Host) })
 		mux.HandleFunc("/broken", func(w http.ResponseWriter, r *http.Request) {

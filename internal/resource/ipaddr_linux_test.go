@@ -72,7 +72,7 @@ func ipOut(t *testing.T, args ...string) string {
 // silent at once after its stop (which removes it), and a re-announcement
 // only while it is held.
 func TestIPaddr2InNamespace(t *testing.T) {
-	testkit.InNetns(t, func() {
+	testkit.Isolated(t, func() {
 		ipOut(t, "link", "add", "eth0", "type", "veth", "peer", "name", "peer0")
 		ipOut(t, "addr", "add", "198.18.0.1/24", "brd", "+", "dev", "eth0")
 		ipOut(t, "link", "set", "eth0", "up")
