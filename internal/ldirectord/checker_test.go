@@ -127,6 +127,11 @@ virtual=198.18.0.10:83
 	real=198.18.1.11:83 masq
 	checktype=ping
 	checkcount=2
+virtual=198.18.0.10:84
+	real=198.18.1.11:84 masq
+	protocol=udp
+	checktype=connect
+	checkcount=3
 `)
 	var mu sync.Mutex
 	got := map[uint16]time.Duration{}
@@ -139,7 +144,9 @@ virtual=198.18.0.10:83
 	}
 	ch := NewChecker(c, &datapath.Mem{}, check, quiet())
 	ch.round(context.Background(), time.Now(), nil, 0)
-	want := map[uint16]time.Duration{80: 3 * time.Second, 81: time.Second, 82: time.Second, 83: 2 * time.Second}
+	// A UDP service's connect check pings (see Check): checkcount
+	// attempts of checktimeout each.
+	want := map[uint16]time.Duration{80: 3 * time.Second, 81: time.Second, 82: time.Second, 83: 2 * time.Second, 84: 3 * time.Second}
 	for p, w := range want {
 		if got[p] != w {
 			t.Errorf("port %d: timeout %s, want %s", p, got[p], w)
