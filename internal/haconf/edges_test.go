@@ -216,3 +216,85 @@ func TestStonithLengthLimits(t *testing.T) {
 		}
 	}
 }
+
+// SplitBrainRisk speaks for clusters that can run a group twice: two
+// nodes without fencing, more without fencing where every partition runs
+// groups or none fences itself; it is silent with fencing of either kind
+// or without groups.
+func TestSplitBrainRisk(t *testing.T) {
+	const res = "node1 198.18.0.10\n"
+	for _, c := range []struct{ hacf, cf, res, want string }{
+		{twoNodes, "", res, "two nodes and no fencing"},
+		{twoNodes, "", "", ""},
+		{twoNodes + "stonith_host * null node1 node2\n", "", res, ""},
+		{twoNodes, "fence_device x fence_x\n", res, ""},
+		{"node node1 node2 node3\nbcast eth0\n", "", res, "no fencing or self-fencing (watchdog_fence_timeout)"},
+		{"node node1 node2 node3\nbcast eth0\n", "no_quorum_policy ignore\n", res, "no_quorum_policy ignore and no fencing"},
+		{"node node1 node2 node3\nbcast eth0\nwatchdog /dev/watchdog\n", "watchdog_fence_timeout 70s\n", res, ""},
+	} {
+		dir := write(t, map[string]string{"ha.cf": c.hacf, "authkeys": goodAuth, "lubdub.cf": c.cf, "haresources": c.res})
+		cfg, r := Load(dir, Options{Node: "node1"})
+		if err := r.Err(); err != nil {
+			t.Fatal(err)
+		}
+		if got := cfg.SplitBrainRisk(); c.want == "" && got != "" || !strings.Contains(got, c.want) {
+			t.Errorf("%q %q %q: %q, want %q", c.hacf, c.cf, c.res, got, c.want)
+		}
+	}
+}
+
+// fence_delay is two deadtimes unless set.
+func TestFenceDelay(t *testing.T) {
+	c, _ := loadWith(t, twoNodes+"deadtime 10\n", "")
+	if got := c.Tuning.FenceDelayFor(c.Deadtime); got != 20*time.Second {
+		t.Errorf("default: %v, want 2 deadtimes", got)
+	}
+	c, _ = loadWith(t, twoNodes+"deadtime 10\n", "fence_delay 0s\n")
+	if got := c.Tuning.FenceDelayFor(c.Deadtime); got != 0 {
+		t.Errorf("fence_delay 0s: %v", got)
+	}
+}
+
+// What ha.cf's lines leave for status tools and lubdub check: a noted
+// directive's last value (env's none), msgfmt classic read as netstring
+// with a note, uuidfrom nodename noted, a stonith_host line for another
+// node marked so, and its parameters named when cluster-glue names them.
+func TestHacfReadings(t *testing.T) {
+	c, r := loadHaCf(t, "node node1 node2\nbcast eth0\nrealtime on\nrealtime off\nenv A=1\nmsgfmt classic\nuuidfrom nodename\nstonith_host node2 null node1\n")
+	if err := r.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if c.Params["realtime"] != "off" || c.Params["env"] != "" || c.MsgFmt != "netstring" {
+		t.Errorf("realtime %q env %q msgfmt %q", c.Params["realtime"], c.Params["env"], c.MsgFmt)
+	}
+	var notes []string
+	for _, n := range r.Notes {
+		notes = append(notes, n.Msg)
+	}
+	for _, want := range []string{"msgfmt classic: lubdub reads both frames", "uuidfrom nodename: lubdub keeps its node uuid"} {
+		if !strings.Contains(strings.Join(notes, "\n"), want) {
+			t.Errorf("notes %q lack %q", notes, want)
+		}
+	}
+	var b strings.Builder
+	c.Describe(&b, "node1")
+	if want := "  stonith_host node2 null with 1 parameter word(s) (ha.cf line 8) (for node2)\n"; !strings.Contains(b.String(), want) {
+		t.Errorf("lubdub check lacks %q:\n%s", want, b.String())
+	}
+	s := StonithDevice{FromHost: "*", Type: "baytech", Params: "10.0.0.3 admin secret", Names: []string{"ipaddr", "login", "password"}, Line: 3}
+	if got, want := s.String(), "stonith_host * baytech with ipaddr, login, password (ha.cf line 3)"; got != want {
+		t.Errorf("%q, want %q", got, want)
+	}
+}
+
+// In lubdub.cf a # inside double quotes, after an escaped quote too, is
+// part of the value.
+func TestLubdubCfQuotedHash(t *testing.T) {
+	c, r := loadWith(t, twoNodes, `fence_device x fence_x pw="a\"#b" # comment`+"\n")
+	if err := r.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Fencing.Devices[0].Params["pw"]; got != `a"#b` {
+		t.Errorf("pw %q", got)
+	}
+}
