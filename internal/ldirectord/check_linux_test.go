@@ -110,6 +110,14 @@ func TestChecksAgainstRealServers(t *testing.T) {
 		up("http to a closed port", http("http", "/", "", ""), closed, false)
 		up("https, self-signed certificate", http("https", "/", "Test Page", ""), tlsAddr, true)
 		up("https spoken to a plain http server", http("https", "/", "", ""), webAddr, false)
+		// A virtual service on port 443 without service= is checked with
+		// TLS, as ldirectord's ld_port_to_service makes it https.
+		https443, err := ParseWith("f.cf", strings.NewReader("virtual=198.18.0.10:443\n\treal=127.0.0.1:1 masq\n\tchecktype=negotiate\n\treceive=\"Test Page\"\n"), NumericResolver{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		up("virtual port 443, no service=: https to a TLS server", https443.Virtuals[0], tlsAddr, true)
+		up("virtual port 443, no service=: https to a plain http server", https443.Virtuals[0], webAddr, false)
 		pv := http("http_proxy", "/http://www.example.com/status", "via proxy", "")
 		up("http_proxy: the real server is asked as a proxy", pv, proxyAddr, true)
 		if got := <-proxied; got != "http://www.example.com/status" {
