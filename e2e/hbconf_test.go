@@ -111,7 +111,8 @@ func hasDirective(hacf, name string) bool {
 
 // Every case in internal/haconf/hbdiff/testdata says what Heartbeat 3.0.6
 // made of its files: check that against Heartbeat itself (the unit test
-// TestCasesAsHeartbeat checks lubdub against the same lines).
+// TestCasesAsHeartbeat in internal/haconf checks lubdub against the same
+// lines).
 func TestConfigCasesHeartbeat(t *testing.T) {
 	needHeartbeat(t)
 	cases, err := hbdiff.LoadCases("../internal/haconf/hbdiff/testdata")

@@ -3,7 +3,9 @@
 // namespace of its own), hosts (a namespace each) attached with veth pairs,
 // and processes run inside hosts. Addresses come only from 198.18.0.0/15,
 // names are unique per run, and everything is torn down by Close, which
-// tests register with t.Cleanup.
+// tests register with t.Cleanup, or, when the process that made the lab
+// ends without Close (a test binary at go test's -timeout), by the lab's
+// reaper.
 package lab
 
 import (
@@ -11,6 +13,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,6 +37,10 @@ type Lab struct {
 	segments map[string]int
 	procs    []*Proc
 	closed   bool
+	reaper   *exec.Cmd
+	// reaperIn is the reaper's standard input: it closes when this
+	// process ends, however it ends.
+	reaperIn io.WriteCloser
 }
 
 // Host is a namespace with interfaces.
@@ -71,10 +78,44 @@ func New(dir string) (*Lab, error) {
 	l.bridgeNS = l.ID + "-br"
 	os.MkdirAll(ownerDir, 0o755)
 	os.WriteFile(filepath.Join(ownerDir, l.ID), []byte(strconv.Itoa(os.Getpid())), 0o644)
+	if err := l.startReaper(); err != nil {
+		return nil, err
+	}
 	if err := run("ip", "netns", "add", l.bridgeNS); err != nil {
+		l.Close()
 		return nil, err
 	}
 	return l, nil
+}
+
+// reaperScript waits for its standard input to close, then ends what
+// still runs in the lab's namespaces ($1-*) and deletes them, and the
+// lab's owner file ($2).
+const reaperScript = `cat >/dev/null
+for ns in $(ip netns list | sed -n "s/^\\($1-[^ ]*\\).*/\\1/p"); do
+  for pid in $(ip netns pids "$ns"); do kill -9 "$pid"; done
+  ip netns del "$ns"
+done
+rm -f "$2"
+`
+
+// startReaper starts the lab's reaper: a shell in a session of its own
+// (no signal to this process's group reaches it) that takes the lab down
+// when this process ends without Close (go test's -timeout ends a test
+// binary with a panic, which runs no cleanup; a kill runs nothing), so
+// that no namespace or process of the lab outlives it.
+func (l *Lab) startReaper() error {
+	cmd := exec.Command("sh", "-c", reaperScript, "sh", l.ID, filepath.Join(ownerDir, l.ID))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting the lab's reaper: %w", err)
+	}
+	l.reaper, l.reaperIn = cmd, in
+	return nil
 }
 
 // Segment creates an Ethernet segment 198.18.N.0/24 (N = subnet).
@@ -362,6 +403,17 @@ func (l *Lab) Close() error {
 		errs = append(errs, err.Error())
 	}
 	os.Remove(filepath.Join(ownerDir, l.ID))
+	if l.reaper != nil {
+		// Nothing is left for it to do: let it end.
+		l.reaperIn.Close()
+		done := make(chan struct{})
+		go func() { l.reaper.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			errs = append(errs, fmt.Sprintf("the lab's reaper (pid %d) did not end", l.reaper.Process.Pid))
+		}
+	}
 	if len(errs) > 0 {
 		return fmt.Errorf("tearing down lab %s: %s", l.ID, strings.Join(errs, "; "))
 	}

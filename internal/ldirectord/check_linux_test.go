@@ -1,6 +1,7 @@
 package ldirectord
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -29,7 +31,7 @@ func check(v *Virtual, addr string, timeout time.Duration) error {
 // the loopback of a private namespace, and decide as ldirectord's
 // check_* functions do.
 func TestChecksAgainstRealServers(t *testing.T) {
-	testkit.InNetns(t, func() {
+	testkit.Isolated(t, func() {
 		mux := http.NewServeMux()
 		mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintf(w, "Test Page for %s", r.Host) })
 		mux.HandleFunc("/broken", func(w http.ResponseWriter, r *http.Request) {
@@ -39,6 +41,17 @@ func TestChecksAgainstRealServers(t *testing.T) {
 		mux.HandleFunc("/created", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusCreated); fmt.Fprint(w, "made") })
 		mux.HandleFunc("/moved", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/", http.StatusMovedPermanently) })
 		mux.HandleFunc("/loop", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/loop", http.StatusFound) })
+		// /chain/N redirects N times, then answers.
+		mux.HandleFunc("/chain/", func(w http.ResponseWriter, r *http.Request) {
+			n, _ := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/chain/"))
+			if n > 0 {
+				http.Redirect(w, r, "/chain/"+strconv.Itoa(n-1), http.StatusFound)
+				return
+			}
+			fmt.Fprint(w, "Test Page at the end")
+		})
+		mux.HandleFunc("/299", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(299); fmt.Fprint(w, "Test Page") })
+		mux.HandleFunc("/300", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(300); fmt.Fprint(w, "Test Page") })
 		web, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
@@ -107,9 +120,21 @@ func TestChecksAgainstRealServers(t *testing.T) {
 		up("http 404, no receive", http("http", "/missing", "", ""), webAddr, false)
 		up("http 301 followed to a 200", http("http", "/moved", "Test Page", ""), webAddr, true)
 		up("http redirect loop (LWP stops after 7)", http("http", "/loop", "", ""), webAddr, false)
+		up("http 7 redirects, then 200 (LWP's max_redirect)", http("http", "/chain/7", "Test Page", ""), webAddr, true)
+		up("http 8 redirects, then 200", http("http", "/chain/8", "", ""), webAddr, false)
+		up("http 299 (is_success)", http("http", "/299", "Test Page", ""), webAddr, true)
+		up("http 300 without a Location", http("http", "/300", "", ""), webAddr, false)
 		up("http to a closed port", http("http", "/", "", ""), closed, false)
 		up("https, self-signed certificate", http("https", "/", "Test Page", ""), tlsAddr, true)
 		up("https spoken to a plain http server", http("https", "/", "", ""), webAddr, false)
+		// A virtual service on port 443 without service= is checked with
+		// TLS, as ldirectord's ld_port_to_service makes it https.
+		https443, err := ParseWith("f.cf", strings.NewReader("virtual=198.18.0.10:443\n\treal=127.0.0.1:1 masq\n\tchecktype=negotiate\n\treceive=\"Test Page\"\n"), NumericResolver{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		up("virtual port 443, no service=: https to a TLS server", https443.Virtuals[0], tlsAddr, true)
+		up("virtual port 443, no service=: https to a plain http server", https443.Virtuals[0], webAddr, false)
 		pv := http("http_proxy", "/http://www.example.com/status", "via proxy", "")
 		up("http_proxy: the real server is asked as a proxy", pv, proxyAddr, true)
 		if got := <-proxied; got != "http://www.example.com/status" {
@@ -138,8 +163,28 @@ func TestChecksAgainstRealServers(t *testing.T) {
 
 		ping := &Virtual{CheckType: CheckPing, CheckTimeout: time.Second, CheckCount: 1}
 		up("ping the loopback", ping, "127.0.0.1:0", true)
+		ping.CheckTimeout = 0
+		up("ping with no checktimeout: ldirectord's default", ping, "127.0.0.1:0", true)
 		ping.CheckTimeout = 200 * time.Millisecond
 		up("ping an address nobody has", ping, "198.18.255.254:0", false)
+		// checkcount attempts of checktimeout each, then down: not the
+		// whole time the caller allows.
+		ping.CheckCount = 2
+		start := time.Now()
+		up("ping, 2 attempts of 200 ms, nobody answers", ping, "198.18.255.254:0", false)
+		if took := time.Since(start); took > 1500*time.Millisecond {
+			t.Errorf("2 ping attempts of 200 ms took %s", took)
+		}
+		ping.CheckCount = 1
+		// A host that ignores pings is down, though the loopback shows
+		// this host's own echo request.
+		if err := os.WriteFile("/proc/sys/net/ipv4/icmp_echo_ignore_all", []byte("1\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		up("ping a host that ignores pings", ping, "127.0.0.1:0", false)
+		if err := os.WriteFile("/proc/sys/net/ipv4/icmp_echo_ignore_all", []byte("0\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
 		udp := &Virtual{CheckType: CheckConnect, Key: lvs.Key{Proto: "UDP"}, CheckTimeout: time.Second, CheckCount: 1}
 		up("connect on a UDP service pings", udp, "127.0.0.1:53", true)
 
@@ -166,8 +211,25 @@ func TestChecksAgainstRealServers(t *testing.T) {
 		up("external killed by a signal ($? >> 8 is 0)", ext, "127.0.0.1:8080", true)
 		ext.CheckCommand = filepath.Join(dir, "absent")
 		up("external that cannot run", ext, "127.0.0.1:8080", false)
+		// external-perl: the file runs inside perl (it needs no #! line,
+		// nor the execute bit), with the same four arguments.
+		perl := filepath.Join(dir, "check.pl")
+		os.WriteFile(perl, []byte(`exit(($ARGV[2] eq "127.0.0.1" && $ARGV[3] eq "8080") ? 0 : 1);`+"\n"), 0o644)
+		xp := &Virtual{CheckType: CheckExternalPerl, CheckCommand: perl, Key: ext.Key, CheckTimeout: 5 * time.Second}
+		up("external-perl, exit 0", xp, "127.0.0.1:8080", true)
+		up("external-perl, exit 1", xp, "127.0.0.1:8081", false)
+		// A command that outlasts checktimeout is killed with what it
+		// started (its process group).
+		pidFile := filepath.Join(dir, "child.pid")
+		ext.CheckCommand = script("forker", "sleep 30 &\necho $! > "+pidFile+"\nwait")
+		up("external that forks and hangs", ext, "127.0.0.1:8080", false)
+		if b, err := os.ReadFile(pidFile); err != nil {
+			t.Errorf("the forking check wrote no pid: %v", err)
+		} else if pid, _ := strconv.Atoi(strings.TrimSpace(string(b))); !gone(pid, 2*time.Second) {
+			t.Errorf("the hanging check's child %d still runs after the check gave up", pid)
+		}
 		ext.CheckCommand = script("hang", "sleep 30")
-		start := time.Now()
+		start = time.Now()
 		if err := check(ext, "127.0.0.1:8080", 300*time.Millisecond); err == nil || !strings.Contains(err.Error(), "no answer") {
 			t.Errorf("hanging external check: %v", err)
 		}
@@ -175,4 +237,18 @@ func TestChecksAgainstRealServers(t *testing.T) {
 			t.Errorf("a hanging check script held the checker %s", time.Since(start))
 		}
 	})
+}
+
+// gone waits up to timeout for pid to end (a zombie counts as ended).
+func gone(pid int, timeout time.Duration) bool {
+	for end := time.Now().Add(timeout); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if err != nil {
+			return true
+		}
+		if f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:])); len(f) > 0 && f[0] == "Z" {
+			return true
+		}
+	}
+	return false
 }

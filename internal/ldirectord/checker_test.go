@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -127,6 +128,11 @@ virtual=198.18.0.10:83
 	real=198.18.1.11:83 masq
 	checktype=ping
 	checkcount=2
+virtual=198.18.0.10:84
+	real=198.18.1.11:84 masq
+	protocol=udp
+	checktype=connect
+	checkcount=3
 `)
 	var mu sync.Mutex
 	got := map[uint16]time.Duration{}
@@ -139,7 +145,9 @@ virtual=198.18.0.10:83
 	}
 	ch := NewChecker(c, &datapath.Mem{}, check, quiet())
 	ch.round(context.Background(), time.Now(), nil, 0)
-	want := map[uint16]time.Duration{80: 3 * time.Second, 81: time.Second, 82: time.Second, 83: 2 * time.Second}
+	// A UDP service's connect check pings (see Check): checkcount
+	// attempts of checktimeout each.
+	want := map[uint16]time.Duration{80: 3 * time.Second, 81: time.Second, 82: time.Second, 83: 2 * time.Second, 84: 3 * time.Second}
 	for p, w := range want {
 		if got[p] != w {
 			t.Errorf("port %d: timeout %s, want %s", p, got[p], w)
@@ -268,5 +276,61 @@ func TestAutoReload(t *testing.T) {
 	}
 	if got := dp.save(); got != want {
 		t.Errorf("after the file changed:\n%s\nwant\n%s", got, want)
+	}
+}
+
+// countingPath is a datapath.Mem that counts the changes written to it.
+type countingPath struct {
+	*datapath.Mem
+	syncs int
+}
+
+func (p *countingPath) Sync(old, new *lvs.Table) error {
+	p.syncs++
+	return p.Mem.Sync(old, new)
+}
+
+// While no server changes state and the kernel holds every service, the
+// checker writes nothing: rounds of checks leave the kernel's table
+// alone. Present counts the configuration's services in the kernel.
+func TestQuietRoundsWriteNothing(t *testing.T) {
+	c := mustParse(t, "checkinterval=10ms\nvirtual=198.18.0.10:80\n\treal=198.18.1.11:80 masq\n\tchecktype=connect\nvirtual=198.18.0.10:81\n\treal=198.18.1.11:81 masq\n\tchecktype=connect\n")
+	dp := &countingPath{Mem: &datapath.Mem{}}
+	if n, err := Present(c, dp); n != 0 || err != nil {
+		t.Fatalf("present before the start: %d %v", n, err)
+	}
+	var failing atomic.Bool
+	check := func(_ context.Context, _ *Virtual, r Real) error {
+		if failing.Load() && r.Addr.Port() == 81 {
+			return errors.New("refused")
+		}
+		return nil
+	}
+	ch := NewChecker(c, dp, check, quiet())
+	ch.lock = noLock
+	if err := ch.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := Present(c, dp); n != 2 || err != nil {
+		t.Fatalf("present after the start: %d %v", n, err)
+	}
+	written := dp.syncs
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	ch.Run(ctx)
+	cancel()
+	if dp.syncs != written {
+		t.Errorf("%d writes to the kernel in rounds where nothing changed", dp.syncs-written)
+	}
+	// One server fails: one write, then quiet again.
+	failing.Store(true)
+	written = dp.syncs
+	ctx, cancel = context.WithTimeout(context.Background(), 300*time.Millisecond)
+	ch.Run(ctx)
+	cancel()
+	if dp.syncs != written+1 {
+		t.Errorf("%d writes for one server going down, want 1", dp.syncs-written)
+	}
+	if got := dp.Table.Save(); strings.Contains(got, "198.18.1.11:81") {
+		t.Errorf("the failed server is still in the kernel:\n%s", got)
 	}
 }

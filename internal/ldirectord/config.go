@@ -15,6 +15,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/netip"
 	"os"
@@ -1031,8 +1032,10 @@ func (p *parser) reals(v *Virtual, val string, n int) {
 	rest := fm[2]
 	if w := weightRE.FindStringSubmatch(rest); w != nil {
 		wt, err := strconv.Atoi(w[1])
-		if err != nil || wt > 65535 {
-			p.errf(n, "weight %s of real server %s: IPVS takes 0 to 65535", w[1], m[1])
+		// ldirectord takes any number and leaves ipvsadm to refuse it at
+		// start; ipvsadm 1.31 and IPVS take 0 to INT_MAX.
+		if err != nil || wt > math.MaxInt32 {
+			p.errf(n, "weight %s of real server %s: ipvsadm takes 0 to %d", w[1], m[1], math.MaxInt32)
 			return
 		}
 		r.Weight, rest = wt, w[2]

@@ -2,6 +2,9 @@ package ldirectord
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -20,10 +23,10 @@ const ldirectordBin = "/usr/sbin/ldirectord"
 // ldVerdict is what ldirectord's read_config said of a file: accepted, or
 // its (first: it stops there) error's line and message.
 type ldVerdict struct {
-	ok   bool
-	line int
-	msg  string
-	out  string
+	OK   bool
+	Line int
+	Msg  string
+	Out  string
 }
 
 var ldErrorRE = regexp.MustCompile(`Error \[\d+\] reading file .* at line (\d+): (.*)`)
@@ -33,7 +36,82 @@ var ldErrorRE = regexp.MustCompile(`Error \[\d+\] reading file .* at line (\d+):
 // (2 on a configuration error) without touching the kernel or its log
 // file. It runs in a network namespace of its own, so that a name it
 // looks up never reaches DNS and nothing leaves the machine.
+//
+// Its verdicts are kept (verdictCache): the same file read by the same
+// ldirectord, with the same /etc/hosts and /etc/services, gets the same
+// verdict, and each run costs over a second of Perl start-up (many more
+// on a loaded machine), which mutation testing pays for every mutant.
 func runLdirectord(t *testing.T, file string) ldVerdict {
+	t.Helper()
+	text, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache := verdictCache(t)
+	key := cacheKey(t, text)
+	if cache != "" {
+		if b, err := os.ReadFile(filepath.Join(cache, key)); err == nil {
+			var v ldVerdict
+			if json.Unmarshal(b, &v) == nil {
+				return v
+			}
+		}
+	}
+	v := runLdirectordNow(t, file)
+	if cache != "" {
+		b, _ := json.Marshal(v)
+		tmp := filepath.Join(cache, key+fmt.Sprintf(".%d.tmp", os.Getpid()))
+		if os.WriteFile(tmp, b, 0o644) == nil {
+			os.Rename(tmp, filepath.Join(cache, key))
+		}
+	}
+	return v
+}
+
+// verdictCache is the directory of ldirectord's verdicts
+// (lubdub-ldirectord in the user's cache directory), "" when
+// LUBDUB_LDIRECTORD_CACHE=off or it cannot be made.
+func verdictCache(t *testing.T) string {
+	if os.Getenv("LUBDUB_LDIRECTORD_CACHE") == "off" {
+		return ""
+	}
+	d, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	d = filepath.Join(d, "lubdub-ldirectord")
+	if err := os.MkdirAll(d, 0o755); err != nil {
+		t.Logf("no cache of ldirectord's verdicts: %v", err)
+		return ""
+	}
+	return d
+}
+
+var (
+	inputsOnce sync.Once
+	inputsHash []byte
+)
+
+// cacheKey names a file's verdict: a hash of ldirectord itself, the
+// files it resolves names with, and the file.
+func cacheKey(t *testing.T, text []byte) string {
+	inputsOnce.Do(func() {
+		h := sha256.New()
+		for _, f := range []string{ldirectordBin, "/etc/hosts", "/etc/services"} {
+			b, _ := os.ReadFile(f)
+			fmt.Fprintf(h, "%s %d\n", f, len(b))
+			h.Write(b)
+		}
+		inputsHash = h.Sum(nil)
+	})
+	h := sha256.New()
+	h.Write(inputsHash)
+	h.Write(text)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// runLdirectordNow runs ldirectord on the file.
+func runLdirectordNow(t *testing.T, file string) ldVerdict {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -46,17 +124,17 @@ func runLdirectord(t *testing.T, file string) ldVerdict {
 	} else if err != nil {
 		t.Fatalf("running ldirectord: %v", err)
 	}
-	v := ldVerdict{out: string(out)}
+	v := ldVerdict{Out: string(out)}
 	switch code {
 	case 3:
-		v.ok = true
+		v.OK = true
 	case 2:
 		m := ldErrorRE.FindStringSubmatch(string(out))
 		if m == nil {
 			t.Fatalf("ldirectord exit 2 without a configuration error:\n%s", out)
 		}
-		fmt.Sscan(m[1], &v.line)
-		v.msg = strings.TrimSpace(m[2])
+		fmt.Sscan(m[1], &v.Line)
+		v.Msg = strings.TrimSpace(m[2])
 	default:
 		t.Fatalf("ldirectord exit %d:\n%s", code, out)
 	}
@@ -87,21 +165,21 @@ func agree(t *testing.T, name, text string, ld ldVerdict, differs string) {
 	errors.As(err, &es)
 	switch {
 	case differs != "":
-		same := (err == nil) == ld.ok
-		if same && ld.ok {
+		same := (err == nil) == ld.OK
+		if same && ld.OK {
 			t.Errorf("%s: both accept it, but the case says lubdub differs (%s)", name, differs)
 		}
-	case ld.ok && err != nil:
+	case ld.OK && err != nil:
 		t.Errorf("%s: ldirectord accepts it, lubdub says:\n%v", name, err)
-	case !ld.ok && err == nil:
-		t.Errorf("%s: ldirectord refuses it (line %d: %s), lubdub accepts it", name, ld.line, ld.msg)
-	case !ld.ok:
+	case !ld.OK && err == nil:
+		t.Errorf("%s: ldirectord refuses it (line %d: %s), lubdub accepts it", name, ld.Line, ld.Msg)
+	case !ld.OK:
 		found := false
 		for _, e := range es {
-			found = found || e.Line == ld.line && strings.Contains(normal(e.Msg), normal(ld.msg))
+			found = found || e.Line == ld.Line && strings.Contains(normal(e.Msg), normal(ld.Msg))
 		}
 		if !found {
-			t.Errorf("%s: ldirectord says line %d: %s; lubdub says:\n%v", name, ld.line, ld.msg, err)
+			t.Errorf("%s: ldirectord says line %d: %s; lubdub says:\n%v", name, ld.Line, ld.Msg, err)
 		}
 	}
 }
@@ -142,10 +220,10 @@ func TestParseFilesAgainstLdirectord(t *testing.T) {
 			defer func() { <-sem }()
 			ld := runLdirectord(t, abs)
 			name := filepath.Base(f)
-			if name == "errors-all-in-file-order.cf" && !ld.ok {
+			if name == "errors-all-in-file-order.cf" && !ld.OK {
 				// ldirectord stops at the first error: line 3.
-				if ld.line != 3 || ld.msg != "invalid check timeout value" {
-					t.Errorf("%s: ldirectord says line %d: %s", name, ld.line, ld.msg)
+				if ld.Line != 3 || ld.Msg != "invalid check timeout value" {
+					t.Errorf("%s: ldirectord says line %d: %s", name, ld.Line, ld.Msg)
 				}
 			}
 			agree(t, name, string(text), ld, stricter[name])
@@ -260,8 +338,8 @@ func TestDirectivesAgainstLdirectord(t *testing.T) {
 	if _, err := ParseWith("accepted.cf", strings.NewReader(batch.String()), fileResolver{}); err != nil {
 		t.Errorf("lubdub refuses the cases it accepts one by one, put together:\n%v", err)
 	}
-	if ld := runLdirectord(t, file); !ld.ok {
-		t.Errorf("%s: lubdub accepts it, ldirectord refuses it (line %d: %s)", lineOf[ld.line], ld.line, ld.msg)
+	if ld := runLdirectord(t, file); !ld.OK {
+		t.Errorf("%s: lubdub accepts it, ldirectord refuses it (line %d: %s)", lineOf[ld.Line], ld.Line, ld.Msg)
 	}
 	t.Logf("%d cases: %d accepted by lubdub, read by ldirectord in one file; %d run one by one (LUBDUB_LDIRECTORD_DIFF=full runs every refused case)",
 		len(cases), batched, len(single))

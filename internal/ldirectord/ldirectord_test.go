@@ -6,6 +6,8 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -89,6 +91,12 @@ func TestParseErrorsNameTheLine(t *testing.T) {
 		{"virtual=1.2.3.4:80\n\treal6=[::1]:80 gate\n", "f.cf:2: cannot specify \"real6\" here.  please use \"real\" instead"},
 		{"virtual=1.2.3.4:80\n\tfallback=1.2.3.5 nat\n", "f.cf:2: forward method must be gate, masq or ipip (fallback=1.2.3.5 nat)"},
 		{"virtual=1.2.3.4:80\n\tprotocol=fwm\n", "f.cf:2: protocol must be tcp or udp if the virtual service is an address and port"},
+		// lubdub's own bound on a range (ldirectord has none): the count
+		// it names is the range's.
+		{"virtual=1.2.3.4:80\n\treal=10.0.0.0->10.0.4.0 masq\n", "f.cf:2: range 10.0.0.0->10.0.4.0 has 1025 addresses: lubdub takes at most 1024 in one real= line"},
+		// A line longer than 64 KiB ends the read, at the line after the
+		// last one read.
+		{"virtual=1.2.3.4:80\n\t# " + strings.Repeat("x", 70000) + "\n", "f.cf:2: reading: bufio.Scanner: token too long"},
 	} {
 		_, err := ParseWith("f.cf", strings.NewReader(c.text), NumericResolver{})
 		if err == nil || !strings.Contains(err.Error(), c.want) {
@@ -294,5 +302,38 @@ func TestStartCapsSlowChecks(t *testing.T) {
 	}
 	if allowed <= 0 || allowed > StartCheckLimit {
 		t.Errorf("the first check was given %s, want at most %s", allowed, StartCheckLimit)
+	}
+}
+
+// A range of exactly MaxRange addresses is taken whole.
+func TestRealRangeUpToMaxRange(t *testing.T) {
+	c, err := ParseWith("f.cf", strings.NewReader("virtual=1.2.3.4:80\n\treal=10.0.0.0->10.0.3.255 masq\n"), NumericResolver{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := c.Virtuals[0].Reals; len(r) != MaxRange || r[0].Addr.String() != "10.0.0.0:80" || r[MaxRange-1].Addr.String() != "10.0.3.255:80" {
+		t.Fatalf("%d real servers, from %v", len(r), r[0].Addr)
+	}
+}
+
+// Find looks for a file named in haresources as ldirectord does: an
+// absolute path as it is, else in the configuration directory, then in
+// its conf/; when neither holds it, the first, for the error to name.
+func TestFind(t *testing.T) {
+	dir := t.TempDir()
+	if got := Find(dir, "/etc/x.cf"); got != "/etc/x.cf" {
+		t.Errorf("absolute: %s", got)
+	}
+	if got, want := Find(dir, "ld.cf"), filepath.Join(dir, "ld.cf"); got != want {
+		t.Errorf("missing: %s, want %s", got, want)
+	}
+	os.MkdirAll(filepath.Join(dir, "conf"), 0o755)
+	os.WriteFile(filepath.Join(dir, "conf", "ld.cf"), nil, 0o644)
+	if got, want := Find(dir, "ld.cf"), filepath.Join(dir, "conf", "ld.cf"); got != want {
+		t.Errorf("in conf/: %s, want %s", got, want)
+	}
+	os.WriteFile(filepath.Join(dir, "ld.cf"), nil, 0o644)
+	if got, want := Find(dir, "ld.cf"), filepath.Join(dir, "ld.cf"); got != want {
+		t.Errorf("in both: %s, want %s", got, want)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/lubdub/lubdub/internal/haconf"
+	"github.com/lubdub/lubdub/internal/testkit"
 )
 
 // TestStatusByOutput checks testdata/status-by-output.txt: a script's
@@ -114,20 +115,22 @@ func TestInitScriptFoundAfterResourceD(t *testing.T) {
 
 // A script that hangs is cut off at the timeout, with what it started.
 func TestHangingScriptIsKilled(t *testing.T) {
-	pids := recordedPids(t)
-	env := testEnv(t, map[string]string{"ha.d/resource.d/hang": "#!/bin/sh\necho $$ >> " + pids + "\nsleep 600 &\necho $! >> " + pids + "\nexec sleep 600\n"})
-	res, _ := haconf.ParseResource("hang")
-	a, _ := New(res, env)
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-	defer cancel()
-	start := time.Now()
-	err := a.Start(ctx)
-	if !errors.Is(err, ErrTimeout) {
-		t.Fatalf("err = %v, want timeout", err)
-	}
-	if took := time.Since(start); took > 3*time.Second {
-		t.Fatalf("start returned after %v", took)
-	}
+	startsProcesses(t, func() {
+		pids := recordedPids(t)
+		env := testEnv(t, map[string]string{"ha.d/resource.d/hang": "#!/bin/sh\necho $$ >> " + pids + "\nsleep 600 &\necho $! >> " + pids + "\nexec sleep 600\n"})
+		res, _ := haconf.ParseResource("hang")
+		a, _ := New(res, env)
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		err := a.Start(ctx)
+		if !errors.Is(err, ErrTimeout) {
+			t.Fatalf("err = %v, want timeout", err)
+		}
+		if took := time.Since(start); took > 3*time.Second {
+			t.Fatalf("start returned after %v", took)
+		}
+	})
 }
 
 func TestOCFAgent(t *testing.T) {
@@ -233,13 +236,22 @@ func TestSilentScript(t *testing.T) {
 }
 
 // TestFilesystemOnTmpfs mounts a tmpfs, so its teardown does not depend
-// on its success: the unmount is registered before the mount, lazy if it
-// must be, and every step is bounded by the test's deadline so that it
-// fails (and cleans up) before go test's -timeout would kill it.
-// TestFilesystemTeardownOnFailure fails it on purpose to show that.
+// on its success: it runs isolated (testkit.Isolated: its mounts stay in a
+// mount namespace that ends with its process, whatever ends it), the
+// unmount is registered before the mount, lazy if it must be, and every
+// step is bounded by the test's deadline so that it fails (and cleans up)
+// before go test's -timeout would kill it. TestFilesystemTeardownOnFailure
+// fails it on purpose to show that.
 func TestFilesystemOnTmpfs(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("mounting needs root")
+	}
+	testkit.Isolated(t, func() { filesystemOnTmpfs(t) })
+}
+
+func filesystemOnTmpfs(t *testing.T) {
+	if ns, err := os.Readlink("/proc/self/ns/mnt"); err == nil {
+		t.Logf("mount namespace %s", ns)
 	}
 	dir := os.Getenv(mountpointEnv)
 	if dir == "" {

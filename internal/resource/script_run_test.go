@@ -14,38 +14,41 @@ import (
 	"time"
 
 	"github.com/lubdub/lubdub/internal/haconf"
+	"github.com/lubdub/lubdub/internal/testkit"
 )
 
 // A script cut off at its timeout is killed with everything it started:
 // its process group, not only the script (a daemon it forked would
 // otherwise keep running while the group moves elsewhere).
 func TestTimeoutKillsTheScriptsChildren(t *testing.T) {
-	pidFile := recordedPids(t)
-	env := testEnv(t, map[string]string{"ha.d/resource.d/forker": "#!/bin/sh\nsleep 600 &\necho $! >> " + pidFile + "\nwait\n"})
-	a, err := New(mustResource(t, "forker"), env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
-	defer cancel()
-	if err := a.Stop(ctx); !errors.Is(err, ErrTimeout) {
-		t.Fatalf("stop: %v, want a timeout", err)
-	}
-	b, err := os.ReadFile(pidFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < 100; i++ {
-		if !alive(pid) {
-			return
+	startsProcesses(t, func() {
+		pidFile := recordedPids(t)
+		env := testEnv(t, map[string]string{"ha.d/resource.d/forker": "#!/bin/sh\nsleep 600 &\necho $! >> " + pidFile + "\nwait\n"})
+		a, err := New(mustResource(t, "forker"), env)
+		if err != nil {
+			t.Fatal(err)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("the script's child %d still runs 2s after the timeout", pid)
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		defer cancel()
+		if err := a.Stop(ctx); !errors.Is(err, ErrTimeout) {
+			t.Fatalf("stop: %v, want a timeout", err)
+		}
+		b, err := os.ReadFile(pidFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 100; i++ {
+			if !alive(pid) {
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		t.Fatalf("the script's child %d still runs 2s after the timeout", pid)
+	})
 }
 
 // recordedPids names a file where a test's scripts write the pids of what
@@ -62,6 +65,19 @@ func recordedPids(t *testing.T) string {
 		}
 	})
 	return file
+}
+
+// startsProcesses runs a test whose scripts start processes meant to
+// outlive them: as root isolated (testkit.Isolated), so that they end with
+// the test however it ends, go test's -timeout included; without root
+// here, where recordedPids kills them at cleanup when the test fails.
+func startsProcesses(t *testing.T, f func()) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		testkit.Isolated(t, f)
+		return
+	}
+	f()
 }
 
 // alive reports whether pid runs (a zombie counts as gone).

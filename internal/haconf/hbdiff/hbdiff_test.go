@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/lubdub/lubdub/internal/fence"
 	"github.com/lubdub/lubdub/internal/haconf"
 )
 
@@ -32,37 +31,6 @@ func writeDir(t *testing.T, v Variant) string {
 		}
 	}
 	return dir
-}
-
-// Every case in testdata is read by lubdub as Heartbeat 3.0.6 read it
-// (the end-to-end test TestConfigCasesHeartbeat checks the expectations
-// against Heartbeat itself).
-func TestCasesAsHeartbeat(t *testing.T) {
-	cases, err := LoadCases("testdata")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(cases) < 30 {
-		t.Fatalf("only %d cases in testdata", len(cases))
-	}
-	// Heartbeat asks cluster-glue about stonith types and parameters;
-	// lubdub does too, when cluster-glue is installed.
-	plugins := fence.NewGluePlugins(nil)
-	for _, c := range cases {
-		t.Run(c.Name, func(t *testing.T) {
-			if plugins == nil && strings.HasPrefix(c.Name, "stonith") {
-				t.Skip("cluster-glue is not installed: stonith lines cannot be checked as Heartbeat checks them")
-			}
-			cfg, rep := haconf.Load(writeDir(t, c.Variant), haconf.Options{Node: Node, Stonith: plugins})
-			var warnings []string
-			for _, w := range rep.Warnings {
-				warnings = append(warnings, w.Msg)
-			}
-			if d := c.Check(FromLubdub(cfg, rep), warnings); len(d) != 0 {
-				t.Errorf("%s\n%s", c.Doc, strings.Join(d, "\n"))
-			}
-		})
-	}
 }
 
 func TestBaseAcceptedWithoutWarnings(t *testing.T) {

@@ -268,7 +268,9 @@ func (im *Image) Run(ctx context.Context, script string, opt RunOptions) (*Resul
 		"-append", "console=ttyS0 quiet loglevel=1 panic=-1 rdinit=/init lubdubvm="+nonce)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// QEMU dies with the test binary, also when go test's -timeout ends
+	// it without cleanups.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
 	start := time.Now()
