@@ -60,11 +60,12 @@ func holdConn(t *testing.T, x *lvsLab, addr string) *heldConn {
 	sock := filepath.Join(x.l.Dir, "held.sock")
 	_, err := x.client.Start("held.log", "socat", "UNIX-LISTEN:"+sock, "TCP:"+addr)
 	must(t, err)
-	if !waitFor(5*time.Second, func() bool { _, err := os.Stat(sock); return err == nil }) {
-		t.Fatal("socat did not listen")
+	// The socket file appears at bind(), before socat's listen(): a
+	// dial in between is refused, so dial until one is accepted.
+	var c net.Conn
+	if !waitFor(5*time.Second, func() bool { c, err = net.Dial("unix", sock); return err == nil }) {
+		t.Fatalf("socat did not listen on %s: %v", sock, err)
 	}
-	c, err := net.Dial("unix", sock)
-	must(t, err)
 	t.Cleanup(func() { c.Close() })
 	h := &heldConn{c: c, r: bufio.NewReader(c)}
 	if err := h.echo("hello"); err != nil {
