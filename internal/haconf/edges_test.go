@@ -337,3 +337,29 @@ func TestNotedDirectiveValues(t *testing.T) {
 		t.Errorf(".5.3: %v %v, want 0.5 s as C's atof", d, err)
 	}
 }
+
+// crm and pacemaker: off is Heartbeat's own resource manager, which
+// lubdub is; on (or respawn) asks for Pacemaker, which lubdub refuses.
+func TestCrmAndPacemaker(t *testing.T) {
+	for line, ok := range map[string]bool{"crm off": true, "pacemaker no": true, "crm on": false, "pacemaker yes": false, "crm respawn": false} {
+		_, r := loadHaCf(t, "node a\nbcast eth0\n"+line+"\n")
+		if (len(r.Errors) == 0) != ok {
+			t.Errorf("%s: errors %v, want ok=%v", line, r.Errors, ok)
+		}
+	}
+}
+
+// Without cluster-glue to ask, stonith lines are kept unchecked with one
+// note, at the first of them.
+func TestStonithUncheckedNoteOnce(t *testing.T) {
+	_, r := loadHaCf(t, "node node1 node2\nbcast eth0\nstonith_host node1 null node2\nstonith_host node2 null node1\n")
+	var lines []int
+	for _, n := range r.Notes {
+		if strings.Contains(n.Msg, "checked when cluster-glue is installed") {
+			lines = append(lines, n.Line)
+		}
+	}
+	if len(lines) != 1 || lines[0] != 3 {
+		t.Errorf("notes at lines %v, want one at line 3", lines)
+	}
+}
