@@ -298,3 +298,68 @@ func TestLubdubCfQuotedHash(t *testing.T) {
 		t.Errorf("pw %q", got)
 	}
 }
+
+// Directives lubdub notes without acting on are checked as Heartbeat's
+// setters check them, at the edges of what they take.
+func TestNotedDirectiveValues(t *testing.T) {
+	long := strings.Repeat("c", 63)
+	for _, c := range []struct {
+		line string
+		ok   bool
+	}{
+		{"compression_threshold 1", true},
+		{"compression_threshold 0", false},
+		{"memreserve 9", true},
+		{"memreserve -1", false},
+		{"rtprio 1", true},
+		{"rtprio 99", true},
+		{"rtprio 0", false},
+		{"rtprio 100", false},
+		{"apiauth " + long + " uid=hacluster", true},
+		{"apiauth " + long + "c uid=hacluster", false},
+		{"apiauth ipfail uid=hacluster gid=haclient", true},
+		{"apiauth ipfail gid=haclient", true},
+		{"apiauth ipfail uidx=hacluster", false},
+		{"apiauth ipfail uid=a uid=b", false},
+		{"apiauth ipfail", false},
+	} {
+		_, r := loadHaCf(t, "node a\nbcast eth0\n"+c.line+"\n")
+		if (len(r.Errors) == 0) != c.ok {
+			t.Errorf("%.50s: errors %v, want ok=%v", c.line, r.Errors, c.ok)
+		}
+	}
+	for in, want := range map[string]int{"9": 9, "10000000001": 1000000000, "19999999999": 1999999999} {
+		if n, _ := atoi(in); n != want {
+			t.Errorf("atoi(%q) = %d, want %d (digits read until the number reaches 1e9)", in, n, want)
+		}
+	}
+	if d, err := ParseHeartbeatTime(".5.3"); err != nil || d != 500*time.Millisecond {
+		t.Errorf(".5.3: %v %v, want 0.5 s as C's atof", d, err)
+	}
+}
+
+// crm and pacemaker: off is Heartbeat's own resource manager, which
+// lubdub is; on (or respawn) asks for Pacemaker, which lubdub refuses.
+func TestCrmAndPacemaker(t *testing.T) {
+	for line, ok := range map[string]bool{"crm off": true, "pacemaker no": true, "crm on": false, "pacemaker yes": false, "crm respawn": false} {
+		_, r := loadHaCf(t, "node a\nbcast eth0\n"+line+"\n")
+		if (len(r.Errors) == 0) != ok {
+			t.Errorf("%s: errors %v, want ok=%v", line, r.Errors, ok)
+		}
+	}
+}
+
+// Without cluster-glue to ask, stonith lines are kept unchecked with one
+// note, at the first of them.
+func TestStonithUncheckedNoteOnce(t *testing.T) {
+	_, r := loadHaCf(t, "node node1 node2\nbcast eth0\nstonith_host node1 null node2\nstonith_host node2 null node1\n")
+	var lines []int
+	for _, n := range r.Notes {
+		if strings.Contains(n.Msg, "checked when cluster-glue is installed") {
+			lines = append(lines, n.Line)
+		}
+	}
+	if len(lines) != 1 || lines[0] != 3 {
+		t.Errorf("notes at lines %v, want one at line 3", lines)
+	}
+}

@@ -356,6 +356,14 @@ func TestIPaddrLabelLength(t *testing.T) {
 			if got := addrsOn(t, l)[c.addr+".10"]; !strings.HasSuffix(got, " label "+c.label) {
 				t.Errorf("on %s: %q, want label %s", c.name, got, c.label)
 			}
+			// The next free label, as long as it fits.
+			if c.label == "lubdubdummy12:0" {
+				if err := ipAgent(t, "IPaddr::"+c.addr+".11").Start(ctx); err != nil {
+					t.Errorf("%s: second address: %v", c.name, err)
+				} else if got := addrsOn(t, l)[c.addr+".11"]; !strings.HasSuffix(got, " label lubdubdummy12:1") {
+					t.Errorf("on %s: %q, want label lubdubdummy12:1", c.name, got)
+				}
+			}
 		}
 	})
 }

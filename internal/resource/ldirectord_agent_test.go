@@ -100,6 +100,32 @@ func TestLdirectordResourceInKernel(t *testing.T) {
 		if r := do(Monitor); !r.OK {
 			t.Fatalf("monitor while the services run: %v", r.Err)
 		}
+		// A second service, then gone from the kernel behind the
+		// checker's back: the monitor sees it before the checker puts it
+		// back (at its next round, checkinterval later).
+		write(one + "virtual=198.18.0.11:80\n\treal=198.18.1.2:80 masq\n\tchecktype=on\n")
+		_, done := x.Reload(file)
+		<-done
+		dp, err := datapath.Open("nftables")
+		if err != nil {
+			t.Fatal(err)
+		}
+		old, _ := dp.Load(nil, false)
+		less := old.Clone()
+		c, _ := lvs.Parse(strings.Fields("-D -t 198.18.0.11:80"))
+		if err := less.Apply(c); err != nil {
+			t.Fatal(err)
+		}
+		if err := dp.Sync(old, less); err != nil {
+			t.Fatal(err)
+		}
+		dp.Close()
+		if r := do(Monitor); r.OK || !strings.Contains(r.Err.Error(), "is not running") {
+			t.Fatalf("monitor with a service gone from the kernel: %+v", r)
+		}
+		write(one)
+		_, done = x.Reload(file)
+		<-done
 		write(one + "\treal=198.18.1.3:80 masq\n")
 		n, done := x.Reload(file)
 		<-done
@@ -128,11 +154,11 @@ func TestLdirectordResourceInKernel(t *testing.T) {
 		// A service an earlier life left behind: not checked here, but in
 		// the kernel, so it runs and a stop takes it out.
 		write(one)
-		dp, err := datapath.Open("nftables")
+		dp, err = datapath.Open("nftables")
 		if err != nil {
 			t.Fatal(err)
 		}
-		old, _ := dp.Load(nil, false)
+		old, _ = dp.Load(nil, false)
 		left := old.Clone()
 		for _, l := range []string{"-A -t 198.18.0.10:80 -s rr", "-a -t 198.18.0.10:80 -r 198.18.1.2:80 -m"} {
 			c, err := lvs.Parse(strings.Fields(l))
