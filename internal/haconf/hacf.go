@@ -105,14 +105,14 @@ var directives = map[string]directive{
 	"record_config_changes":   {kind: kindNoted, def: "on", why: "it matters only with Pacemaker, which lubdub does not run"},
 	"record_pengine_inputs":   {kind: kindNoted, def: "on", why: "it matters only with Pacemaker, which lubdub does not run"},
 	"enable_config_writes":    {kind: kindNoted, def: "on", why: "it matters only with Pacemaker, which lubdub does not run"},
-	"respawn":                 {kind: kindRefused, why: "lubdub runs no Heartbeat API clients (ipfail's ping tie-breaking will come with quorum support); remove the line"},
+	"respawn":                 {kind: kindLine},
 	"failfast":                {kind: kindRefused, why: "lubdub runs no Heartbeat API clients; remove the line"},
 	"stonith":                 {kind: kindStonith},
 	"stonith_host":            {kind: kindStonith},
 	"quorum_server":           {kind: kindRefused, why: "quorum servers are not supported; remove the line"},
-	"ping":                    {kind: kindRefused, why: "ping nodes are not supported yet; remove the line"},
-	"ping6":                   {kind: kindRefused, why: "ping nodes are not supported yet; remove the line"},
-	"ping_group":              {kind: kindRefused, why: "ping nodes are not supported yet; remove the line"},
+	"ping":                    {kind: kindLine},
+	"ping6":                   {kind: kindRefused, why: "IPv6 ping nodes are not supported yet; use ping with IPv4 addresses"},
+	"ping_group":              {kind: kindLine},
 	"mcast6":                  {kind: kindRefused, why: "IPv6 media are not supported yet; use mcast"},
 	"ucast6":                  {kind: kindRefused, why: "IPv6 media are not supported yet; use ucast"},
 }
@@ -156,7 +156,14 @@ func (p *hacfParser) parse(text string) {
 			continue
 		}
 		if d.kind == kindLine {
-			p.mediaLine(name, rest, line)
+			switch name {
+			case "ping", "ping_group":
+				p.pingLine(name, rest, line)
+			case "respawn":
+				p.respawnLine(rest, line)
+			default:
+				p.mediaLine(name, rest, line)
+			}
 			continue
 		}
 		if d.kind == kindStonith {
@@ -607,9 +614,12 @@ func (p *hacfParser) finish(opts Options) {
 		r.errorf(p.file, line, "deadtime (%s) must be more than twice keepalive (%s)", FormatDuration(c.Deadtime), FormatDuration(c.Keepalive))
 	}
 	if dp, dpl := get("deadping", -1); dpl == 0 {
+		c.Deadping = c.Deadtime
 		c.Params["deadping"] = fmt.Sprintf("%dms", c.Deadtime.Milliseconds())
 	} else if dp <= 2*c.Keepalive {
 		r.errorf(p.file, dpl, "deadping (%s) must be more than twice keepalive (%s)", FormatDuration(dp), FormatDuration(c.Keepalive))
+	} else {
+		c.Deadping = dp
 	}
 	c.Warntime, wl = get("warntime", 0)
 	if wl == 0 {
@@ -660,6 +670,7 @@ func (p *hacfParser) finish(opts Options) {
 		r.errorf(p.file, 0, "this node (%s) is not in the configuration: add 'node %s' or run with --node NAME (declared: %s)", strings.ToLower(opts.Node), strings.ToLower(opts.Node), strings.Join(c.Nodes, ", "))
 	}
 	checkMediaNames(p.file, c.Media, r)
+	p.checkPingNodes()
 	for _, s := range c.Stonith {
 		if s.FromHost != "" && s.FromHost != "*" && len(c.Nodes) > 0 && !c.HasNode(s.FromHost) {
 			r.warnf(p.file, s.Line, "stonith_host: %s is not a cluster node, so no node uses this device", s.FromHost)

@@ -126,6 +126,16 @@ type Config struct {
 
 	Groups []Group
 
+	// PingNodes are ha.cf's ping and ping_group lines, in file order:
+	// pseudo-nodes answered by ICMP echo, the tie-breakers between nodes
+	// (ipfail's rule, built in). Deadping: a ping node unanswered this
+	// long is dead (ha.cf deadping; deadtime by default).
+	PingNodes []PingNode
+	Deadping  time.Duration
+	// IPFail is the line of a respawn line that runs ipfail (0: none):
+	// its rule is built in, the program is not run.
+	IPFail int
+
 	// Stonith is ha.cf's stonith and stonith_host lines in file order
 	// (all of them: StonithFor picks the one a node uses).
 	Stonith []StonithDevice
@@ -208,6 +218,20 @@ func (c *Config) Describe(w *strings.Builder, local string) {
 	fmt.Fprintf(w, "\nmedia:\n")
 	for _, m := range c.Media {
 		fmt.Fprintf(w, "  %s\n", m)
+	}
+	if len(c.PingNodes) > 0 {
+		fmt.Fprintf(w, "ping nodes (ICMP echo every keepalive, dead after deadping %s; the node that reaches fewer gives its groups to its peer, one that reaches none takes nothing over):\n", FormatDuration(c.Deadping))
+		for _, p := range c.PingNodes {
+			var as []string
+			for _, a := range p.Addrs {
+				as = append(as, a.String())
+			}
+			kind := "ping"
+			if p.Group {
+				kind = "ping_group"
+			}
+			fmt.Fprintf(w, "  %s %s (%s)\n", kind, p.Name, strings.Join(as, " "))
+		}
 	}
 	fmt.Fprintf(w, "timings: keepalive %s, warntime %s, deadtime %s, initdead %s\n",
 		FormatDuration(c.Keepalive), FormatDuration(c.Warntime), FormatDuration(c.Deadtime), FormatDuration(c.Initdead))

@@ -70,9 +70,22 @@ func FromLubdub(c *haconf.Config, rep *haconf.Report) Reading {
 	for k, v := range c.Params {
 		r.Params[k] = v
 	}
+	// Heartbeat's node table holds the ping nodes too, and its media the
+	// ping and ping_group lines, in file order.
 	r.Nodes = append(r.Nodes, c.Nodes...)
+	pings := c.PingNodes
 	for _, m := range c.Media {
+		for len(pings) > 0 && pings[0].Line < m.Line {
+			r.Media = append(r.Media, pingMedium(pings[0]))
+			pings = pings[1:]
+		}
 		r.Media = append(r.Media, m.Type+" "+m.Dev)
+	}
+	for _, p := range pings {
+		r.Media = append(r.Media, pingMedium(p))
+	}
+	for _, p := range c.PingNodes {
+		r.Nodes = append(r.Nodes, p.Name)
 	}
 	if c.Keys != nil {
 		if k, ok := c.Keys.Keys[c.Keys.Send]; ok {
@@ -167,4 +180,12 @@ func OnlyDeliberate(diffs []string) bool {
 		}
 	}
 	return len(diffs) > 0
+}
+
+// pingMedium is a ping node's medium as Heartbeat names it.
+func pingMedium(p haconf.PingNode) string {
+	if p.Group {
+		return "ping_group " + p.Name
+	}
+	return "ping " + p.Name
 }
