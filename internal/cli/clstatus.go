@@ -178,12 +178,19 @@ func (c *clCtx) getopt(spec string, args []string) (int, bool) {
 }
 
 func (c *clCtx) node(name string) *control.Node {
-	for i := range c.status.Nodes {
-		if strings.EqualFold(c.status.Nodes[i].Name, name) {
-			return &c.status.Nodes[i]
+	all := c.allNodes()
+	for i := range all {
+		if strings.EqualFold(all[i].Name, name) {
+			return &all[i]
 		}
 	}
 	return nil
+}
+
+// allNodes is Heartbeat's node table: the cluster nodes, then the ping
+// nodes (ha.cf's usual order: ping lines after node lines).
+func (c *clCtx) allNodes() []control.Node {
+	return append(slices.Clone(c.status.Nodes), c.status.PingNodes...)
 }
 
 func clHbstatus(c *clCtx) int {
@@ -218,9 +225,10 @@ func listNodes(c *clCtx, verbose bool) {
 	// Heartbeat's client library builds its node list by prepending each
 	// node its daemon sends in ha.cf order (client_lib.c get_nodelist), so
 	// cl_status lists the nodes last first; so do we.
-	for _, n := range slices.Backward(c.status.Nodes) {
-		if c.has('p') && !c.has('n') {
-			continue // lubdub has no ping nodes yet
+	for _, n := range slices.Backward(c.allNodes()) {
+		// -p: ping nodes only, -n: normal nodes only (both: every node).
+		if ping := n.Type == "ping"; c.has('p') != c.has('n') && ping != c.has('p') {
+			continue
 		}
 		if verbose {
 			fmt.Fprintf(out, "\n%s\t%s\t(nodetype: %s)\n", n.Name, n.Status, n.Type)

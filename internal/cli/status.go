@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"slices"
 	"sort"
@@ -76,6 +77,15 @@ func printStatus(w io.Writer, s *control.Status) {
 	fmt.Fprintf(w, "lubdub %s on %s, generation %d, up %s\n", s.Version, s.Node, s.Generation, s.Now.Sub(s.Started).Round(time.Second))
 	fmt.Fprintf(w, "keepalive %s, warntime %s, deadtime %s, initdead %s; resources held: %s\n", s.Keepalive, s.Warntime, s.Deadtime, s.Initdead, s.Resources)
 	fmt.Fprintf(w, "quorum: %s\n", s.Quorum)
+	if s.Ping != "" {
+		fmt.Fprintf(w, "ping nodes (ipfail's rule): %s\n", s.Ping)
+	}
+	for _, peer := range slices.Sorted(maps.Keys(s.AddrChecks)) {
+		fmt.Fprintf(w, "node %s: %s\n", peer, s.AddrChecks[peer])
+	}
+	for _, peer := range slices.Sorted(maps.Keys(s.Fencing)) {
+		fmt.Fprintf(w, "fencing node %s: %s\n", peer, s.Fencing[peer])
+	}
 	fmt.Fprintf(w, "resource protocol: %s (%s)\n\n", s.Dialect, s.DialectWhy)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tSTATUS\tGENERATION\tLAST HEARTBEAT\tLINKS")
@@ -93,6 +103,13 @@ func printStatus(w io.Writer, s *control.Status) {
 			links = append(links, entry)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", n.Name, n.Status, n.Generation, last, strings.Join(links, ", "))
+	}
+	for _, n := range s.PingNodes {
+		last := "never answered"
+		if !n.LastHeard.IsZero() {
+			last = ago(s.Now, n.LastHeard)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", n.Name, n.Status, "(ping node)", last, "icmp echo")
 	}
 	tw.Flush()
 	if len(s.Groups) > 0 {

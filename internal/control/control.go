@@ -60,9 +60,17 @@ type Status struct {
 	// Fencing: dead peers being fenced, and how it goes.
 	Fencing map[string]string `json:"fencing,omitempty"`
 	Nodes   []Node            `json:"nodes"`
-	Groups  []Group           `json:"groups"`
-	Media   []Medium          `json:"media"`
-	Drops   map[string]uint64 `json:"drops"`
+	// PingNodes: ha.cf's ping nodes (type "ping", status "ping" or
+	// "dead", one link named as the node); Ping: how ipfail's rule stands
+	// ("reaches 1 of 2 ping nodes; node2 reaches 2"), "" without them.
+	PingNodes []Node `json:"ping_nodes,omitempty"`
+	// AddrChecks: silent peers whose group addresses are asked about
+	// before their groups are taken over, and what was found.
+	AddrChecks map[string]string `json:"addr_checks,omitempty"`
+	Ping       string            `json:"ping,omitempty"`
+	Groups     []Group           `json:"groups"`
+	Media      []Medium          `json:"media"`
+	Drops      map[string]uint64 `json:"drops"`
 	// Votes: the partition's quorum, in numbers.
 	Votes Votes `json:"votes"`
 	// FencingEnabled: a fence device is configured (ha.cf or lubdub.cf).

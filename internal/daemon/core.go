@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/lubdub/lubdub/internal/hbresource"
 	"github.com/lubdub/lubdub/internal/media"
 	"github.com/lubdub/lubdub/internal/membership"
+	"github.com/lubdub/lubdub/internal/pingnode"
 	"github.com/lubdub/lubdub/internal/placement"
 	"github.com/lubdub/lubdub/internal/resource"
 	"github.com/lubdub/lubdub/internal/wire"
@@ -41,6 +43,14 @@ type Seams struct {
 	// Event takes what the node reports (events.go); it must not block.
 	// nil: no one listens.
 	Event func(events.Event)
+	// Ping sends one ICMP echo to a ping node's address; replies come
+	// back through Node.PingReply. nil: no echoes are sent (the ping
+	// nodes never answer).
+	Ping func(netip.Addr)
+	// AddrInUse asks, in the background, whether a silent peer's group
+	// addresses still answer ARP; the answer comes back through
+	// Node.AddrsChecked. nil: never asked.
+	AddrInUse func(peer string, vips []control.VIP)
 }
 
 // Identity is what a node keeps across restarts.
@@ -117,6 +127,11 @@ type Node struct {
 	peerTakingOver, peerTookOver bool
 	ctr                          counters
 	rep                          reporter // what was reported as events (events.go)
+	// ping: ha.cf's ping nodes (nil without any).
+	ping *pingnode.Tracker
+	// checking: silent peers whose group addresses are being asked
+	// about before their groups are taken over (ping nodes, no fencing).
+	checking map[string]*addrCheck
 }
 
 // fenceState is one dead peer's fencing.
@@ -148,7 +163,7 @@ const mediaRetry = 5 * time.Second
 // maintenance (id.Maintenance) and was left running.
 func NewNode(cfg *haconf.Config, id Identity, seams Seams, blocked []bool, now time.Time, log *slog.Logger) *Node {
 	n := &Node{id: id, cfg: cfg, log: log, seams: seams, drops: map[string]uint64{}, limiter: newRateLimiter(10 * time.Second),
-		upSince: map[string]time.Time{}, alive: map[string]bool{}, fencedAt: map[string]time.Time{}, fencing: map[string]*fenceState{}, reported: map[string]time.Time{}}
+		upSince: map[string]time.Time{}, alive: map[string]bool{}, fencedAt: map[string]time.Time{}, fencing: map[string]*fenceState{}, reported: map[string]time.Time{}, checking: map[string]*addrCheck{}}
 	if n.seams.Load == nil {
 		n.seams.Load = func() string { return "" }
 	}
@@ -177,6 +192,7 @@ func NewNode(cfg *haconf.Config, id Identity, seams Seams, blocked []bool, now t
 		n.media = append(n.media, &medium{cfg: mc, state: "closed"})
 	}
 	n.openMedia(now)
+	n.ping = n.newPingTracker(now)
 	n.mach = membership.New(n.machineConfig(), now, log)
 	n.startReporting(now)
 	n.push(n.mach.Start(now))
@@ -230,6 +246,9 @@ func (n *Node) silent(now time.Time) bool {
 // NextWakeup is when Tick is next due.
 func (n *Node) NextWakeup() time.Time {
 	t := n.mach.NextWakeup()
+	if n.ping != nil && n.ping.NextWakeup().Before(t) {
+		t = n.ping.NextWakeup()
+	}
 	if n.refreshDue.Before(t) {
 		t = n.refreshDue
 	}
@@ -251,6 +270,11 @@ func (n *Node) NextWakeup() time.Time {
 	for _, at := range n.fencedAt {
 		if at.Before(t) && n.eng.Quorate() {
 			t = at
+		}
+	}
+	for _, c := range n.checking {
+		if !c.inFlight && c.next.Before(t) {
+			t = c.next
 		}
 	}
 	for _, f := range n.fencing {
@@ -448,6 +472,8 @@ func (n *Node) Tick(now time.Time) {
 			n.push(n.eng.NodeDown(peer))
 		}
 	}
+	n.pingTick(now)
+	n.addrCheckTick(now)
 	n.openMedia(now)
 	n.expireFailures(now)
 	n.monitor(now)
@@ -618,6 +644,8 @@ func (n *Node) drain(now time.Time) {
 					n.log.Warn(fmt.Sprintf("node %s is dead: its groups are taken over once it counts as fenced, in %s (watchdog_fence_timeout)", a.Node, haconf.FormatDuration(d)), "node", a.Node)
 					n.push(n.eng.Suspect(a.Node))
 					n.fencedAt[a.Node] = now.Add(d)
+				} else if fence && n.startAddrCheck(now, a.Node) {
+					n.push(n.eng.Suspect(a.Node))
 				} else {
 					n.push(n.eng.NodeDown(a.Node))
 				}
@@ -625,6 +653,7 @@ func (n *Node) drain(now time.Time) {
 				n.upSince[a.Node] = now
 				delete(n.fencedAt, a.Node)
 				n.stopFencing(a.Node)
+				n.stopAddrCheck(a.Node)
 				// NodeUp first: the engine must count the peer (and wait
 				// for its report) before its vote can give quorum.
 				n.push(n.eng.NodeUp(a.Node))
@@ -900,6 +929,13 @@ func (n *Node) Status(now time.Time) *control.Status {
 	}
 	for _, m := range n.media {
 		s.Media = append(s.Media, control.Medium{Name: m.cfg.Dev, Type: m.cfg.Type, State: m.state, Error: m.err})
+	}
+	s.PingNodes, s.Ping = n.pingStatus(now), n.eng.PingStatus()
+	for peer, c := range n.checking {
+		if s.AddrChecks == nil {
+			s.AddrChecks = map[string]string{}
+		}
+		s.AddrChecks[peer] = c.describe()
 	}
 	n.countedStatus(s)
 	return s

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -28,6 +29,7 @@ import (
 	"github.com/lubdub/lubdub/internal/hblog"
 	"github.com/lubdub/lubdub/internal/media"
 	"github.com/lubdub/lubdub/internal/notify"
+	"github.com/lubdub/lubdub/internal/pingnode"
 	"github.com/lubdub/lubdub/internal/resource"
 )
 
@@ -59,6 +61,8 @@ type daemon struct {
 	results   chan resource.Result
 	ctrl      chan ctrlReq
 	fenced    chan fenceDone
+	pings     chan netip.Addr // ping nodes' echo replies
+	checked   chan addrAnswer // answers about silent peers' addresses
 	watchdog  *watchdog
 	notify    *notifier
 	load      string
@@ -105,7 +109,7 @@ func Run(ctx context.Context, opts Options) error {
 		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	started := time.Now()
-	d := &daemon{opts: opts, cfg: cfg, recv: make(chan media.Packet, 512), ctrl: make(chan ctrlReq), fenced: make(chan fenceDone, 8),
+	d := &daemon{opts: opts, cfg: cfg, recv: make(chan media.Packet, 512), ctrl: make(chan ctrlReq), fenced: make(chan fenceDone, 8), pings: make(chan netip.Addr, 64), checked: make(chan addrAnswer, 8),
 		results: make(chan resource.Result, 64), stream: events.NewStream(0), subscribe: make(chan chan *events.Reader)}
 	d.setupLogging(cfg)
 	defer d.logh.Close()
@@ -179,6 +183,27 @@ func Run(ctx context.Context, opts Options) error {
 				res := fencer.Fence(context.Background(), node, fence.Reset)
 				d.fenced <- fenceDone{node: node, ok: res.OK(), detail: res.String()}
 			}()
+		}
+	}
+	if len(cfg.PingNodes) > 0 {
+		pinger, err := pingnode.Listen(func(a netip.Addr) {
+			select {
+			case d.pings <- a:
+			default: // the loop is behind: the next echo answers again
+			}
+		})
+		if err != nil {
+			return fmt.Errorf("ping nodes: %w", err)
+		}
+		defer pinger.Close()
+		seams.AddrInUse = d.askAddrs
+		limit := newRateLimiter(time.Minute)
+		seams.Ping = func(a netip.Addr) {
+			if err := pinger.Send(a); err != nil {
+				if ok, n := limit.allow(time.Now(), a.String()); ok {
+					d.log.Warn(fmt.Sprintf("%v (%d more since the last report)", err, n), "node", a.String())
+				}
+			}
 		}
 	}
 	d.hbPeer = crashedWithHeartbeatPeer(opts.StateDir)
@@ -287,6 +312,10 @@ func (d *daemon) loop(ctx context.Context, sigs <-chan os.Signal) error {
 			d.node.Fenced(time.Now(), f.node, f.ok, f.detail)
 		case p := <-d.recv:
 			d.node.Packet(time.Now(), p)
+		case a := <-d.pings:
+			d.node.PingReply(time.Now(), a)
+		case a := <-d.checked:
+			d.node.AddrsChecked(time.Now(), a.peer, a.answeredBy, a.failed)
 		case r := <-d.ctrl:
 			r.reply <- d.answer(r.req)
 		case reply := <-d.subscribe:
@@ -480,4 +509,33 @@ func (d *daemon) loadAverage() string {
 		}
 	}
 	return d.load
+}
+
+// addrAnswer is what asking about a silent peer's addresses found.
+type addrAnswer struct{ peer, answeredBy, failed string }
+
+// askAddrs asks, in the background, whether any of a silent peer's group
+// addresses still answers ARP: three requests of 100 ms each (a quarter of
+// deadtime when that is less).
+func (d *daemon) askAddrs(peer string, vips []control.VIP) {
+	wait := min(100*time.Millisecond, d.cfg.Deadtime/4)
+	go func() {
+		var failed []string
+		for _, v := range vips {
+			a, err := netip.ParseAddr(v.Address)
+			if err != nil {
+				continue
+			}
+			mac, err := resource.AddrInUse(a, v.Iface, 3, wait)
+			if err != nil {
+				failed = append(failed, err.Error())
+				continue
+			}
+			if mac != nil {
+				d.checked <- addrAnswer{peer: peer, answeredBy: fmt.Sprintf("%s (from %s)", a, mac)}
+				return
+			}
+		}
+		d.checked <- addrAnswer{peer: peer, failed: strings.Join(failed, "; ")}
+	}()
 }

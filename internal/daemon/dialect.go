@@ -35,6 +35,7 @@ type placer interface {
 	QuorumStatus() string
 	HoldsAny() bool
 	PeerHeldAny(node string) bool
+	PeerHolds(node string) []int
 	View(alive, voting []string) []placement.Action
 	Settled(node string) []placement.Action
 	Maintenance(g int) bool
@@ -44,7 +45,17 @@ type placer interface {
 	QuorumVotes() (votes, expected, needed int)
 	Restarts(g int) int
 	Desired(g int) string
+	Reach(n int) []placement.Action
+	PingStatus() string
 }
+
+// Reach: Heartbeat's protocol has no ipfail rule of its own (ipfail is
+// a client that asks for standby); in the Heartbeat dialect lubdub does
+// not apply it.
+func (p *hbPlacer) Reach(int) []placement.Action { return nil }
+
+// PingStatus says that ipfail's rule waits for lubdub's dialect.
+func (p *hbPlacer) PingStatus() string { return "" }
 
 // Dialects.
 const (
@@ -102,17 +113,21 @@ func (h *hbPlacer) Standby(w placement.Which) ([]placement.Action, error) {
 func (h *hbPlacer) Takeover(w placement.Which) ([]placement.Action, error) {
 	return h.m.Takeover(*h.now, w)
 }
-func (h *hbPlacer) Leave() []placement.Action                  { return h.m.Leave(*h.now) }
-func (h *hbPlacer) Idle() bool                                 { return h.m.Idle() }
-func (h *hbPlacer) Cleanup(g int) []placement.Action           { return h.m.Cleanup(*h.now, g) }
-func (h *hbPlacer) Local(g int) placement.State                { return h.m.Local(g) }
-func (h *hbPlacer) Busy(g int) bool                            { return h.m.Busy(g) }
-func (h *hbPlacer) Groups() []placement.GroupView              { return h.m.Groups() }
-func (h *hbPlacer) Held() string                               { return h.m.Held() }
-func (h *hbPlacer) Quorate() bool                              { return true }
-func (h *hbPlacer) QuorumStatus() string                       { return "yes (2 nodes, Heartbeat's protocol: no quorum)" }
-func (h *hbPlacer) HoldsAny() bool                             { return h.m.HoldsAny() }
-func (h *hbPlacer) PeerHeldAny(string) bool                    { return h.m.PeerHeldAny() }
+func (h *hbPlacer) Leave() []placement.Action        { return h.m.Leave(*h.now) }
+func (h *hbPlacer) Idle() bool                       { return h.m.Idle() }
+func (h *hbPlacer) Cleanup(g int) []placement.Action { return h.m.Cleanup(*h.now, g) }
+func (h *hbPlacer) Local(g int) placement.State      { return h.m.Local(g) }
+func (h *hbPlacer) Busy(g int) bool                  { return h.m.Busy(g) }
+func (h *hbPlacer) Groups() []placement.GroupView    { return h.m.Groups() }
+func (h *hbPlacer) Held() string                     { return h.m.Held() }
+func (h *hbPlacer) Quorate() bool                    { return true }
+func (h *hbPlacer) QuorumStatus() string             { return "yes (2 nodes, Heartbeat's protocol: no quorum)" }
+func (h *hbPlacer) HoldsAny() bool                   { return h.m.HoldsAny() }
+func (h *hbPlacer) PeerHeldAny(string) bool          { return h.m.PeerHeldAny() }
+
+// PeerHolds: in Heartbeat's dialect a dead peer's addresses are not
+// asked about (Heartbeat does not either).
+func (h *hbPlacer) PeerHolds(string) []int                     { return nil }
 func (h *hbPlacer) View([]string, []string) []placement.Action { return nil }
 func (h *hbPlacer) Settled(string) []placement.Action          { return nil }
 
@@ -138,7 +153,8 @@ func (n *Node) newEngine() *placement.Engine {
 	}
 	return placement.New(placement.Config{Local: n.local(), Nodes: n.cfg.Nodes, Groups: groups,
 		AutoFailback: n.cfg.AutoFailback, MaxRestarts: n.cfg.Tuning.MaxRestarts, Epoch: n.id.Generation,
-		NoQuorumPolicy: n.cfg.Tuning.NoQuorumPolicy, WaitForAll: n.cfg.Tuning.WaitForAllWith(len(n.cfg.Nodes))}, n.log)
+		NoQuorumPolicy: n.cfg.Tuning.NoQuorumPolicy, WaitForAll: n.cfg.Tuning.WaitForAllWith(len(n.cfg.Nodes)),
+		PingNodes: len(n.cfg.PingNodes)}, n.log)
 }
 
 // checkDialect chooses the dialect when a peer comes alive: Heartbeat's
@@ -179,6 +195,7 @@ func (n *Node) checkDialect(now time.Time, peer string) bool {
 		e := n.newEngine()
 		e.Adopt(states)
 		n.eng, n.hb, n.engReady = e, nil, false
+		n.pushReach()
 		n.dialect = dialectLubdub
 		n.dialectWhy = "every peer is a lubdub node"
 		n.log.Warn(fmt.Sprintf("node %s is a lubdub node: speaking lubdub's own resource protocol again", peer), "node", peer)

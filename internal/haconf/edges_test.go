@@ -226,6 +226,8 @@ func TestSplitBrainRisk(t *testing.T) {
 	for _, c := range []struct{ hacf, cf, res, want string }{
 		{twoNodes, "", res, "two nodes and no fencing"},
 		{twoNodes, "", "", ""},
+		{twoNodes + "ping 198.18.9.1\n", "", res, ""},
+		{twoNodes + "ping 198.18.9.1\n", "", res + "node2 Filesystem::/dev/sda1::/data1::ext2\n", "Filesystem::/dev/sda1::/data1::ext2 has no IPaddr or IPaddr2 resource"},
 		{twoNodes + "stonith_host * null node1 node2\n", "", res, ""},
 		{twoNodes, "fence_device x fence_x\n", res, ""},
 		{"node node1 node2 node3\nbcast eth0\n", "", res, "no fencing or self-fencing (watchdog_fence_timeout)"},

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -213,6 +214,17 @@ func (c *Config) SplitBrainRisk() string {
 	fencing := len(c.Stonith) > 0 || len(c.Fencing.Devices) > 0
 	switch {
 	case len(c.Groups) == 0 || fencing:
+		return ""
+	case len(c.Nodes) == 2 && len(c.PingNodes) > 0:
+		var bare []string
+		for _, g := range c.Groups {
+			if !slices.ContainsFunc(g.Resources, func(r Resource) bool { return r.Type == "IPaddr" || r.Type == "IPaddr2" }) {
+				bare = append(bare, g.ID())
+			}
+		}
+		if len(bare) > 0 {
+			return "two nodes, ping nodes and no fencing: the ping tie-breaker asks whether a silent node's group addresses still answer, but " + strings.Join(bare, ", ") + " has no IPaddr or IPaddr2 resource: if the nodes stop hearing each other, both run it; configure a fence device or add a third node"
+		}
 		return ""
 	case len(c.Nodes) == 2:
 		return "two nodes and no fencing: if they stop hearing each other, both run every group (split brain) until they hear each other again; configure a fence device (stonith_host, or fence_device in lubdub.cf) or add a third node"

@@ -76,6 +76,13 @@ type Config struct {
 	// WaitForAll: a node places nothing until it has seen every node
 	// once since it started (corosync's wait_for_all).
 	WaitForAll bool
+	// PingNodes is the number of ping nodes in ha.cf (0: none). With
+	// ping nodes, ipfail's rule is built in: a node that reaches fewer of
+	// them than another live node is no candidate, and one that reaches
+	// none while a node of ha.cf is missing starts nothing (it may be the
+	// one cut off). Each node says in its reports how many it reaches
+	// (Reach).
+	PingNodes int
 }
 
 // Assignment is an explicit owner for a group, versioned so that every
@@ -129,6 +136,7 @@ type report struct {
 	settled  []string // the peers it has heard continuously for failback_delay
 	view     []string // the nodes its membership counts alive
 	noQuorum bool     // it lost the quorum it had: it can run nothing
+	reach    int      // the ping nodes it reaches (-1: it did not say)
 	maint    []bool   // per group: in maintenance mode there
 }
 
@@ -184,6 +192,9 @@ type Engine struct {
 	// assignment names belongs to its node while it lives.
 	classes map[string]Assignment
 	out     []Action
+	// reach: the ping nodes this node reaches (Reach); -1 until the
+	// caller knows (every ping node answered or timed out once).
+	reach int
 
 	// Starting is two-phase. A node claims a group (reports it Starting at
 	// revision claims[g]) and acts only when every live peer has answered
@@ -210,6 +221,7 @@ func New(cfg Config, log *slog.Logger) *Engine {
 	for i := range e.local {
 		e.local[i] = Stopped
 	}
+	e.reach = -1
 	return e
 }
 
@@ -400,7 +412,10 @@ func (e *Engine) Receive(node string, msg *wire.Message) []Action {
 	e.seenRev[node] = rev
 	r := &report{rev: rev, states: make([]State, len(e.cfg.Groups)), assign: make([]Assignment, len(e.cfg.Groups)), maint: make([]bool, len(e.cfg.Groups)),
 		claims: make([]uint64, len(e.cfg.Groups)), settled: strings.Fields(msg.Value("up")), view: strings.Fields(msg.Value("vw")),
-		noQuorum: msg.Value("nq") == "1"}
+		noQuorum: msg.Value("nq") == "1", reach: -1}
+	if v, err := strconv.Atoi(msg.Value("pg")); err == nil && v >= 0 {
+		r.reach = v
+	}
 	ourEpoch := strconv.FormatUint(e.cfg.Epoch, 10)
 	for _, kv := range strings.Fields(msg.Value("ack")) {
 		if f := strings.Split(kv, ":"); len(f) == 3 && f[0] == e.cfg.Local && f[1] == ourEpoch {
@@ -859,6 +874,11 @@ func (e *Engine) stateOf(node string, g int) (State, bool) {
 }
 
 func (e *Engine) candidate(node string, g int) bool {
+	return e.baseCandidate(node, g) && e.pingAllows(node, g)
+}
+
+// baseCandidate is candidate without ipfail's rule.
+func (e *Engine) baseCandidate(node string, g int) bool {
 	if node == e.cfg.Local {
 		if !e.ready || e.leaving {
 			return false
@@ -873,6 +893,80 @@ func (e *Engine) candidate(node string, g int) bool {
 		return false // it starts nothing in maintenance: another node may
 	}
 	return s != Failed && s != Blocked
+}
+
+// Reach tells the engine how many ping nodes this node reaches now; peers
+// learn it from the next report.
+func (e *Engine) Reach(n int) []Action {
+	if n == e.reach {
+		return nil
+	}
+	e.reach = n
+	if e.ready {
+		e.sendReport()
+	}
+	e.reconcile()
+	return e.flush()
+}
+
+// reachOf is the ping nodes a node reaches, as far as this node knows
+// (-1: unknown).
+func (e *Engine) reachOf(node string) int {
+	if node == e.cfg.Local {
+		return e.reach
+	}
+	if r := e.reports[node]; r != nil {
+		return r.reach
+	}
+	return -1
+}
+
+// pingAllows applies ipfail's rule to a node for group g: it must reach
+// as many ping nodes as any other node that could run g (Heartbeat's
+// ipfail gives every group up when its peer reaches more), and a node
+// that reaches none while a node of ha.cf is missing starts nothing: it
+// may be the node cut off.
+func (e *Engine) pingAllows(node string, g int) bool {
+	if e.cfg.PingNodes == 0 {
+		return true
+	}
+	r := e.reachOf(node)
+	if r < 0 {
+		return true // not checked yet (or a peer too old to say): the other rules decide
+	}
+	for n := range e.alive {
+		if n != node && e.reachOf(n) > r && e.baseCandidate(n, g) {
+			return false
+		}
+	}
+	if s, _ := e.stateOf(node, g); r == 0 && !s.holds() {
+		for _, n := range e.cfg.Nodes {
+			if n != e.cfg.Local && !e.alive[n] {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// PingStatus says how ipfail's rule stands here, for status tools: ""
+// without ping nodes, else "reaches 1 of 2 ping nodes; node2 reaches 2".
+func (e *Engine) PingStatus() string {
+	if e.cfg.PingNodes == 0 {
+		return ""
+	}
+	out := fmt.Sprintf("reaches %d of %d ping nodes", e.reach, e.cfg.PingNodes)
+	if e.reach < 0 {
+		out = fmt.Sprintf("ping nodes not checked yet (%d configured)", e.cfg.PingNodes)
+	}
+	for _, n := range e.cfg.Nodes {
+		if n != e.cfg.Local && e.alive[n] {
+			if r := e.reachOf(n); r >= 0 {
+				out += fmt.Sprintf("; %s reaches %d", n, r)
+			}
+		}
+	}
+	return out
 }
 
 // maintOn: node has group g in maintenance, as far as this node knows.
@@ -1054,6 +1148,19 @@ func (e *Engine) Suspect(node string) []Action {
 	e.suspect[node] = true
 	e.reconcile()
 	return e.flush()
+}
+
+// PeerHolds lists the groups a peer's last report held.
+func (e *Engine) PeerHolds(node string) []int {
+	var out []int
+	if r := e.reports[node]; r != nil {
+		for g, s := range r.states {
+			if s.holds() {
+				out = append(out, g)
+			}
+		}
+	}
+	return out
 }
 
 // PeerHeldAny reports whether a peer's last report held any group.
@@ -1278,6 +1385,9 @@ func (e *Engine) sendReport() {
 	m.Add("vw", strings.Join(view, " "))
 	if e.everQuorate && !e.Quorate() {
 		m.Add("nq", "1")
+	}
+	if e.cfg.PingNodes > 0 && e.reach >= 0 {
+		m.Add("pg", strconv.Itoa(e.reach))
 	}
 	var classes []string
 	for _, p := range e.cfg.Nodes {

@@ -1,0 +1,116 @@
+package pingnode
+
+import (
+	"net/netip"
+	"reflect"
+	"testing"
+	"time"
+)
+
+var (
+	t0      = time.Unix(1000, 0)
+	router  = netip.MustParseAddr("198.18.9.1")
+	switch1 = netip.MustParseAddr("198.18.9.2")
+	switch2 = netip.MustParseAddr("198.18.9.3")
+)
+
+func newTracker() *Tracker {
+	return New(Config{
+		Nodes: []Node{
+			{Name: "198.18.9.1", Addrs: []netip.Addr{router}},
+			{Name: "switches", Addrs: []netip.Addr{switch1, switch2}, Group: true},
+		},
+		Interval: 100 * time.Millisecond, Deadping: 400 * time.Millisecond,
+	}, t0)
+}
+
+func at(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+
+// Echoes go to every address once per keepalive, the first at once.
+func TestDue(t *testing.T) {
+	tr := newTracker()
+	if got := tr.Due(t0); !reflect.DeepEqual(got, []netip.Addr{router, switch1, switch2}) {
+		t.Fatalf("first echoes %v", got)
+	}
+	if got := tr.Due(at(99)); got != nil {
+		t.Fatalf("echoes again after 99 ms: %v", got)
+	}
+	if got := tr.Due(at(100)); len(got) != 3 {
+		t.Fatalf("echoes after 100 ms: %v", got)
+	}
+	if w := tr.NextWakeup(); !w.Equal(at(200)) {
+		t.Errorf("next wake-up %v, want the next echoes at 200 ms", w.Sub(t0))
+	}
+}
+
+// A node is "init" until its first answer or deadping after start, "ping"
+// while an address answered within deadping, "dead" after; a group lives
+// while any address answers; Reach counts the answering nodes.
+func TestStatus(t *testing.T) {
+	tr := newTracker()
+	if ch := tr.Reply(at(10), router); !reflect.DeepEqual(ch, []Change{{"198.18.9.1", StatusInit, StatusPing}}) {
+		t.Fatalf("first answer: %v", ch)
+	}
+	if ch := tr.Reply(at(20), netip.MustParseAddr("198.18.9.99")); ch != nil {
+		t.Fatalf("an unknown address changed something: %v", ch)
+	}
+	if tr.Reach() != 1 {
+		t.Fatalf("reach %d, want 1", tr.Reach())
+	}
+	if w := tr.NextWakeup(); !w.Equal(t0) {
+		t.Errorf("wake-up %v: the first echoes are due at once", w.Sub(t0))
+	}
+	tr.Due(t0)
+	if w := tr.NextWakeup(); !w.Equal(at(100)) {
+		t.Errorf("wake-up %v, want the echoes at 100 ms", w.Sub(t0))
+	}
+	// The group answers through its second switch only.
+	if ch := tr.Reply(at(300), switch2); !reflect.DeepEqual(ch, []Change{{"switches", StatusInit, StatusPing}}) {
+		t.Fatalf("group's answer: %v", ch)
+	}
+	if tr.Reach() != 2 {
+		t.Fatalf("reach %d, want 2", tr.Reach())
+	}
+	// The router last answered at 10 ms: dead at 410 ms, not before.
+	if ch := tr.Tick(at(409)); ch != nil {
+		t.Fatalf("changes at 409 ms: %v", ch)
+	}
+	if ch := tr.Tick(at(410)); !reflect.DeepEqual(ch, []Change{{"198.18.9.1", StatusPing, StatusDead}}) {
+		t.Fatalf("at 410 ms: %v", ch)
+	}
+	// The other switch keeps the group alive after the second stops.
+	tr.Reply(at(500), switch1)
+	if ch := tr.Tick(at(701)); ch != nil || tr.Reach() != 1 {
+		t.Fatalf("at 701 ms: %v, reach %d", ch, tr.Reach())
+	}
+	v := tr.Nodes(at(701))
+	if v[1].Status != StatusPing || !v[1].Addrs[0].Up || v[1].Addrs[1].Up || !v[1].Addrs[0].LastHeard.Equal(at(500)) {
+		t.Errorf("group view %+v", v[1])
+	}
+	if ch := tr.Tick(at(900)); !reflect.DeepEqual(ch, []Change{{"switches", StatusPing, StatusDead}}) || tr.Reach() != 0 {
+		t.Fatalf("at 900 ms: %v, reach %d", ch, tr.Reach())
+	}
+	// Back at the next answer.
+	if ch := tr.Reply(at(950), router); !reflect.DeepEqual(ch, []Change{{"198.18.9.1", StatusDead, StatusPing}}) {
+		t.Fatalf("return: %v", ch)
+	}
+}
+
+// A node never heard is dead deadping after start.
+func TestNeverAnswered(t *testing.T) {
+	tr := newTracker()
+	tr.Due(t0)
+	if w := tr.NextWakeup(); !w.Equal(at(100)) {
+		t.Errorf("wake-up %v", w.Sub(t0))
+	}
+	tr.Due(at(100))
+	tr.Due(at(200))
+	tr.Due(at(300))
+	if w := tr.NextWakeup(); !w.Equal(at(400)) {
+		t.Errorf("wake-up %v, want deadping after start", w.Sub(t0))
+	}
+	want := []Change{{"198.18.9.1", StatusInit, StatusDead}, {"switches", StatusInit, StatusDead}}
+	if ch := tr.Tick(at(400)); !reflect.DeepEqual(ch, want) {
+		t.Fatalf("at deadping: %v", ch)
+	}
+}
