@@ -278,6 +278,7 @@ func FuzzHaCf(f *testing.F) {
 	b, _ := os.ReadFile("testdata/seed/ha.cf")
 	f.Add(string(b))
 	f.Add("node a\nmcast eth0 225.0.0.1 694 1 1\nkeepalive 100ms\ndeadtime 1.5\n")
+	f.Add("node a b\nbcast eth0\nping 198.18.9.1, 198.18.9.2\nping_group r 198.18.9.3 198.18.9.4\ndeadping 5\nrespawn hacluster /usr/lib/heartbeat/ipfail\n")
 	// ucast peers that are not addresses are looked up: not while fuzzing.
 	LookupHost = func(string) ([]netip.Addr, error) { return nil, errors.New("no lookups while fuzzing") }
 	f.Fuzz(func(t *testing.T, s string) {
@@ -288,6 +289,11 @@ func FuzzHaCf(f *testing.F) {
 		p.finish(Options{Node: "a"})
 		if len(r.Errors) == 0 && (len(c.Nodes) == 0 || len(c.Media) == 0 || c.Deadtime <= 2*c.Keepalive) {
 			t.Fatalf("accepted an invalid config: %+v", c)
+		}
+		for _, pn := range c.PingNodes {
+			if len(r.Errors) == 0 && (len(pn.Addrs) == 0 || c.HasNode(pn.Name) || c.Deadping <= 2*c.Keepalive) {
+				t.Fatalf("accepted an invalid ping node: %+v (deadping %v)", pn, c.Deadping)
+			}
 		}
 	})
 }
