@@ -53,7 +53,7 @@ func desc(name, help string, labels ...string) *prometheus.Desc {
 
 var (
 	dBuild          = desc("lubdub_build_info", "lubdub's version and the Go version it was built with; always 1.", "version", "goversion")
-	dNodes          = desc("lubdub_nodes", "Cluster nodes as this node sees them; one series per status (init, up, active, dead, fencing, maintenance), 1 for the node's status.", "node", "type", "status")
+	dNodes          = desc("lubdub_nodes", "Cluster nodes as this node sees them; one series per status (init, up, active, dead, fencing, maintenance; ping nodes: init, ping, dead), 1 for the node's status.", "node", "type", "status")
 	dNodesTotal     = desc("lubdub_nodes_configured", "Nodes in ha.cf.")
 	dGeneration     = desc("lubdub_node_generation", "Each node's generation number (it rises at every restart).", "node")
 	dLink           = desc("lubdub_link_up", "Heartbeat links of each node as this node sees them: 1 up, 0 dead.", "node", "link")
@@ -194,6 +194,12 @@ func Status(ch chan<- prometheus.Metric, s *control.Status) {
 			if !n.Local {
 				counter(ch, dHBRecv, l.Heartbeats, l.Name, n.Name)
 			}
+		}
+	}
+	// Ping nodes (type "ping"): one series per status of theirs.
+	for _, n := range s.PingNodes {
+		for _, st := range []string{"init", "ping", "dead"} {
+			gauge(ch, dNodes, b2f(st == n.Status), n.Name, n.Type, st)
 		}
 	}
 	for _, m := range s.Media {

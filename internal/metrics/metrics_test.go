@@ -27,6 +27,7 @@ func sample() *control.Status {
 			{Name: "node1", Type: "normal", Status: "active", Local: true, Generation: 7, Links: []control.Link{{Name: "eth0", Status: "up"}}},
 			{Name: "node2", Type: "normal", Status: "dead", Generation: 3, Links: []control.Link{{Name: "eth0", Status: "dead", Heartbeats: 41}, {Name: "eth1", Status: "dead", Heartbeats: 40}}},
 		},
+		PingNodes: []control.Node{{Name: "198.18.0.254", Type: "ping", Status: "ping", Links: []control.Link{{Name: "198.18.0.254", Status: "up"}}}},
 		Groups: []control.Group{{
 			ID: "IPaddr2::198.18.0.10/24/eth0", Preferred: "node1", Owner: "node1", Local: "running",
 			Nodes: map[string]string{"node1": "running"}, Resources: []string{"IPaddr2::198.18.0.10/24/eth0", "websrv"},
@@ -65,8 +66,11 @@ func registry(st *control.Status, err error) *Source {
 func TestSeries(t *testing.T) {
 	reg := NewRegistry(*registry(sample(), nil))
 	want := `
-# HELP lubdub_nodes Cluster nodes as this node sees them; one series per status (init, up, active, dead, fencing, maintenance), 1 for the node's status.
+# HELP lubdub_nodes Cluster nodes as this node sees them; one series per status (init, up, active, dead, fencing, maintenance; ping nodes: init, ping, dead), 1 for the node's status.
 # TYPE lubdub_nodes gauge
+lubdub_nodes{node="198.18.0.254",status="dead",type="ping"} 0
+lubdub_nodes{node="198.18.0.254",status="init",type="ping"} 0
+lubdub_nodes{node="198.18.0.254",status="ping",type="ping"} 1
 lubdub_nodes{node="node1",status="active",type="normal"} 1
 lubdub_nodes{node="node1",status="dead",type="normal"} 0
 lubdub_nodes{node="node1",status="fencing",type="normal"} 0
