@@ -5,14 +5,15 @@ import (
 	"time"
 )
 
-// Issue 8, point 2: three nodes, node1 cut off (both ways, or only its
-// frames lost). (Only the frames to it lost: it stops its groups, and they
-// run nowhere until the network heals, because the others still hear it
-// and wait for its answer to their claims: a known gap.) The single node loses quorum and stops its copy within
-// deadtime + 1 s; the majority starts the group once node1 counts as
-// fenced (watchdog_fence_timeout), never while node1 may still run it.
+// Issue 8, point 2: three nodes, node1 cut off (both ways, only its frames
+// lost, or only the frames to it lost: deaf, it hears nobody while the
+// others still hear it). The single node loses quorum and stops its copy
+// within deadtime + 1 s; the majority starts the group once node1 counts
+// as fenced (watchdog_fence_timeout), or, when node1 is deaf, as soon as
+// its reports say it has stopped it and lost quorum (it cannot answer the
+// majority's claims), never while node1 may still run it.
 func TestSimQuorumPartition(t *testing.T) {
-	for _, fault := range []string{"both ways", "one way"} {
+	for _, fault := range []string{"both ways", "one way", "inbound"} {
 		t.Run(fault, func(t *testing.T) {
 			s := newSim(t, 11, 3, "node1 IPaddr::198.18.0.10\nnode2 IPaddr::198.18.0.11\n", "auto_failback on\n")
 			s.selfFencing(time.Second, 2500*time.Millisecond)

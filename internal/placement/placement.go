@@ -1219,10 +1219,20 @@ func (e *Engine) othersFree(g int) bool {
 	return true
 }
 
-// acked: every other live node has answered our claim of g.
+// acked: every other live node has answered our claim of g. A deaf peer
+// (we hear it, it does not hear us: its report's view lacks this node)
+// that has lost quorum and does not hold g cannot answer and cannot start
+// g either: its answer is not waited for.
 func (e *Engine) acked(g int) bool {
 	for n := range e.alive {
-		if n != e.cfg.Local && (e.reports[n] == nil || e.reports[n].ack < e.claims[g]) {
+		if n == e.cfg.Local {
+			continue
+		}
+		r := e.reports[n]
+		if r == nil {
+			return false
+		}
+		if r.ack < e.claims[g] && !(r.noQuorum && !slices.Contains(r.view, e.cfg.Local) && !r.states[g].holds()) {
 			return false
 		}
 	}
