@@ -516,25 +516,41 @@ type addrAnswer struct{ peer, answeredBy, failed string }
 
 // askAddrs asks, in the background, whether any of a silent peer's group
 // addresses still answers ARP: three requests of 100 ms each (a quarter of
-// deadtime when that is less).
+// deadtime when that is less), every address at once.
 func (d *daemon) askAddrs(peer string, vips []control.VIP) {
 	wait := min(100*time.Millisecond, d.cfg.Deadtime/4)
 	go func() {
-		var failed []string
+		type answer struct{ by, failed string }
+		answers := make(chan answer, len(vips))
 		for _, v := range vips {
-			a, err := netip.ParseAddr(v.Address)
-			if err != nil {
-				continue
+			go func() {
+				a, err := netip.ParseAddr(v.Address)
+				if err != nil {
+					answers <- answer{}
+					return
+				}
+				mac, err := resource.AddrInUse(a, v.Iface, 3, wait)
+				switch {
+				case err != nil:
+					answers <- answer{failed: err.Error()}
+				case mac != nil:
+					answers <- answer{by: fmt.Sprintf("%s (from %s)", a, mac)}
+				default:
+					answers <- answer{}
+				}
+			}()
+		}
+		var by, failed []string
+		for range vips {
+			if a := <-answers; a.by != "" {
+				by = append(by, a.by)
+			} else if a.failed != "" {
+				failed = append(failed, a.failed)
 			}
-			mac, err := resource.AddrInUse(a, v.Iface, 3, wait)
-			if err != nil {
-				failed = append(failed, err.Error())
-				continue
-			}
-			if mac != nil {
-				d.checked <- addrAnswer{peer: peer, answeredBy: fmt.Sprintf("%s (from %s)", a, mac)}
-				return
-			}
+		}
+		if len(by) > 0 {
+			d.checked <- addrAnswer{peer: peer, answeredBy: strings.Join(by, ", ")}
+			return
 		}
 		d.checked <- addrAnswer{peer: peer, failed: strings.Join(failed, "; ")}
 	}()
