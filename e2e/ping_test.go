@@ -15,15 +15,9 @@ const routerAddr = "198.18.0.200"
 // again), as a node whose uplink failed.
 func cutPing(t *testing.T, n *node, cut bool) {
 	t.Helper()
-	if !cut {
-		runIn(t, n.host, "nft", "delete", "table", "inet", "ldbping")
-		return
-	}
-	runIn(t, n.host, "nft", "add", "table", "inet", "ldbping")
-	for hook, dir := range map[string]string{"input": "saddr", "output": "daddr"} {
-		runIn(t, n.host, "nft", "add", "chain", "inet", "ldbping", hook, "{ type filter hook "+hook+" priority 0 ; }")
-		runIn(t, n.host, "nft", "add", "rule", "inet", "ldbping", hook, "ip", dir, routerAddr, "drop")
-	}
+	nftDrop(t, n, "ldbping", cut, func(hook string) []string {
+		return []string{"ip", map[string]string{"input": "saddr", "output": "daddr"}[hook], routerAddr}
+	})
 }
 
 // Issue 8, ping nodes: Heartbeat's ping line makes the router a ping node

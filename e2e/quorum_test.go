@@ -18,14 +18,21 @@ func holdsVIP(n *node) bool {
 // node's namespace.
 func dropHeartbeats(t *testing.T, n *node, drop bool) {
 	t.Helper()
+	nftDrop(t, n, "ldbpartition", drop, func(string) []string { return []string{"udp", "dport", "694"} })
+}
+
+// nftDrop adds (or deletes) a table in the node's namespace that drops
+// what match gives for each of the input and output hooks.
+func nftDrop(t *testing.T, n *node, table string, drop bool, match func(hook string) []string) {
+	t.Helper()
 	if !drop {
-		runIn(t, n.host, "nft", "delete", "table", "inet", "ldbpartition")
+		runIn(t, n.host, "nft", "delete", "table", "inet", table)
 		return
 	}
-	runIn(t, n.host, "nft", "add", "table", "inet", "ldbpartition")
+	runIn(t, n.host, "nft", "add", "table", "inet", table)
 	for _, hook := range []string{"input", "output"} {
-		runIn(t, n.host, "nft", "add", "chain", "inet", "ldbpartition", hook, "{ type filter hook "+hook+" priority 0 ; }")
-		runIn(t, n.host, "nft", "add", "rule", "inet", "ldbpartition", hook, "udp", "dport", "694", "drop")
+		runIn(t, n.host, "nft", "add", "chain", "inet", table, hook, "{ type filter hook "+hook+" priority 0 ; }")
+		runIn(t, n.host, "nft", append([]string{"add", "rule", "inet", table, hook}, append(match(hook), "drop")...)...)
 	}
 }
 
