@@ -80,3 +80,24 @@ func TestPingUnknownIsNeutral(t *testing.T) {
 		t.Fatalf("owner %q, want node2 (it reaches more)", s.owner(0))
 	}
 }
+
+// A ping node down everywhere is not a node cut off: nodes that hear each
+// other still take over a dead node's groups.
+func TestPingNodeDownEverywhere(t *testing.T) {
+	groups := []Group{{ID: "a", Preferred: "node1"}, {ID: "c", Preferred: "node3"}}
+	s := newSim(t, []string{"node1", "node2", "node3"}, groups, "on")
+	s.cfg.PingNodes = 1
+	s.step("start", func() { s.bootAll("node1", "node2", "node3") })
+	s.step("the router dies", func() {
+		for _, n := range []string{"node1", "node2", "node3"} {
+			s.handle(n, s.nodes[n].e.Reach(0))
+		}
+	})
+	if s.owner(0) != "node1" || s.owner(1) != "node3" {
+		t.Fatalf("owners %q %q: nothing may move when every node loses the ping node", s.owner(0), s.owner(1))
+	}
+	s.step("node3 dies", func() { s.kill("node3") })
+	if s.owner(1) != "node1" {
+		t.Fatalf("node3's group on %q, want node1 (the next node; node1 and node2 hear each other)", s.owner(1))
+	}
+}

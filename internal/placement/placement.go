@@ -79,8 +79,7 @@ type Config struct {
 	// PingNodes is the number of ping nodes in ha.cf (0: none). With
 	// ping nodes, ipfail's rule is built in: a node that reaches fewer of
 	// them than another live node is no candidate, and one that reaches
-	// none while a node of ha.cf is missing starts nothing (it may be the
-	// one cut off). Each node says in its reports how many it reaches
+	// none and hears no peer starts nothing (it may be the one cut off). Each node says in its reports how many it reaches
 	// (Reach).
 	PingNodes int
 }
@@ -924,8 +923,8 @@ func (e *Engine) reachOf(node string) int {
 // pingAllows applies ipfail's rule to a node for group g: it must reach
 // as many ping nodes as any other node that could run g (Heartbeat's
 // ipfail gives every group up when its peer reaches more), and a node
-// that reaches none while a node of ha.cf is missing starts nothing: it
-// may be the node cut off.
+// that reaches none and hears no peer starts nothing: it may be the node
+// cut off.
 func (e *Engine) pingAllows(node string, g int) bool {
 	if e.cfg.PingNodes == 0 {
 		return true
@@ -940,11 +939,12 @@ func (e *Engine) pingAllows(node string, g int) bool {
 		}
 	}
 	if s, _ := e.stateOf(node, g); r == 0 && !s.holds() {
-		for _, n := range e.cfg.Nodes {
-			if n != e.cfg.Local && !e.alive[n] {
-				return false
+		for n := range e.alive {
+			if n != node {
+				return true // not alone: a ping node down, not this node cut off
 			}
 		}
+		return false
 	}
 	return true
 }
