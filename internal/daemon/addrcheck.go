@@ -7,6 +7,7 @@ import (
 
 	"github.com/lubdub/lubdub/internal/control"
 	"github.com/lubdub/lubdub/internal/haconf"
+	"github.com/lubdub/lubdub/internal/placement"
 )
 
 // addrCheck is one silent peer whose groups' addresses are asked about
@@ -30,16 +31,23 @@ type addrCheck struct {
 func (n *Node) addrCheckEvery() time.Duration { return max(n.cfg.Deadtime, time.Second) }
 
 // startAddrCheck begins asking about a silent peer's addresses when ping
-// nodes are configured and the peer held groups with addresses; it
-// reports whether it did (the peer then stays suspect until the check
-// ends).
+// nodes are configured, in a two-node cluster in lubdub's dialect; it
+// reports whether it did
+// (the peer then stays suspect until the check ends). Every group that
+// does not run here is asked about, not only those the peer's last report
+// held: that report may be stale (this node may have been paused while
+// the peer took groups over).
 func (n *Node) startAddrCheck(now time.Time, peer string) bool {
-	if n.seams.AddrInUse == nil || len(n.cfg.PingNodes) == 0 {
+	// Two nodes only: with more, quorum tells partitions apart, and an
+	// address may rightly answer from a third node that runs its group.
+	if n.seams.AddrInUse == nil || len(n.cfg.PingNodes) == 0 || n.hb != nil || len(n.cfg.Nodes) != 2 {
 		return false
 	}
 	var vips []control.VIP
-	for _, g := range n.eng.PeerHolds(peer) {
-		vips = append(vips, groupVIPs(n.cfg.Groups[g].Resources)...)
+	for g, grp := range n.cfg.Groups {
+		if s := n.eng.Local(g); s == placement.Stopped || s == placement.Failed || (s == placement.Starting && !n.eng.Busy(g)) {
+			vips = append(vips, groupVIPs(grp.Resources)...)
+		}
 	}
 	if len(vips) == 0 {
 		return false

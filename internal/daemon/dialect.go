@@ -35,7 +35,6 @@ type placer interface {
 	QuorumStatus() string
 	HoldsAny() bool
 	PeerHeldAny(node string) bool
-	PeerHolds(node string) []int
 	View(alive, voting []string) []placement.Action
 	Settled(node string) []placement.Action
 	Maintenance(g int) bool

@@ -141,6 +141,7 @@ func runHistory(t *testing.T, seed uint64) {
 		step.do(s, node)
 	}
 	s.healAll()
+	s.runFor(50 * time.Millisecond) // a daemon given SIGTERM exits within 10 ms of giving up its groups
 	for _, name := range s.names {
 		if s.nodes[name].node == nil {
 			s.boot(name)

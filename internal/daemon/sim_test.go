@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"container/heap"
+	"context"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -76,6 +77,12 @@ type sim struct {
 	fenceTime   time.Duration
 	fenceBroken bool
 	fenced      bool // quorum and watchdog self-fencing: no fault may give two owners
+	// ping nodes (ha.cf's ping line, pingTieBreaker): a router every node
+	// reaches unless its uplink is lost (noRouter) or it is cut off
+	// altogether (cutOff: no frames, no ARP, no router).
+	ping     bool
+	noRouter map[string]bool
+	cutOff   map[string]bool
 }
 
 // simNode is one node: its Node while its daemon runs, and the resources
@@ -114,7 +121,7 @@ func (m *simMedium) Close() error        { return nil }
 func (m *simMedium) Send(frame []byte) error {
 	s := m.n.s
 	for _, to := range s.names {
-		if to == m.n.name || s.drop[[2]string{m.n.name, to}] {
+		if to == m.n.name || s.drop[[2]string{m.n.name, to}] || s.cutOff[m.n.name] || s.cutOff[to] {
 			continue
 		}
 		if p := max(s.loss[m.n.name], s.loss[to]); p > 0 && s.rng.Float64() < p {
@@ -229,6 +236,31 @@ func (s *sim) at(t time.Time, fn func()) {
 
 func (s *sim) after(d time.Duration, fn func()) { s.at(s.now.Add(d), fn) }
 
+// simVerbose puts the nodes' own log lines into the trace (-v with a
+// replayed -seed).
+var simVerbose = flag.Bool("simlog", false, "simulation: trace the nodes' log lines")
+
+// nodeLog is a node's logger: its lines go into the trace with -simlog.
+func (s *sim) nodeLog(name string) *slog.Logger {
+	if !*simVerbose {
+		return slog.New(slog.DiscardHandler)
+	}
+	return slog.New(traceHandler{s: s, node: name})
+}
+
+type traceHandler struct {
+	s    *sim
+	node string
+}
+
+func (h traceHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h traceHandler) Handle(_ context.Context, r slog.Record) error {
+	h.s.logf("  [%s %s] %s", h.node, r.Level, r.Message)
+	return nil
+}
+func (h traceHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h traceHandler) WithGroup(string) slog.Handler      { return h }
+
 func (s *sim) logf(format string, a ...any) {
 	s.trace = append(s.trace, fmt.Sprintf("%8.3fs ", s.now.Sub(simEpoch).Seconds())+fmt.Sprintf(format, a...))
 }
@@ -259,7 +291,8 @@ func newSim(t *testing.T, seed uint64, nodes int, groups string, extraHacf strin
 		t.Fatal(err)
 	}
 	s := &sim{t: t, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), now: simEpoch, cfg: cfg,
-		nodes: map[string]*simNode{}, names: names, drop: map[[2]string]bool{}, loss: map[string]float64{}}
+		nodes: map[string]*simNode{}, names: names, drop: map[[2]string]bool{}, loss: map[string]float64{},
+		noRouter: map[string]bool{}, cutOff: map[string]bool{}}
 	for _, name := range names {
 		s.nodes[name] = &simNode{s: s, name: name, inUse: map[int]string{}, opDelay: 20 * time.Millisecond}
 	}
@@ -291,12 +324,15 @@ func (s *sim) boot(name string) {
 			})
 		}
 	}
+	if s.ping {
+		s.pingSeams(n, &seams)
+	}
 	id := Identity{Node: name, Generation: n.gen, UUID: []byte(fmt.Sprintf("uuid-%-11s", name)), Started: s.now}
 	blocked := make([]bool, len(s.cfg.Groups))
 	for g := range n.inUse {
 		blocked[g] = true // the daemon died with the group running: lubdub stops it or blocks it
 	}
-	n.node = NewNode(s.cfg, id, seams, blocked, s.now, slog.New(slog.DiscardHandler))
+	n.node = NewNode(s.cfg, id, seams, blocked, s.now, s.nodeLog(name))
 	n.paused = false
 	n.fed = s.now
 	s.logf("%s boots (generation %d)", name, n.gen)

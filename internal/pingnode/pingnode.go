@@ -8,7 +8,11 @@
 // ping_group.c): an echo goes to every address every keepalive; a node is
 // "ping" while an address of it answered within deadping, "dead" after;
 // before its first answer it is "init" until deadping has passed since
-// start.
+// start. Unlike Heartbeat, silence counts only while echoes go out: an
+// address is dead only once an echo sent after its last answer has gone
+// unanswered for deadping less one interval, so a daemon that was paused
+// (or a loop that fell behind) does not declare its ping nodes dead the
+// moment it resumes.
 package pingnode
 
 import (
@@ -49,9 +53,12 @@ type Change struct {
 // Tracker is the ping nodes' state. It reads no clock: every call takes
 // the time.
 type Tracker struct {
-	cfg      Config
-	start    time.Time
-	heard    map[netip.Addr]time.Time // last answer per address
+	cfg   Config
+	start time.Time
+	heard map[netip.Addr]time.Time // last answer per address
+	// asked: per address, the first echo sent after its last answer
+	// (absent: none yet).
+	asked    map[netip.Addr]time.Time
 	status   []string
 	since    []time.Time
 	nextSend time.Time
@@ -59,7 +66,7 @@ type Tracker struct {
 
 // New makes a tracker at now; the first echoes are due at once.
 func New(cfg Config, now time.Time) *Tracker {
-	t := &Tracker{cfg: cfg, start: now, heard: map[netip.Addr]time.Time{}, nextSend: now,
+	t := &Tracker{cfg: cfg, start: now, heard: map[netip.Addr]time.Time{}, asked: map[netip.Addr]time.Time{}, nextSend: now,
 		status: make([]string, len(cfg.Nodes)), since: make([]time.Time, len(cfg.Nodes))}
 	for i := range t.status {
 		t.status[i], t.since[i] = StatusInit, now
@@ -76,6 +83,11 @@ func (t *Tracker) Due(now time.Time) []netip.Addr {
 	t.nextSend = now.Add(t.cfg.Interval)
 	var out []netip.Addr
 	for _, n := range t.cfg.Nodes {
+		for _, a := range n.Addrs {
+			if _, ok := t.asked[a]; !ok {
+				t.asked[a] = now
+			}
+		}
 		out = append(out, n.Addrs...)
 	}
 	return out
@@ -94,6 +106,7 @@ func (t *Tracker) Reply(now time.Time, addr netip.Addr) []Change {
 		return nil
 	}
 	t.heard[addr.Unmap()] = now
+	delete(t.asked, addr.Unmap())
 	return t.Tick(now)
 }
 
@@ -111,15 +124,47 @@ func (t *Tracker) Tick(now time.Time) []Change {
 }
 
 func (t *Tracker) statusAt(n Node, now time.Time, was string) string {
+	silent := true
 	for _, a := range n.Addrs {
-		if at, ok := t.heard[a]; ok && now.Sub(at) < t.cfg.Deadping {
+		if t.up(a, now) {
 			return StatusPing
 		}
+		at, ok := t.deadAt(a)
+		silent = silent && ok && !now.Before(at)
 	}
-	if was == StatusInit && now.Sub(t.start) < t.cfg.Deadping {
+	switch {
+	case !silent && was == StatusInit:
 		return StatusInit
+	case !silent:
+		return was // answered before, and not yet asked long enough
 	}
 	return StatusDead
+}
+
+// up: addr answered, and is not yet dead (deadAt).
+func (t *Tracker) up(a netip.Addr, now time.Time) bool {
+	_, heard := t.heard[a]
+	at, ok := t.deadAt(a)
+	return heard && (!ok || now.Before(at))
+}
+
+// deadAt is when an address counts as silent: deadping after its last
+// answer (or start), once an echo sent since has waited deadping less an
+// interval; never (false) while no echo has been sent since.
+func (t *Tracker) deadAt(a netip.Addr) (time.Time, bool) {
+	asked, ok := t.asked[a]
+	if !ok {
+		return time.Time{}, false
+	}
+	last, heard := t.heard[a]
+	if !heard {
+		last = t.start
+	}
+	d := last.Add(t.cfg.Deadping)
+	if w := asked.Add(t.cfg.Deadping - t.cfg.Interval); w.After(d) {
+		d = w
+	}
+	return d, true
 }
 
 // NextWakeup is when Tick or Due next has something to do.
@@ -129,20 +174,20 @@ func (t *Tracker) NextWakeup() time.Time {
 	}
 	next := t.nextSend
 	for i, n := range t.cfg.Nodes {
-		var exp time.Time
-		switch t.status[i] {
-		case StatusInit:
-			exp = t.start.Add(t.cfg.Deadping)
-		case StatusPing:
-			for _, a := range n.Addrs {
-				if at, ok := t.heard[a]; ok && at.Add(t.cfg.Deadping).After(exp) {
-					exp = at.Add(t.cfg.Deadping)
-				}
-			}
-		default:
+		if t.status[i] == StatusDead {
 			continue
 		}
-		if exp.Before(next) {
+		// It changes when its last address falls silent.
+		var exp time.Time
+		never := false
+		for _, a := range n.Addrs {
+			at, ok := t.deadAt(a)
+			never = never || !ok
+			if at.After(exp) {
+				exp = at
+			}
+		}
+		if !never && exp.Before(next) {
 			next = exp
 		}
 	}
@@ -187,7 +232,7 @@ func (t *Tracker) Nodes(now time.Time) []View {
 		v := View{Name: n.Name, Group: n.Group, Status: t.status[i], Since: t.since[i]}
 		for _, a := range n.Addrs {
 			at := t.heard[a]
-			v.Addrs = append(v.Addrs, AddrView{Addr: a, LastHeard: at, Up: !at.IsZero() && now.Sub(at) < t.cfg.Deadping})
+			v.Addrs = append(v.Addrs, AddrView{Addr: a, LastHeard: at, Up: t.up(a, now)})
 		}
 		out = append(out, v)
 	}

@@ -45,54 +45,82 @@ func TestDue(t *testing.T) {
 
 // A node is "init" until its first answer or deadping after start, "ping"
 // while an address answered within deadping, "dead" after; a group lives
-// while any address answers; Reach counts the answering nodes.
+// while any address answers; Reach counts the answering nodes. Echoes go
+// out every 100 ms, as the daemon sends them.
 func TestStatus(t *testing.T) {
 	tr := newTracker()
-	if ch := tr.Reply(at(10), router); !reflect.DeepEqual(ch, []Change{{"198.18.9.1", StatusInit, StatusPing}}) {
+	sent := -100
+	to := func(ms int) time.Time { // echoes due up to ms
+		for ; sent+100 <= ms; sent += 100 {
+			tr.Due(at(sent + 100))
+		}
+		return at(ms)
+	}
+	to(0)
+	if ch := tr.Reply(to(10), router); !reflect.DeepEqual(ch, []Change{{"198.18.9.1", StatusInit, StatusPing}}) {
 		t.Fatalf("first answer: %v", ch)
 	}
-	if ch := tr.Reply(at(20), netip.MustParseAddr("198.18.9.99")); ch != nil {
+	if ch := tr.Reply(to(20), netip.MustParseAddr("198.18.9.99")); ch != nil {
 		t.Fatalf("an unknown address changed something: %v", ch)
 	}
 	if tr.Reach() != 1 {
 		t.Fatalf("reach %d, want 1", tr.Reach())
 	}
-	if w := tr.NextWakeup(); !w.Equal(t0) {
-		t.Errorf("wake-up %v: the first echoes are due at once", w.Sub(t0))
-	}
-	tr.Due(t0)
 	if w := tr.NextWakeup(); !w.Equal(at(100)) {
 		t.Errorf("wake-up %v, want the echoes at 100 ms", w.Sub(t0))
 	}
 	// The group answers through its second switch only.
-	if ch := tr.Reply(at(300), switch2); !reflect.DeepEqual(ch, []Change{{"switches", StatusInit, StatusPing}}) {
+	if ch := tr.Reply(to(300), switch2); !reflect.DeepEqual(ch, []Change{{"switches", StatusInit, StatusPing}}) {
 		t.Fatalf("group's answer: %v", ch)
 	}
 	if tr.Reach() != 2 {
 		t.Fatalf("reach %d, want 2", tr.Reach())
 	}
 	// The router last answered at 10 ms: dead at 410 ms, not before.
-	if ch := tr.Tick(at(409)); ch != nil {
+	if ch := tr.Tick(to(409)); ch != nil {
 		t.Fatalf("changes at 409 ms: %v", ch)
 	}
-	if ch := tr.Tick(at(410)); !reflect.DeepEqual(ch, []Change{{"198.18.9.1", StatusPing, StatusDead}}) {
+	if ch := tr.Tick(to(410)); !reflect.DeepEqual(ch, []Change{{"198.18.9.1", StatusPing, StatusDead}}) {
 		t.Fatalf("at 410 ms: %v", ch)
 	}
 	// The other switch keeps the group alive after the second stops.
-	tr.Reply(at(500), switch1)
-	if ch := tr.Tick(at(701)); ch != nil || tr.Reach() != 1 {
+	tr.Reply(to(500), switch1)
+	if ch := tr.Tick(to(701)); ch != nil || tr.Reach() != 1 {
 		t.Fatalf("at 701 ms: %v, reach %d", ch, tr.Reach())
 	}
 	v := tr.Nodes(at(701))
 	if v[1].Status != StatusPing || !v[1].Addrs[0].Up || v[1].Addrs[1].Up || !v[1].Addrs[0].LastHeard.Equal(at(500)) {
 		t.Errorf("group view %+v", v[1])
 	}
-	if ch := tr.Tick(at(900)); !reflect.DeepEqual(ch, []Change{{"switches", StatusPing, StatusDead}}) || tr.Reach() != 0 {
+	if ch := tr.Tick(to(900)); !reflect.DeepEqual(ch, []Change{{"switches", StatusPing, StatusDead}}) || tr.Reach() != 0 {
 		t.Fatalf("at 900 ms: %v, reach %d", ch, tr.Reach())
 	}
 	// Back at the next answer.
-	if ch := tr.Reply(at(950), router); !reflect.DeepEqual(ch, []Change{{"198.18.9.1", StatusDead, StatusPing}}) {
+	if ch := tr.Reply(to(950), router); !reflect.DeepEqual(ch, []Change{{"198.18.9.1", StatusDead, StatusPing}}) {
 		t.Fatalf("return: %v", ch)
+	}
+}
+
+// Silence while no echo goes out proves nothing: after a pause of the
+// daemon (no echoes, no ticks), a ping node that answered before is not
+// declared dead when it resumes; only an echo unanswered for deadping
+// less an interval makes it so.
+func TestPauseIsNotSilence(t *testing.T) {
+	tr := newTracker()
+	tr.Due(t0)
+	tr.Reply(at(5), router)
+	tr.Reply(at(5), switch1)
+	// Paused from 5 ms to 2 s: nothing sent, nothing ticked.
+	if ch := tr.Tick(at(2000)); ch != nil {
+		t.Fatalf("on resuming: %v", ch)
+	}
+	tr.Due(at(2000))
+	if ch := tr.Tick(at(2299)); ch != nil {
+		t.Fatalf("299 ms after the first echo since the pause: %v", ch)
+	}
+	want := []Change{{"198.18.9.1", StatusPing, StatusDead}, {"switches", StatusPing, StatusDead}}
+	if ch := tr.Tick(at(2300)); !reflect.DeepEqual(ch, want) {
+		t.Fatalf("echo unanswered for deadping less an interval: %v", ch)
 	}
 }
 

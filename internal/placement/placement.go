@@ -1150,19 +1150,6 @@ func (e *Engine) Suspect(node string) []Action {
 	return e.flush()
 }
 
-// PeerHolds lists the groups a peer's last report held.
-func (e *Engine) PeerHolds(node string) []int {
-	var out []int
-	if r := e.reports[node]; r != nil {
-		for g, s := range r.states {
-			if s.holds() {
-				out = append(out, g)
-			}
-		}
-	}
-	return out
-}
-
 // PeerHeldAny reports whether a peer's last report held any group.
 func (e *Engine) PeerHeldAny(node string) bool {
 	if r := e.reports[node]; r != nil {
@@ -1219,10 +1206,12 @@ func (e *Engine) othersFree(g int) bool {
 	return true
 }
 
-// acked: every other live node has answered our claim of g. A deaf peer
-// (we hear it, it does not hear us: its report's view lacks this node)
-// that has lost quorum and does not hold g cannot answer and cannot start
-// g either: its answer is not waited for.
+// acked: every other live node has answered our claim of g, in a report
+// that counts this node alive (its view lists us): a report sent while
+// the peer took us for dead (we were paused, or cut off) says nothing of
+// what it did since, and may arrive late. A deaf peer (it does not hear
+// us) that has lost quorum and does not hold g cannot answer and cannot
+// start g either: its answer is not waited for.
 func (e *Engine) acked(g int) bool {
 	for n := range e.alive {
 		if n == e.cfg.Local {
@@ -1232,7 +1221,11 @@ func (e *Engine) acked(g int) bool {
 		if r == nil {
 			return false
 		}
-		if r.ack < e.claims[g] && !(r.noQuorum && !slices.Contains(r.view, e.cfg.Local) && !r.states[g].holds()) {
+		sees := slices.Contains(r.view, e.cfg.Local)
+		switch {
+		case r.ack >= e.claims[g] && sees:
+		case !sees && r.noQuorum && !r.states[g].holds():
+		default:
 			return false
 		}
 	}

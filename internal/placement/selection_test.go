@@ -59,6 +59,7 @@ func peerReport(rev, ep uint64, state State) *wire.Message {
 	m.Add("rev", strconv.FormatUint(rev, 10))
 	m.Add("ep", strconv.FormatUint(ep, 10))
 	m.Add("ack", "")
+	m.Add("vw", "node1 node2") // it counts both nodes alive
 	m.Add("id0", web[0].ID)
 	m.Add("st0", string(state))
 	m.Add("as0", "0 ")

@@ -1,0 +1,161 @@
+package daemon
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/lubdub/lubdub/internal/control"
+	"github.com/lubdub/lubdub/internal/haconf"
+)
+
+// pingTieBreaker configures a ping node (a router on the segment) for
+// every node of the simulation.
+func (s *sim) pingTieBreaker() {
+	s.ping = true
+	s.cfg.PingNodes = append(s.cfg.PingNodes, simRouter)
+}
+
+var simRouter = haconf.PingNode{Name: "198.18.0.254", Addrs: []netip.Addr{netip.MustParseAddr("198.18.0.254")}}
+
+// pingSeams answers a node's echoes (unless its uplink is lost or it is
+// cut off) after 1 ms, and its ARP questions about a silent peer's
+// addresses as the segment would: answered at once while the peer's
+// machine holds a group with such an address (its daemon may be paused or
+// dead: the kernel answers), unanswered after three 100 ms tries.
+func (s *sim) pingSeams(n *simNode, seams *Seams) {
+	gen := n.gen
+	seams.Ping = func(a netip.Addr) {
+		if s.noRouter[n.name] || s.cutOff[n.name] {
+			return
+		}
+		s.after(time.Millisecond, func() {
+			n.deliver(func() {
+				if n.gen == gen && n.node != nil {
+					n.node.PingReply(s.now, a)
+				}
+			})
+		})
+	}
+	seams.AddrInUse = func(peer string, vips []control.VIP) {
+		answer, wait := "", 300*time.Millisecond
+		if !s.cutOff[n.name] && !s.cutOff[peer] {
+			for g := range s.nodes[peer].inUse {
+				for _, v := range groupVIPs(s.cfg.Groups[g].Resources) {
+					if slices.Contains(vips, v) {
+						answer, wait = v.Address+" (from "+peer+")", time.Millisecond
+					}
+				}
+			}
+		}
+		s.after(wait, func() {
+			n.deliver(func() {
+				if n.gen == gen && n.node != nil {
+					n.node.AddrsChecked(s.now, peer, answer, "")
+				}
+			})
+		})
+	}
+}
+
+// With the ping tie-breaker, two nodes never run a group at once, whatever
+// the heartbeats suffer (partitions, one-way and inbound loss, 30 % loss,
+// pauses, crashes, lost uplinks), unless a node is cut off altogether (its
+// link gone: nobody can reach its copy, and only fencing stops it).
+var pingSteps = func() []simStep {
+	var out []simStep
+	for _, st := range simSteps {
+		st.unsafe = false
+		out = append(out, st)
+	}
+	return append(out,
+		simStep{"uplink lost", false, func(s *sim, n string) {
+			s.noRouter[n] = true
+			s.logf("%s's uplink lost: it reaches no ping node", n)
+		}},
+		simStep{"uplink back", false, func(s *sim, n string) {
+			delete(s.noRouter, n)
+			s.logf("%s's uplink back", n)
+		}},
+		simStep{"cut off", true, func(s *sim, n string) {
+			s.cutOff[n] = true
+			s.logf("%s cut off (link gone)", n)
+		}})
+}()
+
+func runPingHistory(t *testing.T, seed uint64) {
+	s := newSim(t, seed, 2, simGroups, []string{"auto_failback on\n", "auto_failback off\n"}[seed%2])
+	s.pingTieBreaker()
+	for _, name := range s.names {
+		s.boot(name)
+	}
+	s.settle(5 * time.Second)
+	end := s.now.Add(20 * time.Second)
+	for s.now.Before(end) {
+		s.runFor(time.Duration(100+s.rng.IntN(2900)) * time.Millisecond)
+		step := pingSteps[s.rng.IntN(len(pingSteps))]
+		node := s.names[s.rng.IntN(len(s.names))]
+		if step.unsafe {
+			s.unsafe = true
+		}
+		step.do(s, node)
+	}
+	s.healAll()
+	clear(s.noRouter)
+	clear(s.cutOff)
+	s.runFor(50 * time.Millisecond) // a daemon given SIGTERM exits within 10 ms of giving up its groups
+	for _, name := range s.names {
+		if s.nodes[name].node == nil {
+			s.boot(name)
+		}
+	}
+	s.settle(8 * time.Second)
+}
+
+// TestSimPingHistories runs -seeds random two-node histories with a ping
+// node (200 by default); -seed N replays one.
+func TestSimPingHistories(t *testing.T) {
+	if *simSeed != 0 {
+		runPingHistory(t, *simSeed)
+		return
+	}
+	n := *simSeeds
+	if testing.Short() {
+		n = 20
+	}
+	for seed := uint64(1); seed <= uint64(n); seed++ {
+		t.Run(fmt.Sprint("seed ", seed), func(t *testing.T) { runPingHistory(t, seed) })
+	}
+}
+
+// Two nodes cut apart (heartbeats only) while both reach the router: the
+// group stays where it runs, and nothing moves when they hear each other
+// again; the holder's crash during the partition moves the group within
+// one check.
+func TestSimPingPartition(t *testing.T) {
+	s := newSim(t, 21, 2, "node1 IPaddr::198.18.0.10\n", "auto_failback on\n")
+	s.pingTieBreaker()
+	s.boot("node1")
+	s.boot("node2")
+	s.settle(5 * time.Second)
+	s.drop[[2]string{"node1", "node2"}], s.drop[[2]string{"node2", "node1"}] = true, true
+	s.runFor(3 * time.Second)
+	if h := s.holders(0); len(h) != 1 || h[0] != "node1" {
+		t.Fatalf("during the partition the group is in use on %v, want node1 alone", h)
+	}
+	if got := s.nodes["node2"].node.Status(s.now).AddrChecks["node1"]; got == "" {
+		t.Errorf("node2's status says nothing about node1's address")
+	}
+	crash := s.now
+	s.powerOff("node1")
+	for s.now.Before(crash.Add(5*time.Second)) && len(s.holders(0)) == 0 {
+		s.runFor(10 * time.Millisecond)
+	}
+	took := s.now.Sub(crash)
+	if h := s.holders(0); len(h) != 1 || h[0] != "node2" || took > 1500*time.Millisecond {
+		t.Fatalf("after node1's crash the group is in use on %v %v later, want node2 within a check (1 s) and its 300 ms", h, took)
+	}
+	t.Logf("holder crashed during the partition: group started on node2 %v later", took)
+}
