@@ -187,7 +187,7 @@ func Run(ctx context.Context, opts Options) error {
 	// Armed only now: the start-up checks and stops above may take longer
 	// than its timeout.
 	if cfg.Watchdog != "" {
-		if d.watchdog, err = openWatchdog(cfg.Watchdog, cfg.Keepalive, cfg.Tuning.WatchdogTimeout(), d.log); err != nil {
+		if d.watchdog, err = openWatchdog(cfg.Watchdog, cfg.Keepalive, cfg.WatchdogDeviceTimeout(), cfg.Tuning.WatchdogFenceTimeout > 0, d.log); err != nil {
 			d.node.Shutdown(time.Now())
 			return fmt.Errorf("%w: %w", ErrConfig, err)
 		}
@@ -196,7 +196,8 @@ func Run(ctx context.Context, opts Options) error {
 	if addr := cfg.Tuning.MetricsListen; addr != "" {
 		ms, err := d.serveMetrics(addr)
 		if err != nil {
-			d.node.Shutdown(time.Now())
+			// An orderly exit: disarmed, or the machine would reset.
+			d.shutdown("metrics_listen: " + err.Error())
 			return fmt.Errorf("%w: %w", ErrConfig, err)
 		}
 		defer ms.Close()

@@ -217,7 +217,7 @@ func (c *Config) Describe(w *strings.Builder, local string) {
 	}
 	fmt.Fprintf(w, "auto_failback: %s (a node back from the dead gets groups back once heard for %s: failback_delay)\n", c.AutoFailback, FormatDuration(c.Tuning.FailbackDelayFor(c.Deadtime)))
 	if c.Watchdog != "" {
-		fmt.Fprintf(w, "watchdog: %s\n", c.Watchdog)
+		fmt.Fprintf(w, "watchdog: %s, timeout %s (set at start), fed every keepalive\n", c.Watchdog, FormatDuration(c.WatchdogDeviceTimeout()))
 	}
 	if len(c.Stonith) > 0 {
 		use, ok := c.StonithFor(local)

@@ -206,6 +206,21 @@ func (t Tuning) WatchdogTimeout() time.Duration {
 	return max(time.Second, (t.WatchdogFenceTimeout / 2).Truncate(time.Second))
 }
 
+// WatchdogDeviceTimeout is the timeout lubdub sets on the watchdog device:
+// with self-fencing, Tuning.WatchdogTimeout (half watchdog_fence_timeout);
+// otherwise Heartbeat's (hb_init_watchdog_interval): deadtime + 10 ms,
+// rounded up to whole seconds, so that a node whose loop hangs is reset
+// about when its peers declare it dead. 0 without a watchdog.
+func (c *Config) WatchdogDeviceTimeout() time.Duration {
+	switch {
+	case c.Watchdog == "":
+		return 0
+	case c.Tuning.WatchdogFenceTimeout > 0:
+		return c.Tuning.WatchdogTimeout()
+	}
+	return (c.Deadtime + 10*time.Millisecond + time.Second - 1).Truncate(time.Second)
+}
+
 // SplitBrainRisk says, loudly, when a partition of this cluster can give a
 // group two owners: two nodes (where no majority exists) without fencing,
 // or more without fencing or self-fencing. "" when none is known.

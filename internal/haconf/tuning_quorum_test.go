@@ -70,3 +70,29 @@ func loadHaCf(t *testing.T, hacf string) (*Config, *Report) {
 	dir := write(t, map[string]string{"ha.cf": hacf, "authkeys": goodAuth})
 	return Load(dir, Options{})
 }
+
+// The watchdog device's timeout: Heartbeat's deadtime + 10 ms rounded up
+// to whole seconds (hb_init_watchdog_interval), half the fence timeout
+// with self-fencing, none without a watchdog.
+func TestWatchdogDeviceTimeout(t *testing.T) {
+	for _, c := range []struct {
+		hacf, lubdubcf string
+		want           time.Duration
+	}{
+		{"deadtime 300ms\n", "", 0},
+		{"deadtime 300ms\nwatchdog /dev/watchdog\n", "", time.Second},
+		{"deadtime 990ms\nwatchdog /dev/watchdog\n", "", time.Second},
+		{"deadtime 991ms\nwatchdog /dev/watchdog\n", "", 2 * time.Second},
+		{"deadtime 1500ms\nwatchdog /dev/watchdog\n", "", 2 * time.Second},
+		{"deadtime 10\nwatchdog /dev/watchdog\n", "", 11 * time.Second},
+		{"deadtime 10\nwatchdog /dev/watchdog\n", "watchdog_fence_timeout 30s\n", 15 * time.Second},
+	} {
+		c2, r := loadWith(t, "node node1 node2 node3\nbcast eth0\nkeepalive 100ms\n"+c.hacf, c.lubdubcf)
+		if err := r.Err(); err != nil {
+			t.Fatalf("%q %q: %v", c.hacf, c.lubdubcf, err)
+		}
+		if got := c2.WatchdogDeviceTimeout(); got != c.want {
+			t.Errorf("%q %q: watchdog timeout %v, want %v", c.hacf, c.lubdubcf, got, c.want)
+		}
+	}
+}
