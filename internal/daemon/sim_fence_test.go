@@ -53,3 +53,104 @@ func TestSimFencingBeforeTakeover(t *testing.T) {
 		t.Errorf("after fencing worked the group is in use on %v, want node2", h)
 	}
 }
+
+// on_fail fence (issue 9, point 3): node1's stop fails (standby asks it to
+// give its group up), so the group is blocked there and may still run. With
+// a power switch (on_fail's default is then fence), node1's report says
+// so, node2 fences it, and only then starts the group: never in use on
+// both. Status said why meanwhile.
+func TestSimOnFailFence(t *testing.T) {
+	s := newSim(t, 23, 2, "node1 IPaddr::198.18.0.10\n", "auto_failback off\n")
+	s.powerFencing(2 * time.Second)
+	s.boot("node1")
+	s.boot("node2")
+	s.settle(5 * time.Second)
+	s.nodes["node1"].failStop = true
+	if err := s.control("node1", "standby", "all"); err != "" {
+		t.Fatal(err)
+	}
+	s.runFor(time.Second)
+	if st := s.nodes["node1"].node.eng.Local(0); st != "blocked" {
+		t.Fatalf("node1's group is %s after its stop failed, want blocked", st)
+	}
+	if f := s.nodes["node2"].node.Status(s.now).Fencing["node1"]; !strings.Contains(f, "stop failed there: IPaddr::198.18.0.10 blocked") {
+		t.Errorf("node2's status says fencing %q, want why (node1's stop failed)", f)
+	}
+	if h := s.holders(0); len(h) != 1 || h[0] != "node1" {
+		t.Fatalf("while node1 is being fenced the group is in use on %v, want node1 only", h)
+	}
+	s.runFor(3 * time.Second)
+	if s.nodes["node1"].node != nil {
+		t.Fatal("node1, whose stop failed, was not fenced")
+	}
+	if h := s.holders(0); len(h) != 1 || h[0] != "node2" {
+		t.Errorf("after node1's fence the group is in use on %v, want node2", h)
+	}
+	// node1 reboots and joins; nothing is fenced again.
+	s.nodes["node1"].failStop = false
+	s.boot("node1")
+	s.settle(5 * time.Second)
+	if s.nodes["node1"].node == nil || s.nodes["node2"].node == nil {
+		t.Error("a node was fenced again after node1's return")
+	}
+}
+
+// on_fail block: the same failed stop leaves the group blocked on node1,
+// fenced by nobody, until lubdub cleanup there; then (the operator
+// having stopped it by hand) it moves.
+func TestSimOnFailBlock(t *testing.T) {
+	s := newSim(t, 24, 2, "node1 IPaddr::198.18.0.10\n", "auto_failback off\n")
+	s.powerFencing(300 * time.Millisecond)
+	s.cfg.Tuning.OnFail = "block"
+	s.boot("node1")
+	s.boot("node2")
+	s.settle(5 * time.Second)
+	s.nodes["node1"].failStop = true
+	s.control("node1", "standby", "all")
+	s.runFor(5 * time.Second)
+	if s.nodes["node1"].node == nil {
+		t.Fatal("node1 was fenced with on_fail block")
+	}
+	if h := s.holders(0); len(h) != 1 || h[0] != "node1" {
+		t.Fatalf("the blocked group is in use on %v, want node1 only", h)
+	}
+	if f, ok := s.nodes["node2"].node.Status(s.now).Fencing["node1"]; ok {
+		t.Errorf("node2 is fencing node1 with on_fail block: %s", f)
+	}
+	s.nodes["node1"].failStop = false
+	delete(s.nodes["node1"].inUse, 0)
+	s.control("node1", "cleanup", "all")
+	s.runFor(3 * time.Second)
+	if h := s.holders(0); len(h) != 1 || h[0] != "node2" {
+		t.Errorf("after cleanup the group is in use on %v, want node2", h)
+	}
+}
+
+// With watchdog self-fencing alone (no power switch), three nodes: node1's
+// stop fails; it stops feeding its watchdog and is reset; the others
+// start the group once node1 counts as fenced (watchdog_fence_timeout),
+// never while it may run it.
+func TestSimOnFailWatchdog(t *testing.T) {
+	s := newSim(t, 25, 3, "node1 IPaddr::198.18.0.10\n", "auto_failback off\n")
+	s.selfFencing(time.Second, 2500*time.Millisecond)
+	for _, n := range s.names {
+		s.boot(n)
+	}
+	s.settle(5 * time.Second)
+	s.nodes["node1"].failStop = true
+	s.control("node1", "standby", "all")
+	s.runFor(time.Second)
+	if s.nodes["node1"].node == nil || s.nodes["node1"].node.WatchdogOK() {
+		t.Fatal("node1, its group blocked, still feeds its watchdog")
+	}
+	if f := s.nodes["node2"].node.Status(s.now).Fencing["node1"]; !strings.Contains(f, "counts as fenced in") {
+		t.Errorf("node2's status says %q about node1", f)
+	}
+	s.runFor(4 * time.Second)
+	if s.nodes["node1"].node != nil {
+		t.Fatal("node1 was not reset by its watchdog")
+	}
+	if h := s.holders(0); len(h) != 1 || h[0] == "node1" {
+		t.Errorf("the group is in use on %v, want one of node2, node3", h)
+	}
+}
