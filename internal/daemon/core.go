@@ -336,16 +336,27 @@ func (n *Node) stopFencing(peer string) {
 	}
 }
 
+// FenceResult is the end of one fencing try (Seams.Fence).
+type FenceResult struct {
+	OK bool
+	// BadHost: no device controls the node (Heartbeat's stonith badhost).
+	BadHost bool
+	Detail  string // what was done, or why it failed, for logs and status
+}
+
 // Fenced takes the end of a fencing try: once fenced, the peer holds
 // nothing and its groups may go elsewhere; a failure is tried again with
-// backoff, and meanwhile nothing of that node is taken over.
-func (n *Node) Fenced(now time.Time, peer string, ok bool, detail string) {
+// backoff, and meanwhile nothing of that node is taken over. A Heartbeat
+// peer is told each failure (stonith bad or badhost), as Heartbeat tells
+// its own; the success is told as its groups are taken (PeerDown).
+func (n *Node) Fenced(now time.Time, peer string, r FenceResult) {
 	n.now = now
 	f := n.fencing[peer]
 	if f == nil {
 		return
 	}
 	f.inFlight = false
+	ok, detail := r.OK, r.Detail
 	switch {
 	case ok:
 		n.ctr.fenced(peer, true)
@@ -367,8 +378,25 @@ func (n *Node) Fenced(now time.Time, peer string, ok bool, detail string) {
 		f.next = now.Add(fenceRetry(f.tries))
 		n.fencingEvent(now, peer, "failed", detail)
 		n.log.Error(fmt.Sprintf("fencing node %s failed (try %d): %s; its groups wait; trying again in %s", peer, f.tries, detail, fenceRetry(f.tries)), "node", peer)
+		if n.hb != nil {
+			n.push(n.hb.FenceFailed(now, r.BadHost))
+		}
 	}
 	n.drain(now)
+}
+
+// peerStonith takes a Heartbeat peer's stonith message: a fencing it did
+// (OK) or failed (bad, badhost) is reported as an event, as this node's own
+// are; n_stnth and unneeded fenced nothing.
+func (n *Node) peerStonith(now time.Time, from string, msg *wire.Message) {
+	target, result := strings.ToLower(msg.Value(hbresource.FNode)), msg.Value(hbresource.FResult)
+	why := fmt.Sprintf("reported by %s (Heartbeat): stonith %s", from, result)
+	switch result {
+	case hbresource.StonithOK:
+		n.fencingEvent(now, target, "fenced", why)
+	case hbresource.StonithBad, hbresource.StonithBadHost:
+		n.fencingEvent(now, target, "failed", why)
+	}
 }
 
 // setAlive updates the engine's view of the live peers.
@@ -701,6 +729,9 @@ func (n *Node) drain(now time.Time) {
 				}
 			}
 			if n.hb != nil {
+				if a.Msg.Value(wire.FType) == hbresource.TStonith {
+					n.peerStonith(now, a.Node, a.Msg)
+				}
 				n.push(n.eng.Receive(a.Node, a.Msg))
 			} else if a.Msg.Value(wire.FType) == placement.MsgType {
 				// Receive first: the report's view is what the vote is

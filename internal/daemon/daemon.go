@@ -79,8 +79,8 @@ type daemon struct {
 
 // fenceDone is the end of one fencing try.
 type fenceDone struct {
-	node, detail string
-	ok           bool
+	node string
+	res  FenceResult
 }
 
 type ctrlReq struct {
@@ -177,7 +177,7 @@ func Run(ctx context.Context, opts Options) error {
 		seams.Fence = func(node string) {
 			go func() {
 				res := fencer.Fence(context.Background(), node, fence.Reset)
-				d.fenced <- fenceDone{node: node, ok: res.OK(), detail: res.String()}
+				d.fenced <- fenceDone{node: node, res: FenceResult{OK: res.OK(), BadHost: res.BadHost(), Detail: res.String()}}
 			}()
 		}
 	}
@@ -285,7 +285,7 @@ func (d *daemon) loop(ctx context.Context, sigs <-chan os.Signal) error {
 		case r := <-d.results:
 			d.node.Result(time.Now(), r)
 		case f := <-d.fenced:
-			d.node.Fenced(time.Now(), f.node, f.ok, f.detail)
+			d.node.Fenced(time.Now(), f.node, f.res)
 		case p := <-d.recv:
 			d.node.Packet(time.Now(), p)
 		case r := <-d.ctrl:

@@ -4,6 +4,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lubdub/lubdub/internal/events"
+	"github.com/lubdub/lubdub/internal/hbresource"
+	"github.com/lubdub/lubdub/internal/wire"
 )
 
 // Issue 9, point 3: with a power switch, two nodes cut apart shoot only
@@ -153,4 +157,24 @@ func TestSimOnFailWatchdog(t *testing.T) {
 	if h := s.holders(0); len(h) != 1 || h[0] == "node1" {
 		t.Errorf("the group is in use on %v, want one of node2, node3", h)
 	}
+}
+
+// A Heartbeat peer's stonith message: a fencing it did or failed is an
+// event, as this node's own are; n_stnth and unneeded fenced nothing.
+func TestPeerStonithEvents(t *testing.T) {
+	s := newSim(t, 26, 2, "node1 IPaddr::198.18.0.10\n", "")
+	s.boot("node2")
+	n2 := s.nodes["node2"]
+	mark := len(n2.events)
+	for _, result := range []string{"OK", "bad", "badhost", "n_stnth", "unneeded"} {
+		msg := &wire.Message{}
+		msg.Add(wire.FType, hbresource.TStonith)
+		msg.Add(hbresource.FNode, "node3")
+		msg.Add(hbresource.FResult, result)
+		n2.node.peerStonith(s.now, "node1", msg)
+	}
+	wantLines(t, "node2", n2.eventLines(mark, events.Fencing),
+		"fencing node3@node3 fenced (reported by node1 (Heartbeat): stonith OK)",
+		"fencing node3@node3 failed (reported by node1 (Heartbeat): stonith bad)",
+		"fencing node3@node3 failed (reported by node1 (Heartbeat): stonith badhost)")
 }

@@ -289,7 +289,7 @@ func (s *sim) boot(name string) {
 					s.powerOff(peer)
 				}
 				if n.gen == gen && n.node != nil {
-					n.deliver(func() { n.node.Fenced(s.now, peer, ok, "sim") })
+					n.deliver(func() { n.node.Fenced(s.now, peer, FenceResult{OK: ok, Detail: "sim"}) })
 				}
 			})
 		}
