@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -170,4 +171,57 @@ func TestFencedFailedStop(t *testing.T) {
 		t.Errorf("node2's log does not show the blocked report, then the fence, then the VIP (%d, %d, %d):\n%s", i, j, k, log2)
 	}
 	t.Logf("standby on node1 to the VIP on node2, through a failed stop and fence_ipmilan: %v", took.Round(time.Millisecond))
+}
+
+// SIGHUP rebuilds the fencer: node2's fence device is replaced in
+// lubdub.cf and the daemon reloaded; node1 then dies and is fenced through
+// the new device only. Removing every device waits for a restart, and the
+// log says so. The devices are fence agents (absolute paths) that record
+// their calls.
+func TestFencerRebuiltAtReload(t *testing.T) {
+	l := newLab(t)
+	must(t, l.Segment("br0", 0))
+	hacf := fastTimings + "bcast eth0\nnode node1 node2\n"
+	record := filepath.Join(l.Dir, "fence-calls")
+	nodes := map[string]*node{}
+	for i, name := range []string{"node1", "node2"} {
+		nodes[name] = setupNode(t, l, addHost(t, l, name, i+1, "br0"), name, hacf, sha256Keys)
+	}
+	for _, agent := range []string{"fence_first", "fence_second"} {
+		script := "#!/bin/sh\n{ echo \"" + agent + "\"; cat; } >> " + record + "\nexit 0\n"
+		must(t, os.WriteFile(filepath.Join(l.Dir, agent), []byte(script), 0o755))
+	}
+	device := func(agent string) string {
+		return "fence_delay 0\nfence_device " + agent[6:] + " " + filepath.Join(l.Dir, agent) + " pcmk_host_list=node1 pcmk_host_argument=none\n"
+	}
+	n1, n2 := nodes["node1"], nodes["node2"]
+	cf := filepath.Join(n2.dir, "lubdub.cf")
+	must(t, os.WriteFile(cf, []byte(device("fence_first")), 0o600))
+	n1.start(t)
+	n2.start(t)
+	if !waitFor(10*time.Second, func() bool { return allActive(nodes, []string{"node1", "node2"}) }) {
+		t.Fatal("the nodes did not become active")
+	}
+	must(t, os.WriteFile(cf, []byte(device("fence_second")), 0o600))
+	must(t, n2.proc.Signal(syscall.SIGHUP))
+	if !waitFor(10*time.Second, func() bool {
+		return strings.Contains(n2.proc.Output(), "fence devices and levels changed: in force from now on (devices second)")
+	}) {
+		t.Fatalf("node2 did not take the new device:\n%s", n2.proc.Output())
+	}
+	must(t, n1.proc.Signal(syscall.SIGKILL))
+	if !waitFor(10*time.Second, func() bool { return strings.Contains(n2.proc.Output(), "node node1 fenced") }) {
+		t.Fatalf("node2 did not fence node1:\n%s", n2.proc.Output())
+	}
+	calls, _ := os.ReadFile(record)
+	if !strings.HasPrefix(string(calls), "fence_second\n") || strings.Contains(string(calls), "fence_first") || !strings.Contains(string(calls), "action=reboot") {
+		t.Errorf("fence agents called:\n%s\nwant fence_second only, action=reboot", calls)
+	}
+	must(t, os.WriteFile(cf, nil, 0o600))
+	must(t, n2.proc.Signal(syscall.SIGHUP))
+	if !waitFor(10*time.Second, func() bool {
+		return strings.Contains(n2.proc.Output(), "fencing turned off (every fence device removed) changed: it takes effect when lubdub restarts")
+	}) {
+		t.Errorf("node2 did not say that removing every device needs a restart:\n%s", n2.proc.Output())
+	}
 }

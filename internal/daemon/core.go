@@ -840,7 +840,7 @@ func (n *Node) dropped(now time.Time, link, addr, node, reason, detail string) {
 // Reload applies a new configuration: what can change at once does, what
 // needs a restart is kept as it was and logged (see reloadPlan).
 func (n *Node) Reload(now time.Time, cfg *haconf.Config) (relog bool) {
-	apply, kept := reloadPlan(n.cfg, cfg)
+	apply, kept := reloadPlan(n.cfg, cfg, n.local())
 	for _, k := range kept {
 		n.log.Warn(fmt.Sprintf("%s changed: it takes effect when lubdub restarts", k))
 	}

@@ -238,7 +238,14 @@ func (c *Config) WatchdogDeviceTimeout() time.Duration {
 // "") can fence a peer: a fence_device line, ha.cf's stonith or
 // stonith_host line for it, or watchdog self-fencing.
 func (c *Config) FencingConfigured(local string) bool {
-	if len(c.Fencing.Devices) > 0 || c.Tuning.WatchdogFenceTimeout > 0 {
+	return c.HasFenceDevice(local) || c.Tuning.WatchdogFenceTimeout > 0
+}
+
+// HasFenceDevice reports whether node local (any node when "") has a
+// fence device: a fence_device line, or ha.cf's stonith or stonith_host
+// line for it (the devices fence.FromConfig builds its fencer from).
+func (c *Config) HasFenceDevice(local string) bool {
+	if len(c.Fencing.Devices) > 0 {
 		return true
 	}
 	if local == "" {
