@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -19,6 +20,24 @@ type fencedPair struct {
 }
 
 func newFencedPair(t *testing.T, extraCf string) *fencedPair {
+	return newFencedPairWith(t, extraCf, "node1 IPaddr2::"+vip+"/24/eth0\n")
+}
+
+// failstop is a resource.d script whose stop always fails while status
+// says it runs: a group holding it cannot be stopped.
+const failstop = `#!/bin/sh
+f="$HA_DIR/failstop.running"
+case "$1" in
+start) touch "$f" ;;
+stop) echo "failstop: this stop fails"; exit 1 ;;
+status) if [ -f "$f" ]; then echo running; else echo stopped; fi ;;
+esac
+exit 0
+`
+
+// newFencedPairWith is newFencedPair with these haresources (resource.d
+// holds failstop).
+func newFencedPairWith(t *testing.T, extraCf, haresources string) *fencedPair {
 	t.Helper()
 	needFencingTools(t)
 	l := newLab(t)
@@ -39,7 +58,9 @@ func newFencedPair(t *testing.T, extraCf string) *fencedPair {
 	}
 	cf.WriteString("fence_delay 3s\n" + extraCf)
 	for _, n := range p.nodes {
-		must(t, os.WriteFile(filepath.Join(n.dir, "haresources"), []byte("node1 IPaddr2::"+vip+"/24/eth0\n"), 0o644))
+		must(t, os.WriteFile(filepath.Join(n.dir, "haresources"), []byte(haresources), 0o644))
+		must(t, os.MkdirAll(filepath.Join(n.dir, "resource.d"), 0o755))
+		must(t, os.WriteFile(filepath.Join(n.dir, "resource.d", "failstop"), []byte(failstop), 0o755))
 		must(t, os.WriteFile(filepath.Join(n.dir, "lubdub.cf"), []byte(cf.String()), 0o600))
 		n.start(t)
 		must(t, p.bmcs[n.name].Guard(n.proc.Pid()))
@@ -105,5 +126,102 @@ func TestFencedSplitShootsOnlyOne(t *testing.T) {
 	}
 	if !holdsVIP(p.nodes["node1"]) || holdsVIP(p.nodes["node2"]) {
 		t.Error("the VIP left node1")
+	}
+}
+
+// on_fail fence (issue 9): node1's group holds a resource whose stop
+// fails. Asked to give the group up (standby), node1 cannot stop it: it is
+// blocked there, the VIP still up. node1's report says so, node2 fences it
+// through fence_ipmilan (on_fail's default with fencing configured), and
+// only then starts the group: the VIP is never up on both at once.
+func TestFencedFailedStop(t *testing.T) {
+	p := newFencedPairWith(t, "stop_retries 0\n", "node1 IPaddr2::"+vip+"/24/eth0 failstop\n")
+	n1, n2 := p.nodes["node1"], p.nodes["node2"]
+	if !waitFor(5*time.Second, func() bool { _, err := os.Stat(filepath.Join(n1.dir, "failstop.running")); return err == nil }) {
+		t.Fatal("node1 did not start failstop")
+	}
+	asked := time.Now()
+	if o, e, code := n1.host.Output(10*time.Second, lubdubCLI, "standby", "--socket", n1.sock); code != 0 {
+		t.Fatalf("standby: %s %s", o, e)
+	}
+	both := false
+	if !waitFor(40*time.Second, func() bool {
+		h1, h2 := holdsVIP(n1) && p.powerEvents("node1") == 0, holdsVIP(n2)
+		both = both || (h1 && h2)
+		return h2
+	}) {
+		t.Fatalf("node2 did not take the VIP over; its log:\n%s", n2.proc.Output())
+	}
+	took := time.Since(asked)
+	if both {
+		t.Error("the VIP was up on both nodes while node1 was not yet fenced")
+	}
+	off := p.bmcs["node1"].Events()
+	if len(off) == 0 || p.powerEvents("node2") != 0 {
+		t.Fatalf("power events: node1 %v, node2 %d: want node1 fenced, node2 not", off, p.powerEvents("node2"))
+	}
+	log1, log2 := n1.proc.Output(), n2.proc.Output()
+	if !strings.Contains(log1, "blocked here: a peer with quorum will fence this node (on_fail fence)") {
+		t.Errorf("node1's log does not say it waits to be fenced:\n%s", log1)
+	}
+	i := strings.Index(log2, "node node1 reports resource group")
+	j := strings.Index(log2, "node node1 fenced")
+	k := strings.Index(log2, "IP address "+vip)
+	if i < 0 || j < i || k < j {
+		t.Errorf("node2's log does not show the blocked report, then the fence, then the VIP (%d, %d, %d):\n%s", i, j, k, log2)
+	}
+	t.Logf("standby on node1 to the VIP on node2, through a failed stop and fence_ipmilan: %v", took.Round(time.Millisecond))
+}
+
+// SIGHUP rebuilds the fencer: node2's fence device is replaced in
+// lubdub.cf and the daemon reloaded; node1 then dies and is fenced through
+// the new device only. Removing every device waits for a restart, and the
+// log says so. The devices are fence agents (absolute paths) that record
+// their calls.
+func TestFencerRebuiltAtReload(t *testing.T) {
+	l := newLab(t)
+	must(t, l.Segment("br0", 0))
+	hacf := fastTimings + "bcast eth0\nnode node1 node2\n"
+	record := filepath.Join(l.Dir, "fence-calls")
+	nodes := map[string]*node{}
+	for i, name := range []string{"node1", "node2"} {
+		nodes[name] = setupNode(t, l, addHost(t, l, name, i+1, "br0"), name, hacf, sha256Keys)
+	}
+	for _, agent := range []string{"fence_first", "fence_second"} {
+		script := "#!/bin/sh\n{ echo \"" + agent + "\"; cat; } >> " + record + "\nexit 0\n"
+		must(t, os.WriteFile(filepath.Join(l.Dir, agent), []byte(script), 0o755))
+	}
+	device := func(agent string) string {
+		return "fence_delay 0\nfence_device " + agent[6:] + " " + filepath.Join(l.Dir, agent) + " pcmk_host_list=node1 pcmk_host_argument=none\n"
+	}
+	n1, n2 := nodes["node1"], nodes["node2"]
+	cf := filepath.Join(n2.dir, "lubdub.cf")
+	must(t, os.WriteFile(cf, []byte(device("fence_first")), 0o600))
+	n1.start(t)
+	n2.start(t)
+	if !waitFor(10*time.Second, func() bool { return allActive(nodes, []string{"node1", "node2"}) }) {
+		t.Fatal("the nodes did not become active")
+	}
+	must(t, os.WriteFile(cf, []byte(device("fence_second")), 0o600))
+	must(t, n2.proc.Signal(syscall.SIGHUP))
+	if !waitFor(10*time.Second, func() bool {
+		return strings.Contains(n2.proc.Output(), "fence devices and levels changed: in force from now on (devices second)")
+	}) {
+		t.Fatalf("node2 did not take the new device:\n%s", n2.proc.Output())
+	}
+	must(t, n1.proc.Signal(syscall.SIGKILL))
+	if !waitFor(10*time.Second, func() bool { return strings.Contains(n2.proc.Output(), "node node1 fenced") }) {
+		t.Fatalf("node2 did not fence node1:\n%s", n2.proc.Output())
+	}
+	calls, _ := os.ReadFile(record)
+	if !strings.HasPrefix(string(calls), "fence_second\n") || strings.Contains(string(calls), "fence_first") || !strings.Contains(string(calls), "action=reboot") {
+		t.Errorf("fence agents called:\n%s\nwant fence_second only, action=reboot", calls)
+	}
+	must(t, os.WriteFile(cf, nil, 0o600))
+	must(t, n2.proc.Signal(syscall.SIGHUP))
+	if !waitFor(10*time.Second, func() bool {
+		return strings.Contains(n2.proc.Output(), "fencing turned off (every fence device removed) changed: it takes effect when lubdub restarts")
+	}) {
+		t.Errorf("node2 did not say that removing every device needs a restart:\n%s", n2.proc.Output())
 	}
 }

@@ -20,6 +20,13 @@
 // (alert_file.sh.sample, from pacemaker-common) configured on both nodes,
 // so that its crash figure can be compared with the row without them:
 // programs run for events must not delay a failover.
+//
+// The row "lubdub + fence_ipmilan" is lubdub at 100ms / 300ms with
+// fencing: each node has a BMC simulated by Debian's ipmi_sim (openipmi)
+// on the segment, and each node fences the other through fence_ipmilan
+// (fence-agents) before it takes the VIP over (fence_delay at its default,
+// 2 deadtimes, since the survivor holds nothing). Its crash figure is
+// deadtime + fence_delay + the fence itself, next to the row without.
 package main
 
 import (
@@ -47,7 +54,7 @@ var bin string // the lubdub binary under test
 func main() {
 	rounds := flag.Int("rounds", 3, "repetitions of each event (1-20)")
 	soak := flag.Duration("soak", 0, "also run the false-failover soak for this long (at most 30m)")
-	only := flag.String("only", "", "run only systems whose name contains this (notify: the lubdub row with a hook and an alert agent)")
+	only := flag.String("only", "", "run only systems whose name contains this (notify: the lubdub row with a hook and an alert agent; fencing: the lubdub row with fence_ipmilan)")
 	flag.Parse()
 	if *rounds < 1 || *rounds > 20 || *soak < 0 || *soak > 30*time.Minute {
 		fmt.Fprintln(os.Stderr, "bench: -rounds 1-20, -soak at most 30m")
@@ -63,11 +70,15 @@ type scenario struct {
 	system              string
 	keepalive, deadtime time.Duration
 	notify              bool // lubdub with a notify hook and an alert agent
+	fencing             bool // lubdub fencing through fence_ipmilan and ipmi_sim
 }
 
 func (s scenario) String() string {
 	if s.system == "keepalived" {
 		return "keepalived, advert_int 0.1"
+	}
+	if s.fencing {
+		return fmt.Sprintf("%s + fence_ipmilan (ipmi_sim BMCs), keepalive %s / deadtime %s", s.system, fmtDur(s.keepalive), fmtDur(s.deadtime))
 	}
 	if s.notify {
 		return fmt.Sprintf("%s + notify hook (1 s a run) and alert_file agent, keepalive %s / deadtime %s", s.system, fmtDur(s.keepalive), fmtDur(s.deadtime))
@@ -94,19 +105,20 @@ func run(rounds int, soak time.Duration, only string) (err error) {
 	dir := ws.Dir
 	bin = ws.Bin
 	scenarios := []scenario{
-		{"lubdub", 2 * time.Second, 10 * time.Second, false},
-		{"lubdub", 100 * time.Millisecond, 300 * time.Millisecond, false},
-		{"lubdub", 100 * time.Millisecond, 300 * time.Millisecond, true},
-		{"Heartbeat 3.0.6", 2 * time.Second, 10 * time.Second, false},
-		{"Heartbeat 3.0.6", 100 * time.Millisecond, 500 * time.Millisecond, false},
-		{"keepalived", 100 * time.Millisecond, 0, false},
+		{system: "lubdub", keepalive: 2 * time.Second, deadtime: 10 * time.Second},
+		{system: "lubdub", keepalive: 100 * time.Millisecond, deadtime: 300 * time.Millisecond},
+		{system: "lubdub", keepalive: 100 * time.Millisecond, deadtime: 300 * time.Millisecond, notify: true},
+		{system: "lubdub", keepalive: 100 * time.Millisecond, deadtime: 300 * time.Millisecond, fencing: true},
+		{system: "Heartbeat 3.0.6", keepalive: 2 * time.Second, deadtime: 10 * time.Second},
+		{system: "Heartbeat 3.0.6", keepalive: 100 * time.Millisecond, deadtime: 500 * time.Millisecond},
+		{system: "keepalived", keepalive: 100 * time.Millisecond},
 	}
 	var notes []string
 	fmt.Printf("failover benchmark: 2 nodes + client in namespaces, VIP only, client polling every 20 ms (100 ms timeout), %d rounds, median (min-max)\n", rounds)
 	fmt.Printf("machine: %d cores, %s\n\n", runtime.NumCPU(), kernel())
 	fmt.Printf("| | crash | standby / clean stop | failback |\n| --- | --- | --- | --- |\n")
 	for _, sc := range scenarios {
-		if only != "" && !strings.Contains(sc.system, only) && !(sc.notify && strings.Contains("notify", only)) {
+		if only != "" && !strings.Contains(sc.system, only) && !(sc.notify && strings.Contains("notify", only)) && !(sc.fencing && strings.Contains("fencing", only)) {
 			continue
 		}
 		if sc.system == "Heartbeat 3.0.6" {
@@ -127,9 +139,18 @@ func run(rounds int, soak time.Duration, only string) (err error) {
 				continue
 			}
 		}
+		if sc.fencing {
+			if missing := missingFencingTools(); missing != "" {
+				fmt.Printf("| %s | (%s missing: apt-get install openipmi ipmitool fence-agents) | | |\n", sc, missing)
+				continue
+			}
+		}
 		sub := strings.Fields(sc.system)[0] + fmtDur(sc.keepalive)
 		if sc.notify {
 			sub += "-notify"
+		}
+		if sc.fencing {
+			sub += "-fencing"
 		}
 		var res map[string][]time.Duration
 		var note string
@@ -175,6 +196,7 @@ type cluster struct {
 	hosts map[string]*lab.Host
 	procs map[string]*lab.Proc      // lubdub and keepalived daemons
 	hbs   map[string]*lab.Heartbeat // Heartbeat daemons
+	bmcs  map[string]*lab.BMC       // with fencing: each node's simulated BMC
 	socks map[string]string
 	probe *lab.Proc
 }
@@ -188,7 +210,7 @@ func build(sc scenario, dir string) (*cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &cluster{sc: sc, l: l, hosts: map[string]*lab.Host{}, procs: map[string]*lab.Proc{}, hbs: map[string]*lab.Heartbeat{}, socks: map[string]string{}}
+	c := &cluster{sc: sc, l: l, hosts: map[string]*lab.Host{}, procs: map[string]*lab.Proc{}, hbs: map[string]*lab.Heartbeat{}, socks: map[string]string{}, bmcs: map[string]*lab.BMC{}}
 	if err := l.Segment("br0", 0); err != nil {
 		return c, err
 	}
@@ -215,6 +237,11 @@ func build(sc scenario, dir string) (*cluster, error) {
 			return c, err
 		}
 	}
+	if sc.fencing {
+		if err := c.addFencing(); err != nil {
+			return c, err
+		}
+	}
 	for _, n := range []string{"node1", "node2"} {
 		if err := c.start(n); err != nil {
 			return c, err
@@ -235,6 +262,9 @@ func measure(sc scenario, rounds int, dir string) (res map[string][]time.Duratio
 	res, err = c.rounds(rounds)
 	if err == nil && sc.notify {
 		note = c.notifyNote()
+	}
+	if err == nil && sc.fencing {
+		note = c.fencingNote()
 	}
 	return res, note, err
 }
@@ -393,6 +423,9 @@ func (c *cluster) start(node string) error {
 	case "lubdub":
 		c.procs[node], err = h.Start(node+".log", bin, "run", "-c", c.dir(node), "--node", node,
 			"--state-dir", filepath.Join(c.l.Dir, node+"-state"), "--socket", c.socks[node])
+		if b := c.bmcs[node]; err == nil && b != nil {
+			err = b.Guard(c.procs[node].Pid()) // its BMC's power-off kills it
+		}
 	case "keepalived":
 		d := c.dir(node)
 		// Killed instances leave pid files behind, and their processes may
@@ -469,6 +502,57 @@ func (c *cluster) stop(node string) {
 	}
 }
 
+// missingFencingTools names what the fencing row needs and lacks ("" if
+// nothing).
+func missingFencingTools() string {
+	for _, p := range []string{lab.IPMISimBin, "/usr/bin/ipmitool", "/usr/sbin/fence_ipmilan"} {
+		if _, err := os.Stat(p); err != nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// addFencing gives each node a simulated BMC (ipmi_sim, on the segment)
+// and both nodes the fence_device lines for them: each fences the other
+// through fence_ipmilan.
+func (c *cluster) addFencing() error {
+	var cf strings.Builder
+	for i, node := range []string{"node1", "node2"} {
+		b, err := c.l.AddBMC("bmc"+node[4:], 11+i, "br0", c.hosts[node], "eth0")
+		if err != nil {
+			return err
+		}
+		c.bmcs[node] = b
+		fmt.Fprintf(&cf, "fence_device ipmi-%s fence_ipmilan ip=%s username=%s password=%s lanplus=1 cipher=3 pcmk_host_list=%s\n", node, b.Addr, b.User, b.Password, node)
+	}
+	for _, node := range []string{"node1", "node2"} {
+		if err := os.WriteFile(filepath.Join(c.dir(node), "lubdub.cf"), []byte(cf.String()), 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fencingNote says how long the fences took (node2's log: "node1 fenced
+// (reset) at level 1 by ipmi-node1 in 5.2s") and that node1's BMC saw them.
+func (c *cluster) fencingNote() string {
+	b, _ := os.ReadFile(filepath.Join(c.l.Dir, "node2.log"))
+	var took []time.Duration
+	for _, l := range strings.Split(string(b), "\n") {
+		const mark = "node node1 fenced: node1 fenced (reset) at level 1 by ipmi-node1 in "
+		if i := strings.Index(l, mark); i >= 0 {
+			if f := strings.Fields(l[i+len(mark):]); len(f) > 0 {
+				if d, err := time.ParseDuration(f[0]); err == nil {
+					took = append(took, d)
+				}
+			}
+		}
+	}
+	return fmt.Sprintf("lubdub + fence_ipmilan: node2 fenced node1 %d times, fence_ipmilan taking %s; node1's BMC saw %d power events",
+		len(took), summary(took), len(c.bmcs["node1"].Events()))
+}
+
 // notifyNote says how much the notification programs ran, to show they
 // were at work during the rounds.
 func (c *cluster) notifyNote() string {
@@ -486,7 +570,7 @@ func (c *cluster) notifyNote() string {
 // kept busy and counts false failovers: nodes declared dead, moves of the
 // VIP, failed client requests.
 func soakTest(d time.Duration, dir string) error {
-	sc := scenario{"lubdub", 100 * time.Millisecond, 300 * time.Millisecond, false}
+	sc := scenario{system: "lubdub", keepalive: 100 * time.Millisecond, deadtime: 300 * time.Millisecond}
 	c, err := build(sc, dir)
 	if c != nil {
 		defer c.l.Close()

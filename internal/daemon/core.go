@@ -108,8 +108,13 @@ type Node struct {
 	// that time: with watchdog self-fencing, watchdog_fence_timeout after
 	// their death; the engine hears of the death only then.
 	fencedAt map[string]time.Time
-	// fencing: dead peers being fenced; their groups wait for it.
+	// fencing: peers being fenced: dead ones (their groups wait for it),
+	// and live ones whose stop failed (on_fail fence, onfail.go).
 	fencing map[string]*fenceState
+	// fencedLive: peers fenced while membership still heard them, and
+	// when: they hold nothing, and their messages count no more until they
+	// restart or are declared dead.
+	fencedLive map[string]time.Time
 	// reported: when each peer's last resource report came; now: the
 	// time of the event being handled.
 	reported map[string]time.Time
@@ -140,6 +145,10 @@ type fenceState struct {
 	tries    int
 	last     string // the last failure, for status
 	inFlight bool
+	// live: fenced while membership hears it, because its stop failed
+	// (on_fail fence); why says so.
+	live bool
+	why  string
 }
 
 // fenceRetry is the backoff after a failed fencing: 1 s, doubling, at most
@@ -163,7 +172,7 @@ const mediaRetry = 5 * time.Second
 // maintenance (id.Maintenance) and was left running.
 func NewNode(cfg *haconf.Config, id Identity, seams Seams, blocked []bool, now time.Time, log *slog.Logger) *Node {
 	n := &Node{id: id, cfg: cfg, log: log, seams: seams, drops: map[string]uint64{}, limiter: newRateLimiter(10 * time.Second),
-		upSince: map[string]time.Time{}, alive: map[string]bool{}, fencedAt: map[string]time.Time{}, fencing: map[string]*fenceState{}, reported: map[string]time.Time{}, checking: map[string]*addrCheck{}}
+		upSince: map[string]time.Time{}, alive: map[string]bool{}, fencedAt: map[string]time.Time{}, fencing: map[string]*fenceState{}, fencedLive: map[string]time.Time{}, reported: map[string]time.Time{}, checking: map[string]*addrCheck{}}
 	if n.seams.Load == nil {
 		n.seams.Load = func() string { return "" }
 	}
@@ -284,6 +293,11 @@ func (n *Node) NextWakeup() time.Time {
 			t = f.next
 		}
 	}
+	for _, at := range n.fencedLive {
+		if at := at.Add(n.fencedSilence()); at.Before(t) {
+			t = at
+		}
+	}
 	for p, at := range n.reported {
 		if exp := at.Add(n.reportFresh() + time.Millisecond); n.alive[p] && exp.Before(t) && exp.After(n.now) {
 			t = exp
@@ -346,16 +360,27 @@ func (n *Node) stopFencing(peer string) {
 	}
 }
 
+// FenceResult is the end of one fencing try (Seams.Fence).
+type FenceResult struct {
+	OK bool
+	// BadHost: no device controls the node (Heartbeat's stonith badhost).
+	BadHost bool
+	Detail  string // what was done, or why it failed, for logs and status
+}
+
 // Fenced takes the end of a fencing try: once fenced, the peer holds
 // nothing and its groups may go elsewhere; a failure is tried again with
-// backoff, and meanwhile nothing of that node is taken over.
-func (n *Node) Fenced(now time.Time, peer string, ok bool, detail string) {
+// backoff, and meanwhile nothing of that node is taken over. A Heartbeat
+// peer is told each failure (stonith bad or badhost), as Heartbeat tells
+// its own; the success is told as its groups are taken (PeerDown).
+func (n *Node) Fenced(now time.Time, peer string, r FenceResult) {
 	n.now = now
 	f := n.fencing[peer]
 	if f == nil {
 		return
 	}
 	f.inFlight = false
+	ok, detail := r.OK, r.Detail
 	switch {
 	case ok:
 		n.ctr.fenced(peer, true)
@@ -363,10 +388,13 @@ func (n *Node) Fenced(now time.Time, peer string, ok bool, detail string) {
 		n.log.Warn(fmt.Sprintf("node %s fenced: %s", peer, detail), "node", peer)
 		n.fencingEvent(now, peer, "fenced", detail)
 		n.because("node %s fenced", peer)
-		if !n.alive[peer] {
+		switch {
+		case f.live && n.alive[peer]:
+			n.fencedWhileAlive(now, peer)
+		case !n.alive[peer]:
 			n.push(n.eng.NodeDown(peer))
 		}
-	case n.alive[peer]:
+	case n.alive[peer] && !f.live:
 		delete(n.fencing, peer) // back meanwhile
 	default:
 		n.ctr.fenced(peer, false)
@@ -374,8 +402,25 @@ func (n *Node) Fenced(now time.Time, peer string, ok bool, detail string) {
 		f.next = now.Add(fenceRetry(f.tries))
 		n.fencingEvent(now, peer, "failed", detail)
 		n.log.Error(fmt.Sprintf("fencing node %s failed (try %d): %s; its groups wait; trying again in %s", peer, f.tries, detail, fenceRetry(f.tries)), "node", peer)
+		if n.hb != nil {
+			n.push(n.hb.FenceFailed(now, r.BadHost))
+		}
 	}
 	n.drain(now)
+}
+
+// peerStonith takes a Heartbeat peer's stonith message: a fencing it did
+// (OK) or failed (bad, badhost) is reported as an event, as this node's own
+// are; n_stnth and unneeded fenced nothing.
+func (n *Node) peerStonith(now time.Time, from string, msg *wire.Message) {
+	target, result := strings.ToLower(msg.Value(hbresource.FNode)), msg.Value(hbresource.FResult)
+	why := fmt.Sprintf("reported by %s (Heartbeat): stonith %s", from, result)
+	switch result {
+	case hbresource.StonithOK:
+		n.fencingEvent(now, target, "fenced", why)
+	case hbresource.StonithBad, hbresource.StonithBadHost:
+		n.fencingEvent(now, target, "failed", why)
+	}
 }
 
 // setAlive updates the engine's view of the live peers.
@@ -413,6 +458,9 @@ func (n *Node) updateView(now time.Time) {
 // cannot stop its groups stops feeding it, and its watchdog resets it
 // before its peers take the groups over (watchdog_fence_timeout).
 func (n *Node) WatchdogOK() bool {
+	if n.selfFenceOnBlock() {
+		return false // on_fail fence with watchdog self-fencing: a stop failed here
+	}
 	return n.cfg.Tuning.NoQuorumPolicy == "ignore" || n.eng.Quorate() || !n.eng.HoldsAny()
 }
 
@@ -469,11 +517,16 @@ func (n *Node) Tick(now time.Time) {
 			n.log.Warn(fmt.Sprintf("node %s counts as fenced: its watchdog has reset it, or it stopped everything, by now (watchdog_fence_timeout)", peer), "node", peer)
 			n.fencingEvent(now, peer, "fenced", "watchdog_fence_timeout")
 			n.because("node %s counts as fenced (watchdog_fence_timeout)", peer)
-			n.push(n.eng.NodeDown(peer))
+			if n.alive[peer] {
+				n.fencedWhileAlive(now, peer) // its stop failed: on_fail fence
+			} else {
+				n.push(n.eng.NodeDown(peer))
+			}
 		}
 	}
 	n.pingTick(now)
 	n.addrCheckTick(now)
+	n.checkFencedLive(now)
 	n.openMedia(now)
 	n.expireFailures(now)
 	n.monitor(now)
@@ -633,7 +686,12 @@ func (n *Node) drain(now time.Time) {
 			// A peer that left cleanly, or (Heartbeat's rule) announced it
 			// held nothing, is not fenced.
 			fence := a.Reason != membership.ReasonShutdown && (n.hb == nil || n.hb.NeedsFencing())
+			_, wasFenced := n.fencedLive[a.Node]
 			switch {
+			case a.To == membership.StatusDead && wasFenced:
+				// Fenced while it was heard (on_fail fence): silent now,
+				// as it should be.
+				delete(n.fencedLive, a.Node)
 			case a.To == membership.StatusDead:
 				delete(n.upSince, a.Node)
 				n.setAlive(a.Node, false)
@@ -652,6 +710,7 @@ func (n *Node) drain(now time.Time) {
 			case a.To.Alive() && !a.From.Alive():
 				n.upSince[a.Node] = now
 				delete(n.fencedAt, a.Node)
+				delete(n.fencedLive, a.Node)
 				n.stopFencing(a.Node)
 				n.stopAddrCheck(a.Node)
 				// NodeUp first: the engine must count the peer (and wait
@@ -674,6 +733,16 @@ func (n *Node) drain(now time.Time) {
 			n.upSince[a.Node] = now
 			delete(n.fencedAt, a.Node)
 			n.push(n.eng.NodeUp(a.Node))
+			if _, ok := n.fencedLive[a.Node]; ok {
+				// Back from its fence (a reboot) before it was declared
+				// dead.
+				delete(n.fencedLive, a.Node)
+				n.setAlive(a.Node, true)
+			}
+			if f, ok := n.fencing[a.Node]; ok && f.live && !f.inFlight {
+				n.log.Info(fmt.Sprintf("node %s restarted: fencing it no more (its stop failed in an earlier life)", a.Node), "node", a.Node)
+				delete(n.fencing, a.Node)
+			}
 		case membership.Dropped:
 			n.dropped(now, a.Link, "", a.Node, string(a.Reason), a.Detail)
 		case membership.Deliver:
@@ -689,6 +758,9 @@ func (n *Node) drain(now time.Time) {
 				}
 			}
 			if n.hb != nil {
+				if a.Msg.Value(wire.FType) == hbresource.TStonith {
+					n.peerStonith(now, a.Node, a.Msg)
+				}
 				n.push(n.eng.Receive(a.Node, a.Msg))
 			} else if a.Msg.Value(wire.FType) == placement.MsgType {
 				// Receive first: the report's view is what the vote is
@@ -706,6 +778,7 @@ func (n *Node) drain(now time.Time) {
 			n.seams.Exec.Run(a.Group, resource.Op(a.Op))
 		}
 	}
+	n.fenceBlockedPeers(now)
 	n.noteTransitions(now)
 	n.observe(now)
 }
@@ -796,7 +869,7 @@ func (n *Node) dropped(now time.Time, link, addr, node, reason, detail string) {
 // Reload applies a new configuration: what can change at once does, what
 // needs a restart is kept as it was and logged (see reloadPlan).
 func (n *Node) Reload(now time.Time, cfg *haconf.Config) (relog bool) {
-	apply, kept := reloadPlan(n.cfg, cfg)
+	apply, kept := reloadPlan(n.cfg, cfg, n.local())
 	for _, k := range kept {
 		n.log.Warn(fmt.Sprintf("%s changed: it takes effect when lubdub restarts", k))
 	}
@@ -906,18 +979,25 @@ func (n *Node) Status(now time.Time) *control.Status {
 		s.Drops[k] = v
 	}
 	for peer, f := range n.fencing {
+		why := ""
+		if f.why != "" {
+			why = " (" + f.why + ")"
+		}
 		switch {
 		case f.inFlight && f.last != "":
-			s.Fencing[peer] = fmt.Sprintf("fencing (try %d; the last failed: %s)", f.tries, f.last)
+			s.Fencing[peer] = fmt.Sprintf("fencing (try %d; the last failed: %s)", f.tries, f.last) + why
 		case f.inFlight:
-			s.Fencing[peer] = fmt.Sprintf("fencing (try %d)", f.tries)
+			s.Fencing[peer] = fmt.Sprintf("fencing (try %d)", f.tries) + why
 		case f.last != "":
-			s.Fencing[peer] = fmt.Sprintf("failed (try %d): %s; next try in %s", f.tries, f.last, f.next.Sub(now).Round(time.Millisecond))
+			s.Fencing[peer] = fmt.Sprintf("failed (try %d): %s; next try in %s", f.tries, f.last, f.next.Sub(now).Round(time.Millisecond)) + why
 		case !n.eng.Quorate():
-			s.Fencing[peer] = "waiting for quorum to fence"
+			s.Fencing[peer] = "waiting for quorum to fence" + why
 		default:
-			s.Fencing[peer] = fmt.Sprintf("waiting %s before fencing", max(0, f.next.Sub(now)).Round(time.Millisecond))
+			s.Fencing[peer] = fmt.Sprintf("waiting %s before fencing", max(0, f.next.Sub(now)).Round(time.Millisecond)) + why
 		}
+	}
+	for peer, at := range n.fencedAt {
+		s.Fencing[peer] = fmt.Sprintf("counts as fenced in %s (watchdog_fence_timeout)", max(0, at.Sub(now)).Round(time.Millisecond))
 	}
 	for _, v := range n.mach.Nodes() {
 		cn := control.Node{Name: v.Name, Type: "normal", Status: string(v.Status), Local: v.Local,

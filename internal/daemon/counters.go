@@ -108,6 +108,9 @@ func (n *Node) noteTransitions(now time.Time) {
 // node, in order: the point where events about groups start.
 func (n *Node) groupChanged(now time.Time, g int, from, to placement.State) {
 	n.log.Debug("group state", "group", n.cfg.Groups[g].ID(), "from", string(from), "to", string(to))
+	if to == placement.Blocked {
+		n.blockedHereNote(g)
+	}
 }
 
 // expireFailures forgets the failures of groups whose last one is

@@ -63,11 +63,19 @@ type daemon struct {
 	fenced    chan fenceDone
 	pings     chan netip.Addr // ping nodes' echo replies
 	checked   chan addrAnswer // answers about silent peers' addresses
-	watchdog  *watchdog
-	notify    *notifier
-	load      string
-	loadRead  time.Time
-	hbPeer    bool // the state directory records a Heartbeat peer
+	// fencer: the fence devices and levels in force (nil: none), rebuilt
+	// when a reload changes them.
+	fencer *fence.Fencer
+	// loaded: a configuration read off the loop after SIGHUP; loading:
+	// one is being read; reloadAgain: another SIGHUP came meanwhile.
+	loaded      chan loadResult
+	loading     bool
+	reloadAgain bool
+	watchdog    *watchdog
+	notify      *notifier
+	load        string
+	loadRead    time.Time
+	hbPeer      bool // the state directory records a Heartbeat peer
 	// maint: the groups kept in maintenance (the state directory's file);
 	// reloadFailed: the last SIGHUP's configuration was refused.
 	maint        []string
@@ -81,10 +89,16 @@ type daemon struct {
 	notifier  *notify.Runner
 }
 
+// loadResult is a configuration read for a reload.
+type loadResult struct {
+	cfg *haconf.Config
+	rep *haconf.Report
+}
+
 // fenceDone is the end of one fencing try.
 type fenceDone struct {
-	node, detail string
-	ok           bool
+	node string
+	res  FenceResult
 }
 
 type ctrlReq struct {
@@ -109,7 +123,7 @@ func Run(ctx context.Context, opts Options) error {
 		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	started := time.Now()
-	d := &daemon{opts: opts, cfg: cfg, recv: make(chan media.Packet, 512), ctrl: make(chan ctrlReq), fenced: make(chan fenceDone, 8), pings: make(chan netip.Addr, 64), checked: make(chan addrAnswer, 8),
+	d := &daemon{opts: opts, cfg: cfg, recv: make(chan media.Packet, 512), ctrl: make(chan ctrlReq), fenced: make(chan fenceDone, 8), loaded: make(chan loadResult, 1), pings: make(chan netip.Addr, 64), checked: make(chan addrAnswer, 8),
 		results: make(chan resource.Result, 64), stream: events.NewStream(0), subscribe: make(chan chan *events.Reader)}
 	d.setupLogging(cfg)
 	defer d.logh.Close()
@@ -173,15 +187,15 @@ func Run(ctx context.Context, opts Options) error {
 		Load:       d.loadAverage,
 		Event:      d.event,
 	}
-	fencer, err := fence.FromConfig(cfg, strings.ToLower(opts.Node), fence.ExecRunner{Log: d.log}, d.log)
-	if err != nil {
+	if d.fencer, err = fence.FromConfig(cfg, strings.ToLower(opts.Node), fence.ExecRunner{Log: d.log}, d.log); err != nil {
 		return fmt.Errorf("%w: fencing: %w", ErrConfig, err)
 	}
-	if fencer != nil {
+	if d.fencer != nil {
 		seams.Fence = func(node string) {
+			fencer := d.fencer // the one in force now; a reload may replace it
 			go func() {
 				res := fencer.Fence(context.Background(), node, fence.Reset)
-				d.fenced <- fenceDone{node: node, ok: res.OK(), detail: res.String()}
+				d.fenced <- fenceDone{node: node, res: FenceResult{OK: res.OK(), BadHost: res.BadHost(), Detail: res.String()}}
 			}()
 		}
 	}
@@ -212,7 +226,7 @@ func Run(ctx context.Context, opts Options) error {
 	// Armed only now: the start-up checks and stops above may take longer
 	// than its timeout.
 	if cfg.Watchdog != "" {
-		if d.watchdog, err = openWatchdog(cfg.Watchdog, cfg.Keepalive, cfg.Tuning.WatchdogTimeout(), d.log); err != nil {
+		if d.watchdog, err = openWatchdog(cfg.Watchdog, cfg.Keepalive, cfg.WatchdogDeviceTimeout(), cfg.Tuning.WatchdogFenceTimeout > 0, d.log); err != nil {
 			d.node.Shutdown(time.Now())
 			return fmt.Errorf("%w: %w", ErrConfig, err)
 		}
@@ -221,7 +235,8 @@ func Run(ctx context.Context, opts Options) error {
 	if addr := cfg.Tuning.MetricsListen; addr != "" {
 		ms, err := d.serveMetrics(addr)
 		if err != nil {
-			d.node.Shutdown(time.Now())
+			// An orderly exit: disarmed, or the machine would reset.
+			d.shutdown("metrics_listen: " + err.Error())
 			return fmt.Errorf("%w: %w", ErrConfig, err)
 		}
 		defer ms.Close()
@@ -294,9 +309,12 @@ func (d *daemon) loop(ctx context.Context, sigs <-chan os.Signal) error {
 			d.node.Leave(time.Now())
 		case s := <-sigs:
 			if s == syscall.SIGHUP {
+				if d.loading {
+					d.reloadAgain = true // read again once this one is applied
+					break
+				}
 				d.notify.reloading()
-				ok := d.reload()
-				d.notify.reloaded(d.node.notifyView(), ok)
+				d.startLoad()
 				break
 			}
 			if d.node.Leaving() {
@@ -306,10 +324,19 @@ func (d *daemon) loop(ctx context.Context, sigs <-chan os.Signal) error {
 			}
 			d.log.Info(fmt.Sprintf("%s: giving up resources, then stopping", s))
 			d.node.Leave(time.Now())
+		case l := <-d.loaded:
+			d.loading = false
+			ok := d.reload(l)
+			d.notify.reloaded(d.node.notifyView(), ok)
+			if d.reloadAgain {
+				d.reloadAgain = false
+				d.notify.reloading()
+				d.startLoad()
+			}
 		case r := <-d.results:
 			d.node.Result(time.Now(), r)
 		case f := <-d.fenced:
-			d.node.Fenced(time.Now(), f.node, f.ok, f.detail)
+			d.node.Fenced(time.Now(), f.node, f.res)
 		case p := <-d.recv:
 			d.node.Packet(time.Now(), p)
 		case a := <-d.pings:
@@ -405,14 +432,29 @@ func (d *daemon) answer(req control.Request) control.Response {
 	return resp
 }
 
-// reload re-reads the configuration on SIGHUP; a broken one is refused and
-// the running one kept (false). The ldirectord.cf of each ldirectord resource
-// running here is re-read and applied as ldirectord's own SIGHUP does
-// (each file judged on its own).
-func (d *daemon) reload() bool {
+// startLoad re-reads the configuration on SIGHUP, off the loop: checking
+// ha.cf's stonith lines runs cluster-glue, and meanwhile the loop goes on
+// sending heartbeats and feeding the watchdog. The result comes back
+// through d.loaded (reload applies it). The ldirectord.cf of each
+// ldirectord resource running here is re-read and applied as ldirectord's
+// own SIGHUP does (each file judged on its own, in the background).
+func (d *daemon) startLoad() {
 	d.log.Info("SIGHUP: re-reading configuration", "dir", d.opts.ConfigDir)
 	d.exec.Reload("")
-	cfg, rep := haconf.Load(d.opts.ConfigDir, haconf.Options{Node: d.opts.Node, Stonith: fence.NewGluePlugins(nil)})
+	d.loading = true
+	dir, node := d.opts.ConfigDir, d.opts.Node
+	go func() {
+		cfg, rep := haconf.Load(dir, haconf.Options{Node: node, Stonith: fence.NewGluePlugins(nil)})
+		d.loaded <- loadResult{cfg: cfg, rep: rep}
+	}()
+}
+
+// reload applies a configuration read after SIGHUP; a broken one is
+// refused and the running one kept (false). Changed fence devices or
+// levels take effect at once: the fencer is rebuilt (a try under way ends
+// with the old one).
+func (d *daemon) reload(l loadResult) bool {
+	cfg, rep := l.cfg, l.rep
 	if err := rep.Err(); err != nil {
 		for _, e := range rep.Errors {
 			d.log.Error(e.String())
@@ -423,8 +465,12 @@ func (d *daemon) reload() bool {
 		return false
 	}
 	d.reloadFailed = false
+	old := d.node.cfg
 	if d.node.Reload(time.Now(), cfg) {
 		d.setupLogging(cfg)
+	}
+	if applied := d.node.cfg; fencingChanged(old, applied) {
+		d.rebuildFencer(applied)
 	}
 	if !reflect.DeepEqual(d.cfg.Notify, cfg.Notify) {
 		// The old programs finish what they were given, off the loop.
@@ -434,6 +480,39 @@ func (d *daemon) reload() bool {
 	d.cfg = d.node.cfg
 	d.log.Info("configuration reloaded")
 	return true
+}
+
+// rebuildFencer puts cfg's fence devices and levels in force. One that
+// cannot be built (haconf has checked what it can) leaves the old one.
+func (d *daemon) rebuildFencer(cfg *haconf.Config) {
+	f, err := fence.FromConfig(cfg, strings.ToLower(d.opts.Node), fence.ExecRunner{Log: d.log}, d.log)
+	switch {
+	case err != nil:
+		d.log.Error(fmt.Sprintf("fencing configuration not taken: %v: the fence devices and levels in force stay", err))
+	case f == nil && d.fencer == nil:
+		// ha.cf's stonith lines for other nodes changed: none is ours.
+	case f == nil:
+		// reloadPlan keeps fencing on until a restart; nothing to build.
+		d.log.Error("fencing configuration not taken: no fence device for this node: the fence devices and levels in force stay until a restart")
+	default:
+		d.fencer = f
+		d.log.Info(fmt.Sprintf("fence devices and levels changed: in force from now on (%s)", describeFencer(f)))
+	}
+}
+
+// describeFencer names a fencer's devices, in order, and the nodes with
+// fencing levels.
+func describeFencer(f *fence.Fencer) string {
+	s := "devices " + strings.Join(f.Order, ", ")
+	var nodes []string
+	for n := range f.Topology {
+		nodes = append(nodes, n)
+	}
+	if len(nodes) > 0 {
+		slices.Sort(nodes)
+		s += "; levels for " + strings.Join(nodes, ", ")
+	}
+	return s
 }
 
 // event takes an event of the node: to the control socket's readers and

@@ -35,6 +35,7 @@ type placer interface {
 	QuorumStatus() string
 	HoldsAny() bool
 	PeerHeldAny(node string) bool
+	PeerBlocked(node string) []int
 	View(alive, voting []string) []placement.Action
 	Settled(node string) []placement.Action
 	Maintenance(g int) bool
@@ -214,6 +215,10 @@ func (h *hbPlacer) FailureExpired(g int) []placement.Action {
 	}
 	return nil
 }
+
+// PeerBlocked: a Heartbeat peer does not report a failed stop (its own
+// ResourceManager reboots its machine then).
+func (h *hbPlacer) PeerBlocked(string) []int                   { return nil }
 func (h *hbPlacer) QuorumVotes() (votes, expected, needed int) { return 2, 2, 1 }
 func (h *hbPlacer) Restarts(int) int                           { return 0 }
 

@@ -64,6 +64,9 @@ type notifier struct {
 	initdead time.Duration
 	ready    bool
 	stopping bool
+	// inReload: between RELOADING=1 and READY=1 the status stays
+	// "reloading" (the configuration is read off the loop meanwhile).
+	inReload bool
 	status   string
 	note     string        // before the status: a refused reload, until the next reload
 	every    time.Duration // keep-alive period; 0: no watchdog
@@ -137,7 +140,7 @@ func (s *notifier) update(now time.Time, v notifyView) {
 		s.note = ""
 		msg = append(msg, "STOPPING=1")
 	}
-	if st := s.note + statusText(v, s.initdead); st != s.status || len(msg) > 0 {
+	if st := s.note + statusText(v, s.initdead); (st != s.status && !s.inReload) || len(msg) > 0 {
 		s.status = st
 		msg = append(msg, "STATUS="+st)
 	}
@@ -153,13 +156,18 @@ func (s *notifier) reloading() {
 		return
 	}
 	s.status = "reloading the configuration"
+	s.inReload = true
 	s.send("RELOADING=1\n" + s.monotonic() + "STATUS=" + s.status)
 }
 
 // reloaded is sent after a reload: READY=1 again, and whether the new
 // configuration was taken.
 func (s *notifier) reloaded(v notifyView, ok bool) {
-	if s == nil || !s.ready || s.stopping {
+	if s == nil || !s.inReload {
+		return
+	}
+	s.inReload = false
+	if s.stopping {
 		return
 	}
 	s.note = ""

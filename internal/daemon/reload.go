@@ -27,15 +27,23 @@ var restartOnly = []struct {
 	{"watchdog", func(a, b *haconf.Config) bool { return a.Watchdog == b.Watchdog }, func(d, s *haconf.Config) { d.Watchdog = s.Watchdog }},
 	{"gen_method", func(a, b *haconf.Config) bool { return a.GenMethod == b.GenMethod }, func(d, s *haconf.Config) { d.GenMethod = s.GenMethod }},
 	{"auto_failback", func(a, b *haconf.Config) bool { return a.AutoFailback == b.AutoFailback }, func(d, s *haconf.Config) { d.AutoFailback = s.AutoFailback }},
+	{"ping nodes (ping, ping_group, deadping)", func(a, b *haconf.Config) bool {
+		return reflect.DeepEqual(a.PingNodes, b.PingNodes) && a.Deadping == b.Deadping
+	}, func(d, s *haconf.Config) { d.PingNodes, d.Deadping = s.PingNodes, s.Deadping }},
 	{"haresources", func(a, b *haconf.Config) bool { return reflect.DeepEqual(a.Groups, b.Groups) }, func(d, s *haconf.Config) { d.Groups = s.Groups }},
 	{"lubdub.cf", func(a, b *haconf.Config) bool { return a.Tuning == b.Tuning }, func(d, s *haconf.Config) { d.Tuning = s.Tuning }},
 }
 
-// reloadPlan decides what a reload applies: the new configuration, with
-// every restart-only setting that changed kept at its running value, and
-// the names of those settings, so that the operator is told. Keys,
-// logging, media, the udp port and cl_status parameters change at once.
-func reloadPlan(running, loaded *haconf.Config) (apply *haconf.Config, kept []string) {
+// reloadPlan decides what a reload applies on node local: the new
+// configuration, with every restart-only setting that changed kept at its
+// running value, and the names of those settings, so that the operator is
+// told. Keys, logging, media, the udp port and cl_status parameters change
+// at once, and so do the fence devices and levels (fence_device,
+// fencing_level, ha.cf's stonith and stonith_host lines: the daemon
+// rebuilds its fencer, fencingChanged) while this node keeps some device;
+// fencing turned on or off changes what a dead peer means (fenced first,
+// or assumed to hold nothing) and waits for a restart.
+func reloadPlan(running, loaded *haconf.Config, local string) (apply *haconf.Config, kept []string) {
 	c := *loaded
 	c.Params = maps.Clone(loaded.Params)
 	for _, s := range restartOnly {
@@ -47,7 +55,16 @@ func reloadPlan(running, loaded *haconf.Config) (apply *haconf.Config, kept []st
 			}
 		}
 	}
+	if had, has := running.HasFenceDevice(local), loaded.HasFenceDevice(local); had != has {
+		kept = append(kept, map[bool]string{true: "fencing turned on (a fence device where there was none)", false: "fencing turned off (every fence device removed)"}[has])
+		c.Stonith, c.Fencing = running.Stonith, running.Fencing
+	}
 	return &c, kept
+}
+
+// fencingChanged reports whether the fence devices or levels differ.
+func fencingChanged(a, b *haconf.Config) bool {
+	return !reflect.DeepEqual(a.Stonith, b.Stonith) || !reflect.DeepEqual(a.Fencing, b.Fencing)
 }
 
 func mediaEqual(a, b *haconf.Config) bool {

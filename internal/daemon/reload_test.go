@@ -22,7 +22,7 @@ func TestReloadPlan(t *testing.T) {
 	loaded.Logfile = "/var/log/lubdub"
 	loaded.Keys = &wire.Keyring{Send: 2}
 	loaded.Params = map[string]string{"keepalive": "2000ms", "hopfudge": "3", "watchdog": "/dev/watchdog1", "logfile": "/var/log/lubdub"}
-	apply, kept := reloadPlan(running, &loaded)
+	apply, kept := reloadPlan(running, &loaded, "a")
 	if want := []string{"keepalive", "hopfudge", "max_rexmit_delay", "watchdog"}; !slices.Equal(kept, want) {
 		t.Errorf("kept %v, want %v", kept, want)
 	}
@@ -41,7 +41,43 @@ func TestReloadPlan(t *testing.T) {
 	if !loggingChanged(running, apply) {
 		t.Error("a new logfile is not a logging change")
 	}
-	if _, kept := reloadPlan(running, running); len(kept) != 0 {
+	if _, kept := reloadPlan(running, running, "a"); len(kept) != 0 {
 		t.Errorf("an unchanged configuration keeps %v", kept)
+	}
+}
+
+// Fence devices and levels change at once while the node keeps a device
+// (the daemon rebuilds its fencer); fencing turned on or off waits for a
+// restart and is named.
+func TestReloadPlanFencing(t *testing.T) {
+	dev := func(name string) haconf.FenceDevice {
+		return haconf.FenceDevice{Name: name, Agent: "fence_ipmilan", Kind: "agent", Plugin: "fence_ipmilan"}
+	}
+	running := &haconf.Config{Nodes: []string{"a", "b"}, Params: map[string]string{},
+		Fencing: haconf.Fencing{Devices: []haconf.FenceDevice{dev("ipmi-b")}}}
+	changed := *running
+	changed.Fencing = haconf.Fencing{Devices: []haconf.FenceDevice{dev("ipmi-b2")}, Levels: []haconf.FencingLevel{{Node: "b", Index: 1, Devices: []string{"ipmi-b2"}}}}
+	apply, kept := reloadPlan(running, &changed, "a")
+	if len(kept) != 0 || !fencingChanged(running, apply) || apply.Fencing.Devices[0].Name != "ipmi-b2" {
+		t.Errorf("a changed device: kept %v, applied %+v", kept, apply.Fencing)
+	}
+	// ha.cf's stonith_host line for this node instead of lubdub.cf's
+	// device: still a device, applied.
+	viaHacf := *running
+	viaHacf.Fencing = haconf.Fencing{}
+	viaHacf.Stonith = []haconf.StonithDevice{{FromHost: "a", Type: "external/ipmi"}}
+	if apply, kept := reloadPlan(running, &viaHacf, "a"); len(kept) != 0 || len(apply.Stonith) != 1 || len(apply.Fencing.Devices) != 0 {
+		t.Errorf("a device moved to ha.cf: kept %v, applied %+v %+v", kept, apply.Stonith, apply.Fencing)
+	}
+	// A stonith_host line for the other node only: this node has none.
+	off := viaHacf
+	off.Stonith = []haconf.StonithDevice{{FromHost: "b", Type: "external/ipmi"}}
+	apply, kept = reloadPlan(running, &off, "a")
+	if !slices.Equal(kept, []string{"fencing turned off (every fence device removed)"}) || fencingChanged(running, apply) {
+		t.Errorf("fencing off: kept %v, applied %+v %+v", kept, apply.Stonith, apply.Fencing)
+	}
+	none := &haconf.Config{Nodes: []string{"a", "b"}, Params: map[string]string{}}
+	if _, kept := reloadPlan(none, running, "a"); !slices.Equal(kept, []string{"fencing turned on (a fence device where there was none)"}) {
+		t.Errorf("fencing on: kept %v", kept)
 	}
 }

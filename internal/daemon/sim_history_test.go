@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/lubdub/lubdub/internal/control"
+	"github.com/lubdub/lubdub/internal/haconf"
 )
 
 func controlRequest(cmd, arg string) control.Request { return control.Request{Cmd: cmd, Name: arg} }
@@ -185,4 +186,7 @@ func (s *sim) selfFencing(w, f time.Duration) {
 func (s *sim) powerFencing(d time.Duration) {
 	s.fenceTime = d
 	s.fenced = true
+	// The configuration says so too, as the daemon's has a device when it
+	// has a fencer (on_fail's default follows it).
+	s.cfg.Fencing.Devices = append(s.cfg.Fencing.Devices, haconf.FenceDevice{Name: "sim", Agent: "fence_sim", Kind: "agent", Plugin: "fence_sim"})
 }

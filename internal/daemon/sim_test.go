@@ -107,6 +107,9 @@ type simNode struct {
 	// starts fail.
 	events    []events.Event
 	failStart bool
+	// failStop: its stops fail and leave the group running (until the
+	// machine is powered off).
+	failStop bool
 }
 
 // simMedium is a broadcast segment endpoint.
@@ -163,11 +166,11 @@ func (n *simNode) Run(g int, op resource.Op) {
 	}
 	n.s.after(n.opDelay, func() {
 		n.deliver(func() {
-			if op == resource.Stop {
+			if op == resource.Stop && !n.failStop {
 				delete(n.inUse, g)
 			}
 			if n.gen == gen && n.node != nil {
-				ok := op != resource.Start || !n.failStart
+				ok := (op != resource.Start || !n.failStart) && (op != resource.Stop || !n.failStop)
 				var err error
 				if !ok {
 					err = fmt.Errorf("websrv: exit 1")
@@ -319,7 +322,7 @@ func (s *sim) boot(name string) {
 					s.powerOff(peer)
 				}
 				if n.gen == gen && n.node != nil {
-					n.deliver(func() { n.node.Fenced(s.now, peer, ok, "sim") })
+					n.deliver(func() { n.node.Fenced(s.now, peer, FenceResult{OK: ok, Detail: "sim"}) })
 				}
 			})
 		}

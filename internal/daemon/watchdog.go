@@ -21,24 +21,25 @@ type watchdog struct {
 	starving bool
 }
 
-// openWatchdog opens the device. A device that is missing or busy is
-// logged and lubdub runs without it.
-// A timeout > 0 is set on the device (WDIOC_SETTIMEOUT) and is required:
-// self-fencing relies on it, so a device that cannot be opened, or that
-// does not take the timeout (read back with WDIOC_GETTIMEOUT), is an error,
-// as sbd refuses to start then. Without a timeout, a device that cannot be
-// opened is logged and lubdub runs without it, as Heartbeat does.
-func openWatchdog(path string, every, timeout time.Duration, log *slog.Logger) (*watchdog, error) {
+// openWatchdog opens the device and sets its timeout (WDIOC_SETTIMEOUT,
+// read back with WDIOC_GETTIMEOUT), timeout in whole seconds as drivers
+// take it. required (self-fencing relies on the device): a device that
+// cannot be opened, or does not take the timeout, is an error, as sbd
+// refuses to start then. Otherwise, as Heartbeat does, a device that cannot
+// be opened is logged and lubdub runs without it, and a timeout it refuses
+// is logged and the driver's own kept.
+func openWatchdog(path string, every, timeout time.Duration, required bool, log *slog.Logger) (*watchdog, error) {
 	f, err := os.OpenFile(path, os.O_WRONLY, 0)
 	if err != nil {
-		if timeout > 0 {
+		if required {
 			return nil, fmt.Errorf("watchdog device %s cannot be opened, and watchdog_fence_timeout relies on it: %w", path, err)
 		}
 		log.Error(fmt.Sprintf("watchdog device %s cannot be opened (%v): running without a watchdog", path, err))
 		return nil, nil
 	}
+	w := &watchdog{path: path, f: f, every: every, log: log}
 	if timeout > 0 {
-		secs := int(timeout / time.Second)
+		secs := int((timeout + time.Second - 1) / time.Second)
 		err := unix.IoctlSetPointerInt(int(f.Fd()), unix.WDIOC_SETTIMEOUT, secs)
 		got := 0
 		if err == nil {
@@ -47,15 +48,19 @@ func openWatchdog(path string, every, timeout time.Duration, log *slog.Logger) (
 		if err == nil && (got <= 0 || got > secs) {
 			err = fmt.Errorf("the driver took %ds", got)
 		}
-		if err != nil {
-			f.Write([]byte("V")) // disarm before giving up
-			f.Close()
+		switch {
+		case err != nil && required:
+			w.close() // disarm before giving up
 			return nil, fmt.Errorf("setting watchdog %s's timeout to %ds, which watchdog_fence_timeout relies on: %w", path, secs, err)
+		case err != nil:
+			log.Error(fmt.Sprintf("setting watchdog %s's timeout to %ds: %v: the driver keeps its own", path, secs, err))
+		default:
+			log.Info(fmt.Sprintf("watchdog %s: timeout %ds", path, got))
 		}
-		log.Info(fmt.Sprintf("watchdog %s: timeout %ds", path, got))
 	}
 	log.Info(fmt.Sprintf("watchdog %s armed: fed every %s", path, every))
-	return &watchdog{path: path, f: f, every: every, log: log}, nil
+	w.feed()
+	return w, nil
 }
 
 // tickle feeds the device every interval, when feed allows it; a node
@@ -76,13 +81,26 @@ func (w *watchdog) tickle(now time.Time, feed bool) {
 		w.log.Info(fmt.Sprintf("watchdog %s fed again", w.path))
 		w.starving = false
 	}
+	w.feed()
+}
+
+// feed writes one byte to the device, which restarts its countdown.
+func (w *watchdog) feed() {
 	if _, err := w.f.Write([]byte{0}); err != nil {
 		w.log.Error(fmt.Sprintf("feeding watchdog %s: %v", w.path, err))
 	}
 }
 
-// close disarms the device with the magic close character.
+// close disarms the device with the magic close character ('V' written
+// just before the close: the driver then stops its countdown; a close
+// without it, as when the process dies, leaves the countdown running).
 func (w *watchdog) close() {
-	w.f.Write([]byte("V"))
-	w.f.Close()
+	if _, err := w.f.Write([]byte("V")); err != nil {
+		w.log.Error(fmt.Sprintf("disarming watchdog %s: %v: it will reset this machine", w.path, err))
+	}
+	if err := w.f.Close(); err != nil {
+		w.log.Error(fmt.Sprintf("closing watchdog %s: %v", w.path, err))
+		return
+	}
+	w.log.Info(fmt.Sprintf("watchdog %s disarmed (magic close)", w.path))
 }

@@ -80,6 +80,21 @@ type Result struct {
 // OK reports whether the node was fenced.
 func (r Result) OK() bool { return r.Err == nil }
 
+// BadHost reports whether the node could not be fenced because no device
+// controls it: none is configured for it, or every device tried refused it
+// (ErrBadHost), as Heartbeat's stonith message says "badhost".
+func (r Result) BadHost() bool {
+	if r.Err == nil || !errors.Is(r.Err, ErrBadHost) {
+		return false
+	}
+	for _, a := range r.Attempts {
+		if a.Err != nil && !errors.Is(a.Err, ErrBadHost) {
+			return false
+		}
+	}
+	return true
+}
+
 func (r Result) String() string {
 	if r.OK() {
 		var devs []string
@@ -134,13 +149,27 @@ func (f *Fencer) Plan(ctx context.Context, node string) ([]Level, error) {
 		levels = append(levels, Level{Index: i + 1, Devices: []string{name}})
 	}
 	if len(levels) == 0 {
-		if len(errs) > 0 {
-			return nil, fmt.Errorf("no fencing device controls %s: %w", node, errors.Join(errs...))
-		}
-		return nil, fmt.Errorf("no fencing device controls %s", node)
+		return nil, noDevice{node: node, errs: errs}
 	}
 	return levels, nil
 }
+
+// noDevice is Plan's error when no device controls a node: it is
+// ErrBadHost, and wraps the errors of devices that could not list their
+// hosts.
+type noDevice struct {
+	node string
+	errs []error
+}
+
+func (e noDevice) Error() string {
+	if len(e.errs) > 0 {
+		return fmt.Sprintf("no fencing device controls %s: %v", e.node, errors.Join(e.errs...))
+	}
+	return "no fencing device controls " + e.node
+}
+
+func (e noDevice) Unwrap() []error { return append([]error{ErrBadHost}, e.errs...) }
 
 // Fence fences node: the levels of Plan in order until one succeeds.
 // Reset on a level of several devices is done as Pacemaker does it: off

@@ -104,9 +104,31 @@ func TestFencerLevels(t *testing.T) {
 	}
 	delete(devices, "sbd")
 	f.Order = f.Order[:3]
-	if res := f.Fence(context.Background(), "node9", Reset); res.OK() || !strings.Contains(res.Err.Error(), "no fencing device controls node9") {
-		t.Errorf("node9 without devices: %v", res)
+	if res := f.Fence(context.Background(), "node9", Reset); res.OK() || !strings.Contains(res.Err.Error(), "no fencing device controls node9") || !res.BadHost() {
+		t.Errorf("node9 without devices: %v, bad host %v", res, res.BadHost())
 	}
+	// A device that failed is no bad host (Heartbeat's stonith bad, not
+	// badhost); one that refuses the node is.
+	if res := f.Fence(context.Background(), "node2", Reset); res.OK() || res.BadHost() {
+		t.Errorf("node2, its devices failing: %v, bad host %v", res, res.BadHost())
+	}
+	refuse := &Fencer{Devices: map[string]Device{"r": refusing{}}, Order: []string{"r"}, Log: log}
+	if res := refuse.Fence(context.Background(), "node1", Reset); res.OK() || !res.BadHost() {
+		t.Errorf("a device that refuses the node: %v, bad host %v", res, res.BadHost())
+	}
+}
+
+// refusing is a device that cannot say which nodes it controls and
+// refuses every one (cluster-glue's S_BADHOST).
+type refusing struct{}
+
+func (refusing) Name() string { return "r" }
+func (refusing) Fence(_ context.Context, node string, a Action) error {
+	return &Error{Device: "r", Op: a.String() + " " + node, Err: ErrBadHost}
+}
+func (refusing) Status(context.Context) error { return nil }
+func (refusing) Hosts(context.Context) ([]string, error) {
+	return nil, &Error{Device: "r", Op: "list hosts", Err: ErrNoHostList}
 }
 
 func TestTopologyValidate(t *testing.T) {

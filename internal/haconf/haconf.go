@@ -190,6 +190,9 @@ func Load(dir string, opts Options) (*Config, *Report) {
 	if c.Tuning.WatchdogFenceTimeout > 0 && c.Watchdog == "" {
 		r.errorf(filepath.Join(dir, "lubdub.cf"), 0, "watchdog_fence_timeout needs a watchdog device: add 'watchdog /dev/watchdog' to ha.cf")
 	}
+	if c.Tuning.OnFail == "fence" && !c.FencingConfigured(strings.ToLower(opts.Node)) {
+		r.errorf(filepath.Join(dir, "lubdub.cf"), 0, "on_fail fence needs fencing: a fence_device line, a stonith or stonith_host line in ha.cf for this node, or watchdog_fence_timeout (or say on_fail block)")
+	}
 	// A node cut off believes in its quorum for at most 2 deadtimes after
 	// the cut (its peers' last reports), then its watchdog resets it
 	// within its timeout, a keepalive tick late at most; its peers take
@@ -241,7 +244,7 @@ func (c *Config) Describe(w *strings.Builder, local string) {
 	}
 	fmt.Fprintf(w, "auto_failback: %s (a node back from the dead gets groups back once heard for %s: failback_delay)\n", c.AutoFailback, FormatDuration(c.Tuning.FailbackDelayFor(c.Deadtime)))
 	if c.Watchdog != "" {
-		fmt.Fprintf(w, "watchdog: %s\n", c.Watchdog)
+		fmt.Fprintf(w, "watchdog: %s, timeout %s (set at start), fed every keepalive\n", c.Watchdog, FormatDuration(c.WatchdogDeviceTimeout()))
 	}
 	if len(c.Stonith) > 0 {
 		use, ok := c.StonithFor(local)
@@ -263,6 +266,11 @@ func (c *Config) Describe(w *strings.Builder, local string) {
 	t := c.Tuning
 	fmt.Fprintf(w, "resources: start timeout %s, stop timeout %s (a failed stop retried %d times), monitor every %s (timeout %s), %d restarts in place before a group moves\n",
 		FormatDuration(t.StartTimeout), FormatDuration(t.StopTimeout), t.StopRetries, FormatDuration(t.MonitorInterval), FormatDuration(t.MonitorTimeout), t.MaxRestarts)
+	if c.OnFail(local) == "fence" {
+		fmt.Fprintf(w, "a group whose stop still fails gets its node fenced by a peer (on_fail fence)\n")
+	} else {
+		fmt.Fprintf(w, "a group whose stop still fails stays blocked until lubdub cleanup (on_fail block)\n")
+	}
 	if t.FailureTimeout > 0 {
 		fmt.Fprintf(w, "fail counts expire %s after a group's last failure here (failure_timeout)\n", FormatDuration(t.FailureTimeout))
 	}

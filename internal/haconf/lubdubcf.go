@@ -45,6 +45,13 @@ type Tuning struct {
 	// MetricsListen is where the daemon serves Prometheus metrics, as
 	// ADDR:PORT (a port alone means 127.0.0.1); "": no metrics.
 	MetricsListen string
+	// OnFail is what becomes of a node where a group's stop failed and
+	// the group may still run (Pacemaker's on-fail for stop): "fence"
+	// (a peer fences it, then the group starts elsewhere) or "block" (the
+	// group stays blocked until lubdub cleanup); "" (default) means fence
+	// when fencing is configured, as Pacemaker's default follows
+	// stonith-enabled (Config.OnFail).
+	OnFail string
 }
 
 // Fencing is lubdub.cf's fencing: devices and levels (Config.Fencing).
@@ -167,6 +174,12 @@ func parseLubdubCf(file, text string, r *Report) (Tuning, Fencing) {
 				continue
 			}
 			t.MetricsListen = a
+		case "on_fail":
+			if f[1] != "fence" && f[1] != "block" {
+				r.errorf(file, line, "on_fail %q must be fence or block", f[1])
+				continue
+			}
+			t.OnFail = f[1]
 		case "lvs_datapath":
 			if f[1] != "auto" && f[1] != "nftables" && f[1] != "ipvs" {
 				r.errorf(file, line, "lvs_datapath %q must be auto, nftables or ipvs", f[1])
@@ -205,6 +218,55 @@ func (t Tuning) WatchdogTimeout() time.Duration {
 		return 0
 	}
 	return max(time.Second, (t.WatchdogFenceTimeout / 2).Truncate(time.Second))
+}
+
+// WatchdogDeviceTimeout is the timeout lubdub sets on the watchdog device:
+// with self-fencing, Tuning.WatchdogTimeout (half watchdog_fence_timeout);
+// otherwise Heartbeat's (hb_init_watchdog_interval): deadtime + 10 ms,
+// rounded up to whole seconds, so that a node whose loop hangs is reset
+// about when its peers declare it dead. 0 without a watchdog.
+func (c *Config) WatchdogDeviceTimeout() time.Duration {
+	switch {
+	case c.Watchdog == "":
+		return 0
+	case c.Tuning.WatchdogFenceTimeout > 0:
+		return c.Tuning.WatchdogTimeout()
+	}
+	return (c.Deadtime + 10*time.Millisecond + time.Second - 1).Truncate(time.Second)
+}
+
+// FencingConfigured reports whether this node (local; any node when
+// "") can fence a peer: a fence_device line, ha.cf's stonith or
+// stonith_host line for it, or watchdog self-fencing.
+func (c *Config) FencingConfigured(local string) bool {
+	return c.HasFenceDevice(local) || c.Tuning.WatchdogFenceTimeout > 0
+}
+
+// HasFenceDevice reports whether node local (any node when "") has a
+// fence device: a fence_device line, or ha.cf's stonith or stonith_host
+// line for it (the devices fence.FromConfig builds its fencer from).
+func (c *Config) HasFenceDevice(local string) bool {
+	if len(c.Fencing.Devices) > 0 {
+		return true
+	}
+	if local == "" {
+		return len(c.Stonith) > 0
+	}
+	_, ok := c.StonithFor(local)
+	return ok
+}
+
+// OnFail is on_fail in force on node local: as set, or by default fence
+// where fencing is configured and block where it is not (Pacemaker's
+// default for a failed stop follows stonith-enabled the same way).
+func (c *Config) OnFail(local string) string {
+	switch {
+	case c.Tuning.OnFail != "":
+		return c.Tuning.OnFail
+	case c.FencingConfigured(local):
+		return "fence"
+	}
+	return "block"
 }
 
 // SplitBrainRisk says, loudly, when a partition of this cluster can give a

@@ -108,9 +108,10 @@ func TestDescribe(t *testing.T) {
 		"timings: keepalive 500ms, warntime 1500ms, deadtime 3s, initdead 12s\n" +
 		"authentication: key 3, sha256 (1 key(s) accepted)\n" +
 		"auto_failback: on (a node back from the dead gets groups back once heard for 9s: failback_delay)\n" +
-		"watchdog: /dev/watchdog\n" +
+		"watchdog: /dev/watchdog, timeout 4s (set at start), fed every keepalive\n" +
 		"logging: logfile none, debugfile none, logfacility local0\n" +
 		"resources: start timeout 20s, stop timeout 20s (a failed stop retried 10 times), monitor every 0s (timeout 10s), 3 restarts in place before a group moves\n" +
+		"a group whose stop still fails stays blocked until lubdub cleanup (on_fail block)\n" +
 		"resource groups (1):\n" +
 		"  group 198.18.0.10 (haresources line 1), preferred node a, start order: 1.IPaddr::198.18.0.10 2.httpd\n"
 	if b.String() != want {

@@ -70,3 +70,64 @@ func loadHaCf(t *testing.T, hacf string) (*Config, *Report) {
 	dir := write(t, map[string]string{"ha.cf": hacf, "authkeys": goodAuth})
 	return Load(dir, Options{})
 }
+
+// The watchdog device's timeout: Heartbeat's deadtime + 10 ms rounded up
+// to whole seconds (hb_init_watchdog_interval), half the fence timeout
+// with self-fencing, none without a watchdog.
+func TestWatchdogDeviceTimeout(t *testing.T) {
+	for _, c := range []struct {
+		hacf, lubdubcf string
+		want           time.Duration
+	}{
+		{"deadtime 300ms\n", "", 0},
+		{"deadtime 300ms\nwatchdog /dev/watchdog\n", "", time.Second},
+		{"deadtime 990ms\nwatchdog /dev/watchdog\n", "", time.Second},
+		{"deadtime 991ms\nwatchdog /dev/watchdog\n", "", 2 * time.Second},
+		{"deadtime 1500ms\nwatchdog /dev/watchdog\n", "", 2 * time.Second},
+		{"deadtime 10\nwatchdog /dev/watchdog\n", "", 11 * time.Second},
+		{"deadtime 10\nwatchdog /dev/watchdog\n", "watchdog_fence_timeout 30s\n", 15 * time.Second},
+	} {
+		c2, r := loadWith(t, "node node1 node2 node3\nbcast eth0\nkeepalive 100ms\n"+c.hacf, c.lubdubcf)
+		if err := r.Err(); err != nil {
+			t.Fatalf("%q %q: %v", c.hacf, c.lubdubcf, err)
+		}
+		if got := c2.WatchdogDeviceTimeout(); got != c.want {
+			t.Errorf("%q %q: watchdog timeout %v, want %v", c.hacf, c.lubdubcf, got, c.want)
+		}
+	}
+}
+
+// on_fail: fence by default where this node can fence (a device, ha.cf's
+// stonith line for it, or watchdog self-fencing), block otherwise; set
+// explicitly either way; fence without any fencing is an error, and a
+// value that is neither is refused at its line.
+func TestOnFail(t *testing.T) {
+	const two = "node node1 node2\nbcast eth0\n"
+	for _, c := range []struct {
+		hacf, lubdubcf, want string
+	}{
+		{two, "", "block"},
+		{two, "fence_device d fence_x pcmk_host_list=node2\n", "fence"},
+		{two, "fence_device d fence_x pcmk_host_list=node2\non_fail block\n", "block"},
+		{two + "stonith_host node1 null node2\n", "", "fence"},
+		{two + "stonith_host node2 null node1\n", "", "block"}, // a device for node2 only
+		{two + "deadtime 1\nkeepalive 100ms\nwatchdog /dev/watchdog\n", "watchdog_fence_timeout 5s\n", "fence"},
+		{two, "on_fail block\n", "block"},
+	} {
+		cfg, r := loadWith(t, c.hacf, c.lubdubcf)
+		if err := r.Err(); err != nil {
+			t.Fatalf("%q %q: %v", c.hacf, c.lubdubcf, err)
+		}
+		if got := cfg.OnFail("node1"); got != c.want {
+			t.Errorf("%q %q: on_fail %s, want %s", c.hacf, c.lubdubcf, got, c.want)
+		}
+	}
+	_, r := loadWith(t, two, "on_fail fence\n")
+	if len(r.Errors) != 1 || !strings.Contains(r.Errors[0].Msg, "on_fail fence needs fencing") {
+		t.Errorf("on_fail fence without fencing: errors %v", r.Errors)
+	}
+	_, r = loadWith(t, two, "max_restarts 1\non_fail reboot\n")
+	if len(r.Errors) != 1 || r.Errors[0].Line != 2 || !strings.Contains(r.Errors[0].Msg, `on_fail "reboot" must be fence or block`) {
+		t.Errorf("on_fail reboot: errors %v", r.Errors)
+	}
+}

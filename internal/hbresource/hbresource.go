@@ -337,7 +337,7 @@ func (m *Machine) begin() {
 		// Alone: the peer is dead, everything is ours (Heartbeat's
 		// takeover_from_node after initdead).
 		m.state = stStable
-		m.takeFromPeer("n_stnth")
+		m.takeFromPeer(StonithNotConf)
 		return
 	}
 	if !m.nice {
@@ -418,6 +418,29 @@ func (m *Machine) peerDied() {
 	m.needsFail = true
 }
 
+// Results of Heartbeat's stonith message (T_STONITH_*), which tells the
+// peer the outcome of a fencing; no Heartbeat handler acts on it.
+const (
+	StonithOK       = "OK"       // reset done
+	StonithBad      = "bad"      // reset failed
+	StonithBadHost  = "badhost"  // no device can reset that node
+	StonithNotConf  = "n_stnth"  // a reset was needed, no device is configured
+	StonithUnneeded = "unneeded" // the node had given up its groups
+)
+
+// FenceFailed is one failed try at fencing the dead peer: Heartbeat's
+// Initiate_Reset sends stonith bad (badhost: no device controls that node)
+// after each one, and tries again; its groups are not taken meanwhile.
+func (m *Machine) FenceFailed(now time.Time, badHost bool) []placement.Action {
+	m.now = now
+	result := StonithBad
+	if badHost {
+		result = StonithBadHost
+	}
+	m.send(m.newMsg(TStonith, FNode, m.cfg.Peer, FResult, result))
+	return m.flush()
+}
+
 // PeerDown is the peer dead and, where it had to be, fenced: its groups
 // are taken over (takeover_from_node, mach_down).
 func (m *Machine) PeerDown(now time.Time) []placement.Action {
@@ -426,12 +449,12 @@ func (m *Machine) PeerDown(now time.Time) []placement.Action {
 	need := m.NeedsFencing()
 	m.peerDied()
 	m.suspect = false
-	result := "unneeded"
+	result := StonithUnneeded
 	switch {
 	case wasSuspect:
-		result = "OK"
+		result = StonithOK
 	case need:
-		result = "n_stnth"
+		result = StonithNotConf
 	}
 	if m.peerGone {
 		return m.flush() // it left cleanly and we took over then
@@ -450,9 +473,9 @@ func (m *Machine) PeerDown(now time.Time) []placement.Action {
 // our own not running (req_our_resources(TRUE)).
 func (m *Machine) takeFromPeer(result string) {
 	switch result {
-	case "unneeded":
+	case StonithUnneeded:
 		m.log.Info(fmt.Sprintf("Dead node %s gave up resources.", m.cfg.Peer), "node", m.cfg.Peer)
-	case "n_stnth":
+	case StonithNotConf:
 		m.log.Warn("No STONITH device configured. Shared disks are not protected.", "node", m.cfg.Peer)
 	}
 	m.send(m.newMsg(TStonith, FNode, m.cfg.Peer, FResult, result))
@@ -462,7 +485,7 @@ func (m *Machine) takeFromPeer(result string) {
 		m.enqueue(&job{kind: jobMachDown, op: placement.OpStart, groups: m.groupsOf(All)})
 		return
 	}
-	if m.iHold == All && result == "unneeded" {
+	if m.iHold == All && result == StonithUnneeded {
 		return
 	}
 	m.iHold |= Foreign

@@ -533,7 +533,7 @@ func (e *Engine) Done(g int, op Op, ok bool) []Action {
 		e.log.Info(fmt.Sprintf("resource group %s stopped", id), "group", id, "state", string(e.local[g]))
 	default:
 		e.local[g] = Blocked
-		e.log.Error(fmt.Sprintf("resource group %s could not be stopped: it may still run here, so no node will start it until an operator clears it (lubdub cleanup)", id), "group", id)
+		e.log.Error(fmt.Sprintf("resource group %s could not be stopped: it may still run here, so no other node starts it while it is blocked here", id), "group", id)
 	}
 	e.sendReport()
 	e.reconcile()
@@ -1160,6 +1160,20 @@ func (e *Engine) PeerHeldAny(node string) bool {
 		}
 	}
 	return false
+}
+
+// PeerBlocked lists the groups a live peer's last report says are blocked
+// there: their stop failed and they may still run on it.
+func (e *Engine) PeerBlocked(node string) []int {
+	var out []int
+	if r := e.reports[node]; r != nil && e.alive[node] {
+		for g, s := range r.states {
+			if s == Blocked {
+				out = append(out, g)
+			}
+		}
+	}
+	return out
 }
 
 // HoldsAny reports whether this node may be running any group.

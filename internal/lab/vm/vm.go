@@ -204,6 +204,14 @@ type RunOptions struct {
 	MemoryMB int           // 1024 when 0
 	CPUs     int           // 1 when 0
 	Files    []File        // extra files for this run only
+	// Cmdline is added to the kernel's command line (loglevel=3 shows
+	// critical messages, such as softdog's reset, on the console).
+	Cmdline string
+	// ExpectReset: the guest may reset (a watchdog, say) before the
+	// script ends. That is then no error: Result.Reset is set and Output
+	// holds what the script printed until then. A kernel panic is still
+	// an error.
+	ExpectReset bool
 }
 
 // Result is what a script did.
@@ -212,6 +220,9 @@ type Result struct {
 	Exit    int           // its exit status
 	Console string        // the whole console, kernel messages included
 	Elapsed time.Duration // from QEMU's start to its end
+	// Reset: the guest reset before the script ended (with ExpectReset):
+	// QEMU, run with -no-reboot, exited by itself without the end marker.
+	Reset bool
 }
 
 // ErrTimeout means the guest did not finish in time (QEMU was killed).
@@ -265,7 +276,7 @@ func (im *Image) Run(ctx context.Context, script string, opt RunOptions) (*Resul
 		"-accel", "tcg", "-cpu", "max", "-smp", strconv.Itoa(opt.CPUs), "-m", strconv.Itoa(opt.MemoryMB),
 		"-nographic", "-no-reboot", "-nic", "none",
 		"-kernel", im.Kernel.Image, "-initrd", initrd,
-		"-append", "console=ttyS0 quiet loglevel=1 panic=-1 rdinit=/init lubdubvm="+nonce)
+		"-append", strings.TrimSpace("console=ttyS0 quiet loglevel=1 panic=-1 rdinit=/init lubdubvm="+nonce+" "+opt.Cmdline))
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	// QEMU dies with the test binary, also when go test's -timeout ends
@@ -288,6 +299,11 @@ func (im *Image) Run(ctx context.Context, script string, opt RunOptions) (*Resul
 		}
 	}
 	if res.Exit >= 0 {
+		return res, nil
+	}
+	if opt.ExpectReset && err == nil && ctx.Err() == nil && i >= 0 && !strings.Contains(res.Console, "Kernel panic") {
+		res.Reset = true
+		res.Output = res.Console[i+len(startMark):]
 		return res, nil
 	}
 	why := fmt.Sprintf("%v", err)
