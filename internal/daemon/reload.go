@@ -28,7 +28,9 @@ var restartOnly = []struct {
 	{"gen_method", func(a, b *haconf.Config) bool { return a.GenMethod == b.GenMethod }, func(d, s *haconf.Config) { d.GenMethod = s.GenMethod }},
 	{"auto_failback", func(a, b *haconf.Config) bool { return a.AutoFailback == b.AutoFailback }, func(d, s *haconf.Config) { d.AutoFailback = s.AutoFailback }},
 	{"ping nodes (ping, ping_group, deadping)", func(a, b *haconf.Config) bool {
-		return reflect.DeepEqual(a.PingNodes, b.PingNodes) && a.Deadping == b.Deadping
+		return a.Deadping == b.Deadping && slices.EqualFunc(a.PingNodes, b.PingNodes, func(x, y haconf.PingNode) bool {
+			return x.Name == y.Name && x.Group == y.Group && slices.Equal(x.Addrs, y.Addrs) // not the line
+		})
 	}, func(d, s *haconf.Config) { d.PingNodes, d.Deadping = s.PingNodes, s.Deadping }},
 	{"haresources", func(a, b *haconf.Config) bool { return reflect.DeepEqual(a.Groups, b.Groups) }, func(d, s *haconf.Config) { d.Groups = s.Groups }},
 	{"lubdub.cf", func(a, b *haconf.Config) bool { return a.Tuning == b.Tuning }, func(d, s *haconf.Config) { d.Tuning = s.Tuning }},
