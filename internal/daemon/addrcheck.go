@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -24,6 +25,16 @@ type addrCheck struct {
 	answer   string // the last answer: "198.18.0.10 from 52:54:..", or the error
 	// unreached: this node reaches no ping node, so it does not ask.
 	unreached bool
+	// confirm: when the peer's last report held nothing (a hand-over
+	// under way, or no report), two nodes that fell silent to each other
+	// may both find every address silent and both start the groups: this
+	// node asks once more after confirm (longer for the later node in
+	// ha.cf), by when the other has brought its addresses up. confirming:
+	// the second question is due or asked.
+	confirm    time.Duration
+	confirming bool
+	// token tells this check's answers from those of an earlier one.
+	token uint64
 }
 
 // addrCheckEvery is how often a peer's addresses are asked about again
@@ -53,7 +64,12 @@ func (n *Node) startAddrCheck(now time.Time, peer string) bool {
 		return false
 	}
 	n.log.Warn(fmt.Sprintf("node %s is dead to heartbeats: asking whether its groups' addresses still answer before taking them over (with ping nodes, two live nodes cut apart leave the groups where they are)", peer), "node", peer)
-	n.checking[peer] = &addrCheck{vips: vips, next: now}
+	n.checkTokens++
+	c := &addrCheck{vips: vips, next: now, token: n.checkTokens}
+	if !n.eng.PeerHeldAny(peer) {
+		c.confirm = time.Duration(slices.Index(n.cfg.Nodes, n.local())+1) * max(2*n.cfg.Deadtime, 2*time.Second)
+	}
+	n.checking[peer] = c
 	return true
 }
 
@@ -67,15 +83,15 @@ func (n *Node) stopAddrCheck(peer string) {
 	}
 }
 
-// addrCheckTick asks about the peers whose turn it is. Only a node that
-// reaches a ping node asks: one that reaches none may be the one cut off,
-// and takes nothing over anyway.
+// addrCheckTick asks about the peers whose turn it is. A node that may be
+// the one cut off (it reaches no ping node while its peer did) does not
+// ask, and takes nothing over anyway.
 func (n *Node) addrCheckTick(now time.Time) {
 	for peer, c := range n.checking {
 		if c.inFlight || now.Before(c.next) {
 			continue
 		}
-		if n.ping != nil && n.ping.Reach() == 0 {
+		if n.eng.CutOff() {
 			// Silence on our side proves nothing: wait for a ping node.
 			c.unreached = true
 			c.next = now.Add(n.cfg.Keepalive)
@@ -84,23 +100,27 @@ func (n *Node) addrCheckTick(now time.Time) {
 		c.unreached = false
 		c.inFlight = true
 		c.tries++
-		n.seams.AddrInUse(peer, c.vips)
+		n.seams.AddrInUse(peer, c.token, c.vips)
 	}
 }
 
 // AddrsChecked takes the answer about a silent peer's addresses:
 // answeredBy names the address and MAC address that answered ("" when
 // none did), failed an error that kept the question from being asked.
-func (n *Node) AddrsChecked(now time.Time, peer, answeredBy, failed string) {
+func (n *Node) AddrsChecked(now time.Time, peer string, token uint64, answeredBy, failed string) {
 	n.now = now
 	c := n.checking[peer]
-	if c == nil {
-		return
+	if c == nil || c.token != token {
+		return // an earlier check's answer
 	}
 	c.inFlight = false
 	switch {
 	case n.alive[peer]:
 		delete(n.checking, peer)
+	case answeredBy == "" && failed == "" && c.confirm > 0 && !c.confirming:
+		c.confirming = true
+		c.next = now.Add(c.confirm)
+		n.log.Warn(fmt.Sprintf("node %s: none of its groups' addresses answers, but its last report held nothing: asking once more in %s before taking its groups over (the two nodes may have lost each other during a hand-over)", peer, haconf.FormatDuration(c.confirm)), "node", peer)
 	case answeredBy == "" && failed == "":
 		delete(n.checking, peer)
 		n.log.Warn(fmt.Sprintf("node %s: none of its groups' addresses answers: it is gone; taking its groups over", peer), "node", peer)
@@ -131,6 +151,8 @@ func (c *addrCheck) describe() string {
 		addrs = append(addrs, v.Address)
 	}
 	switch {
+	case c.confirming && c.answer == "":
+		return fmt.Sprintf("silent, and %s silent too: asking once more before taking its groups over", strings.Join(addrs, ", "))
 	case c.unreached:
 		return "silent: this node reaches no ping node, so it does not ask about its addresses and takes nothing over"
 	case c.answer == "":

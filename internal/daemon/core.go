@@ -50,7 +50,7 @@ type Seams struct {
 	// AddrInUse asks, in the background, whether a silent peer's group
 	// addresses still answer ARP; the answer comes back through
 	// Node.AddrsChecked. nil: never asked.
-	AddrInUse func(peer string, vips []control.VIP)
+	AddrInUse func(peer string, token uint64, vips []control.VIP)
 }
 
 // Identity is what a node keeps across restarts.
@@ -132,11 +132,17 @@ type Node struct {
 	peerTakingOver, peerTookOver bool
 	ctr                          counters
 	rep                          reporter // what was reported as events (events.go)
-	// ping: ha.cf's ping nodes (nil without any).
-	ping *pingnode.Tracker
+	// ping: ha.cf's ping nodes (nil without any); reachSeen, reachMoved:
+	// the engine's count of ping-count changes and when it last moved;
+	// reachSettled: the engine has compared the counts since.
+	ping         *pingnode.Tracker
+	reachSeen    uint64
+	reachMoved   time.Time
+	reachSettled bool
 	// checking: silent peers whose group addresses are being asked
 	// about before their groups are taken over (ping nodes, no fencing).
-	checking map[string]*addrCheck
+	checking    map[string]*addrCheck
+	checkTokens uint64
 }
 
 // fenceState is one dead peer's fencing.
@@ -257,6 +263,9 @@ func (n *Node) NextWakeup() time.Time {
 	t := n.mach.NextWakeup()
 	if n.ping != nil && n.ping.NextWakeup().Before(t) {
 		t = n.ping.NextWakeup()
+	}
+	if at := n.reachMoved.Add(n.pingSettle()); n.ping != nil && !n.reachSettled && at.Before(t) {
+		t = at
 	}
 	if n.refreshDue.Before(t) {
 		t = n.refreshDue
@@ -779,6 +788,7 @@ func (n *Node) drain(now time.Time) {
 		}
 	}
 	n.fenceBlockedPeers(now)
+	n.noteReach(now)
 	n.noteTransitions(now)
 	n.observe(now)
 }

@@ -342,7 +342,7 @@ func (d *daemon) loop(ctx context.Context, sigs <-chan os.Signal) error {
 		case a := <-d.pings:
 			d.node.PingReply(time.Now(), a)
 		case a := <-d.checked:
-			d.node.AddrsChecked(time.Now(), a.peer, a.answeredBy, a.failed)
+			d.node.AddrsChecked(time.Now(), a.peer, a.token, a.answeredBy, a.failed)
 		case r := <-d.ctrl:
 			r.reply <- d.answer(r.req)
 		case reply := <-d.subscribe:
@@ -591,12 +591,16 @@ func (d *daemon) loadAverage() string {
 }
 
 // addrAnswer is what asking about a silent peer's addresses found.
-type addrAnswer struct{ peer, answeredBy, failed string }
+type addrAnswer struct {
+	peer               string
+	token              uint64
+	answeredBy, failed string
+}
 
 // askAddrs asks, in the background, whether any of a silent peer's group
 // addresses still answers ARP: three requests of 100 ms each (a quarter of
 // deadtime when that is less), every address at once.
-func (d *daemon) askAddrs(peer string, vips []control.VIP) {
+func (d *daemon) askAddrs(peer string, token uint64, vips []control.VIP) {
 	wait := min(100*time.Millisecond, d.cfg.Deadtime/4)
 	go func() {
 		type answer struct{ by, failed string }
@@ -605,7 +609,7 @@ func (d *daemon) askAddrs(peer string, vips []control.VIP) {
 			go func() {
 				a, err := netip.ParseAddr(v.Address)
 				if err != nil {
-					answers <- answer{}
+					answers <- answer{failed: fmt.Sprintf("address %q: %v", v.Address, err)}
 					return
 				}
 				mac, err := resource.AddrInUse(a, v.Iface, 3, wait)
@@ -628,9 +632,9 @@ func (d *daemon) askAddrs(peer string, vips []control.VIP) {
 			}
 		}
 		if len(by) > 0 {
-			d.checked <- addrAnswer{peer: peer, answeredBy: strings.Join(by, ", ")}
+			d.checked <- addrAnswer{peer: peer, token: token, answeredBy: strings.Join(by, ", ")}
 			return
 		}
-		d.checked <- addrAnswer{peer: peer, failed: strings.Join(failed, "; ")}
+		d.checked <- addrAnswer{peer: peer, token: token, failed: strings.Join(failed, "; ")}
 	}()
 }

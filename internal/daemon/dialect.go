@@ -47,6 +47,9 @@ type placer interface {
 	Desired(g int) string
 	Reach(n int) []placement.Action
 	PingStatus() string
+	ReachChanges() uint64
+	PingSettled() []placement.Action
+	CutOff() bool
 }
 
 // Reach: Heartbeat's protocol has no ipfail rule of its own (ipfail is
@@ -55,7 +58,10 @@ type placer interface {
 func (p *hbPlacer) Reach(int) []placement.Action { return nil }
 
 // PingStatus says that ipfail's rule waits for lubdub's dialect.
-func (p *hbPlacer) PingStatus() string { return "" }
+func (p *hbPlacer) PingStatus() string              { return "" }
+func (p *hbPlacer) ReachChanges() uint64            { return 0 }
+func (p *hbPlacer) PingSettled() []placement.Action { return nil }
+func (p *hbPlacer) CutOff() bool                    { return false }
 
 // Dialects.
 const (

@@ -33,10 +33,26 @@ func (n *Node) PingReply(now time.Time, addr netip.Addr) {
 	n.drain(now)
 }
 
-// pingTick sends the echoes due and notes ping nodes gone dead.
+// pingSettle is how long the ping counts must stay still before ipfail's
+// rule compares them: twice keepalive, as ipfail's delayed give-up.
+func (n *Node) pingSettle() time.Duration { return 2 * n.cfg.Keepalive }
+
+// noteReach notes a change of the ping counts the engine knows.
+func (n *Node) noteReach(now time.Time) {
+	if v := n.eng.ReachChanges(); n.ping != nil && v != n.reachSeen {
+		n.reachSeen, n.reachMoved, n.reachSettled = v, now, false
+	}
+}
+
+// pingTick sends the echoes due, notes ping nodes gone dead, and lets the
+// engine compare the counts once they have been still for pingSettle.
 func (n *Node) pingTick(now time.Time) {
 	if n.ping == nil {
 		return
+	}
+	if !n.reachSettled && !now.Before(n.reachMoved.Add(n.pingSettle())) {
+		n.reachSettled = true
+		n.push(n.eng.PingSettled())
 	}
 	n.pingChanged(now, n.ping.Tick(now))
 	if n.seams.Ping != nil {

@@ -3,6 +3,7 @@ package haconf
 import (
 	"net/netip"
 	"path"
+	"slices"
 	"strings"
 )
 
@@ -53,20 +54,11 @@ func (p *hacfParser) pingLine(name, rest string, line int) {
 		if !ok {
 			return
 		}
-		if !contains(n.Addrs, a) {
+		if !slices.Contains(n.Addrs, a) {
 			n.Addrs = append(n.Addrs, a)
 		}
 	}
 	p.c.PingNodes = append(p.c.PingNodes, n)
-}
-
-func contains(as []netip.Addr, a netip.Addr) bool {
-	for _, b := range as {
-		if a == b {
-			return true
-		}
-	}
-	return false
 }
 
 // respawnLine reads "respawn USER PROGRAM [ARGS...]". lubdub runs no

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"time"
 
 	"golang.org/x/net/icmp"
 	"golang.org/x/net/ipv4"
@@ -48,10 +49,10 @@ func (p *Pinger) Send(addr netip.Addr) error {
 	m := icmp.Message{Type: ipv4.ICMPTypeEcho, Body: &icmp.Echo{ID: p.id, Seq: seq, Data: payload}}
 	b, err := m.Marshal(nil)
 	if err != nil {
-		return fmt.Errorf("ping node %s: %w", addr, err)
+		return fmt.Errorf("sending an echo to ping node %s: %w", addr, err)
 	}
 	if _, err := p.conn.WriteTo(b, &net.IPAddr{IP: addr.AsSlice()}); err != nil {
-		return fmt.Errorf("ping node %s: %w", addr, err)
+		return fmt.Errorf("sending an echo to ping node %s: %w", addr, err)
 	}
 	return nil
 }
@@ -67,7 +68,7 @@ func (p *Pinger) read(reply func(netip.Addr)) {
 			select {
 			case <-p.done:
 				return
-			default:
+			case <-time.After(100 * time.Millisecond): // an error that lasts must not spin
 				continue
 			}
 		}

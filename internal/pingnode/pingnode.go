@@ -2,7 +2,7 @@
 // that answer ICMP echo and count as pseudo-nodes, the tie-breakers
 // between cluster nodes (ipfail's rule). Tracker is the pure part: it
 // says when to send echoes and turns replies and time into status
-// changes; Pinger (pinger_linux.go) is the socket.
+// changes; Pinger (pinger.go) is the socket.
 //
 // As Heartbeat's ping and ping_group plugins (lib/plugins/HBcomm/ping.c,
 // ping_group.c): an echo goes to every address every keepalive; a node is

@@ -1,12 +1,31 @@
 package placement
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
+
+// reach gives node its ping count; settled lets every live node compare
+// the counts (the daemon does so once they have been still for twice
+// keepalive).
+func (s *sim) reach(n string, r int) {
+	s.handle(n, s.nodes[n].e.Reach(r))
+}
+
+func (s *sim) pingSettled() {
+	s.settle() // the reports with the counts arrive first
+	for _, n := range s.cfg.Nodes {
+		if sn := s.nodes[n]; sn != nil && sn.up {
+			s.handle(n, sn.e.PingSettled())
+		}
+	}
+}
 
 // ipfail's rule: with ping nodes, a node that reaches fewer of them than
 // its peer gives its groups to the peer, and gets them back when it
 // reaches as many again (auto_failback on); with auto_failback off they
-// stay. A node that reaches none does not take over a dead peer's groups,
-// but keeps what it runs.
+// stay. A node that reaches none and hears no peer does not take over a
+// dead peer's groups (that peer reached some), but keeps what it runs.
 func TestPingTieBreaker(t *testing.T) {
 	for _, af := range []string{"on", "off"} {
 		t.Run("auto_failback "+af, func(t *testing.T) {
@@ -14,10 +33,13 @@ func TestPingTieBreaker(t *testing.T) {
 			s := newSim(t, []string{"node1", "node2"}, groups, af)
 			s.cfg.PingNodes = 2
 			reach := func(n string, r int) func() {
-				return func() { s.handle(n, s.nodes[n].e.Reach(r)) }
+				return func() { s.reach(n, r); s.pingSettled() }
 			}
-			s.step("node1 and node2 start", func() { s.bootAll("node1", "node2") })
-			s.step("both reach both ping nodes", func() { reach("node1", 2)(); reach("node2", 2)() })
+			s.step("node1 and node2 start, both reach both ping nodes", func() {
+				s.initReach = map[string]int{"node1": 2, "node2": 2}
+				s.bootAll("node1", "node2")
+				s.pingSettled()
+			})
 			if s.owner(0) != "node1" || s.owner(1) != "node2" {
 				t.Fatalf("owners %q %q, want each node its own group", s.owner(0), s.owner(1))
 			}
@@ -42,10 +64,10 @@ func TestPingTieBreaker(t *testing.T) {
 			}
 			s.step("node1 dies", func() { s.kill("node1") })
 			if s.owner(0) != "" || s.owner(1) != "" {
-				t.Fatalf("owners %q %q: node2 reaches no ping node and must not take over", s.owner(0), s.owner(1))
+				t.Fatalf("owners %q %q: node2 reaches no ping node (node1 reached 2) and must not take over", s.owner(0), s.owner(1))
 			}
-			if got := s.nodes["node2"].e.Desired(0); got != "" {
-				t.Errorf("node2 desires %q for group 0", got)
+			if !s.nodes["node2"].e.CutOff() {
+				t.Error("node2 does not say it may be cut off")
 			}
 			s.step("node2 reaches a ping node", reach("node2", 1))
 			if s.owner(0) != "node2" || s.owner(1) != "node2" {
@@ -59,25 +81,50 @@ func TestPingTieBreaker(t *testing.T) {
 	}
 }
 
-// A ping count not known yet (-1) changes nothing, and a peer that never
-// says is not compared.
-func TestPingUnknownIsNeutral(t *testing.T) {
+// A node starts nothing before it knows its own ping count; a peer's
+// unknown count (a peer too old to say) is not compared.
+func TestPingUnknown(t *testing.T) {
 	s := newSim(t, []string{"node1", "node2"}, web, "on")
 	s.cfg.PingNodes = 1
 	s.step("start", func() { s.bootAll("node1", "node2") })
-	if s.owner(0) != "node1" {
-		t.Fatalf("owner %q before any ping answer, want node1", s.owner(0))
+	if s.owner(0) != "" {
+		t.Fatalf("owner %q before any node knows its ping count", s.owner(0))
 	}
-	s.step("node2 reaches the ping node, node1 does not know yet", func() { s.handle("node2", s.nodes["node2"].e.Reach(1)) })
-	if s.owner(0) != "node1" {
-		t.Fatalf("owner %q: node1 has not counted its ping nodes yet", s.owner(0))
-	}
-	if got := s.nodes["node1"].e.PingStatus(); got != "ping nodes not checked yet (1 configured); node2 reaches 1" {
+	if got := s.nodes["node1"].e.PingStatus(); got != "ping nodes not checked yet (1 configured)" {
 		t.Errorf("PingStatus %q", got)
 	}
-	s.step("node1 reaches none", func() { s.handle("node1", s.nodes["node1"].e.Reach(0)) })
+	s.step("node2 knows its count, node1 not yet", func() { s.reach("node2", 1); s.pingSettled() })
 	if s.owner(0) != "node2" {
-		t.Fatalf("owner %q, want node2 (it reaches more)", s.owner(0))
+		t.Fatalf("owner %q, want node2: node1 does not claim before it knows its count", s.owner(0))
+	}
+	s.step("node1 reaches it too", func() { s.reach("node1", 1); s.pingSettled() })
+	if s.owner(0) != "node1" {
+		t.Fatalf("owner %q, want node1 back (auto_failback on)", s.owner(0))
+	}
+}
+
+// A shared ping node dies; node1 notices a keepalive before node2. The
+// counts are compared only once they are still again: nothing moves, in
+// either direction, and nothing moves when it comes back.
+func TestPingSharedRouterDiesNothingMoves(t *testing.T) {
+	for _, af := range []string{"on", "off"} {
+		t.Run(af, func(t *testing.T) {
+			s := newSim(t, []string{"node1", "node2"}, web, af)
+			s.cfg.PingNodes = 1
+			s.step("start", func() { s.bootAll("node1", "node2"); s.reach("node1", 1); s.reach("node2", 1); s.pingSettled() })
+			if s.owner(0) != "node1" {
+				t.Fatalf("owner %q", s.owner(0))
+			}
+			s.step("router dies: node1 notices first", func() { s.reach("node1", 0) })
+			s.step("node2 notices too", func() { s.reach("node2", 0) })
+			s.step("counts still", s.pingSettled)
+			s.step("router back: node2 first", func() { s.reach("node2", 1) })
+			s.step("node1 too", func() { s.reach("node1", 1) })
+			s.step("counts still", s.pingSettled)
+			if n := strings.Count(s.trace.String(), " stop "); n > 0 || s.owner(0) != "node1" {
+				t.Errorf("owner %q, %d stops because one shared router died and came back:\n%s", s.owner(0), n, s.trace.String())
+			}
+		})
 	}
 }
 
@@ -87,17 +134,36 @@ func TestPingNodeDownEverywhere(t *testing.T) {
 	groups := []Group{{ID: "a", Preferred: "node1"}, {ID: "c", Preferred: "node3"}}
 	s := newSim(t, []string{"node1", "node2", "node3"}, groups, "on")
 	s.cfg.PingNodes = 1
-	s.step("start", func() { s.bootAll("node1", "node2", "node3") })
-	s.step("the router dies", func() {
-		for _, n := range []string{"node1", "node2", "node3"} {
-			s.handle(n, s.nodes[n].e.Reach(0))
+	all := func(r int) func() {
+		return func() {
+			for _, n := range []string{"node1", "node2", "node3"} {
+				if s.nodes[n].up {
+					s.reach(n, r)
+				}
+			}
+			s.pingSettled()
 		}
-	})
+	}
+	s.step("start", func() { s.bootAll("node1", "node2", "node3"); all(1)() })
+	s.step("the router dies", all(0))
 	if s.owner(0) != "node1" || s.owner(1) != "node3" {
 		t.Fatalf("owners %q %q: nothing may move when every node loses the ping node", s.owner(0), s.owner(1))
 	}
 	s.step("node3 dies", func() { s.kill("node3") })
 	if s.owner(1) != "node1" {
 		t.Fatalf("node3's group on %q, want node1 (the next node; node1 and node2 hear each other)", s.owner(1))
+	}
+}
+
+// Two nodes, the ping node down for both: the survivor of a crash takes
+// over, since its dead peer reached no ping node either.
+func TestPingNodeDownBothThenCrash(t *testing.T) {
+	s := newSim(t, []string{"node1", "node2"}, web, "on")
+	s.cfg.PingNodes = 1
+	s.step("start", func() { s.bootAll("node1", "node2"); s.reach("node1", 1); s.reach("node2", 1); s.pingSettled() })
+	s.step("the router dies", func() { s.reach("node1", 0); s.reach("node2", 0); s.pingSettled() })
+	s.step("node1 dies", func() { s.kill("node1") })
+	if s.owner(0) != "node2" || s.nodes["node2"].e.CutOff() {
+		t.Fatalf("owner %q (cut off: %v), want node2: node1 reached no ping node either", s.owner(0), s.nodes["node2"].e.CutOff())
 	}
 }

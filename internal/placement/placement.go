@@ -79,8 +79,10 @@ type Config struct {
 	// PingNodes is the number of ping nodes in ha.cf (0: none). With
 	// ping nodes, ipfail's rule is built in: a node that reaches fewer of
 	// them than another live node is no candidate, and one that reaches
-	// none and hears no peer starts nothing (it may be the one cut off). Each node says in its reports how many it reaches
-	// (Reach).
+	// none and hears no peer starts nothing (it may be the one cut off).
+	// Each node says in its reports how many it reaches (Reach); the
+	// caller says when the counts have been still long enough to compare
+	// (PingSettled).
 	PingNodes int
 }
 
@@ -135,7 +137,7 @@ type report struct {
 	settled  []string // the peers it has heard continuously for failback_delay
 	view     []string // the nodes its membership counts alive
 	noQuorum bool     // it lost the quorum it had: it can run nothing
-	reach    int      // the ping nodes it reaches (-1: it did not say)
+	reach    int      // the ping nodes it reaches (-1: it did not say; reachPending: not known there yet)
 	maint    []bool   // per group: in maintenance mode there
 }
 
@@ -193,7 +195,13 @@ type Engine struct {
 	out     []Action
 	// reach: the ping nodes this node reaches (Reach); -1 until the
 	// caller knows (every ping node answered or timed out once).
-	reach int
+	// lastReach: each peer's last reported count, kept after its death;
+	// reachSnap: the counts ipfail's rule compares, taken when they were
+	// last still (PingSettled; nil before); reachChanges counts changes.
+	reach        int
+	lastReach    map[string]int
+	reachSnap    map[string]int
+	reachChanges uint64
 
 	// Starting is two-phase. A node claims a group (reports it Starting at
 	// revision claims[g]) and acts only when every live peer has answered
@@ -221,6 +229,7 @@ func New(cfg Config, log *slog.Logger) *Engine {
 		e.local[i] = Stopped
 	}
 	e.reach = -1
+	e.lastReach = map[string]int{}
 	return e
 }
 
@@ -414,6 +423,16 @@ func (e *Engine) Receive(node string, msg *wire.Message) []Action {
 		noQuorum: msg.Value("nq") == "1", reach: -1}
 	if v, err := strconv.Atoi(msg.Value("pg")); err == nil && v >= 0 {
 		r.reach = v
+	} else if msg.Value("pg") == "?" {
+		r.reach = reachPending
+	}
+	if old, ok := e.lastReach[node]; (!ok && r.reach >= 0) || (ok && old != r.reach) {
+		e.reachChanges++
+	}
+	if r.reach >= 0 {
+		e.lastReach[node] = r.reach
+	} else {
+		delete(e.lastReach, node)
 	}
 	ourEpoch := strconv.FormatUint(e.cfg.Epoch, 10)
 	for _, kv := range strings.Fields(msg.Value("ack")) {
@@ -901,9 +920,37 @@ func (e *Engine) Reach(n int) []Action {
 		return nil
 	}
 	e.reach = n
+	e.reachChanges++
 	if e.ready {
 		e.sendReport()
 	}
+	e.reconcile()
+	return e.flush()
+}
+
+// reachPending is a peer's ping count while it does not know it yet (its
+// report says "?"): it starts nothing meanwhile, and is given nothing.
+const reachPending = -2
+
+// ReachChanges counts the changes of the ping counts this node knows (its
+// own and its peers'); the caller calls PingSettled once it has not moved
+// for a while.
+func (e *Engine) ReachChanges() uint64 { return e.reachChanges }
+
+// PingSettled says that the ping counts have been still long enough to
+// compare (ipfail waits twice keepalive before giving up, and takes the
+// give-up back once the counts are even): nodes notice a shared ping
+// node's death up to a keepalive apart, and comparing meanwhile would
+// move groups there and back.
+func (e *Engine) PingSettled() []Action {
+	snap := map[string]int{e.cfg.Local: e.reach}
+	for n, r := range e.lastReach {
+		snap[n] = r
+	}
+	if maps.Equal(snap, e.reachSnap) {
+		return nil
+	}
+	e.reachSnap = snap
 	e.reconcile()
 	return e.flush()
 }
@@ -920,33 +967,51 @@ func (e *Engine) reachOf(node string) int {
 	return -1
 }
 
-// pingAllows applies ipfail's rule to a node for group g: it must reach
-// as many ping nodes as any other node that could run g (Heartbeat's
-// ipfail gives every group up when its peer reaches more), and a node
-// that reaches none and hears no peer starts nothing: it may be the node
-// cut off.
+// pingAllows applies ipfail's rule to a node for group g: by the settled
+// counts, it must reach as many ping nodes as any other node that could
+// run g (Heartbeat's ipfail gives every group up when its peer reaches
+// more). This node starts nothing before it knows its own count, nor
+// while it is cut off (CutOff).
 func (e *Engine) pingAllows(node string, g int) bool {
 	if e.cfg.PingNodes == 0 {
 		return true
 	}
-	r := e.reachOf(node)
-	if r < 0 {
-		return true // not checked yet (or a peer too old to say): the other rules decide
+	s, _ := e.stateOf(node, g)
+	pending := (node == e.cfg.Local && e.reach < 0) || (node != e.cfg.Local && e.reachOf(node) == reachPending)
+	if !s.holds() && (pending || (node == e.cfg.Local && e.CutOff())) {
+		return false
+	}
+	r, ok := e.reachSnap[node]
+	if !ok || r < 0 {
+		return true // not compared yet (or a peer too old to say): the other rules decide
 	}
 	for n := range e.alive {
-		if n != node && e.reachOf(n) > r && e.baseCandidate(n, g) {
+		if v, ok := e.reachSnap[n]; ok && n != node && v > r && e.baseCandidate(n, g) {
 			return false
 		}
 	}
-	if s, _ := e.stateOf(node, g); r == 0 && !s.holds() {
-		for n := range e.alive {
-			if n != node {
-				return true // not alone: a ping node down, not this node cut off
-			}
-		}
+	return true
+}
+
+// CutOff reports whether this node may be the one cut off: it has ping
+// nodes, reaches none of them and hears no peer, while a peer it last
+// heard from reached some (or never said). When its peers reached none
+// either, the ping nodes are down, not this node's link: it proceeds.
+func (e *Engine) CutOff() bool {
+	if e.cfg.PingNodes == 0 || e.reach != 0 {
 		return false
 	}
-	return true
+	for n := range e.alive {
+		if n != e.cfg.Local {
+			return false // not alone
+		}
+	}
+	for _, n := range e.cfg.Nodes {
+		if r, ok := e.lastReach[n]; n != e.cfg.Local && (!ok || r > 0) {
+			return true
+		}
+	}
+	return false
 }
 
 // PingStatus says how ipfail's rule stands here, for status tools: ""
@@ -1238,7 +1303,7 @@ func (e *Engine) acked(g int) bool {
 		sees := slices.Contains(r.view, e.cfg.Local)
 		switch {
 		case r.ack >= e.claims[g] && sees:
-		case !sees && r.noQuorum && !r.states[g].holds():
+		case !sees && r.noQuorum && !r.states[g].holds() && e.policy() != "ignore":
 		default:
 			return false
 		}
@@ -1405,6 +1470,8 @@ func (e *Engine) sendReport() {
 	}
 	if e.cfg.PingNodes > 0 && e.reach >= 0 {
 		m.Add("pg", strconv.Itoa(e.reach))
+	} else if e.cfg.PingNodes > 0 {
+		m.Add("pg", "?")
 	}
 	var classes []string
 	for _, p := range e.cfg.Nodes {

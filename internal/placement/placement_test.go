@@ -31,6 +31,8 @@ type sim struct {
 	trace   strings.Builder
 	failOn  map[string]bool // "node/op/group" fails
 	shuffle *rand.Rand      // when set, messages and operations interleave at random
+	// initReach: ping counts the nodes know when bootAll starts them.
+	initReach map[string]int
 }
 
 type simNode struct {
@@ -194,6 +196,9 @@ func (s *sim) bootAll(names ...string) {
 	}
 	s.views()
 	for _, n := range names {
+		if r, ok := s.initReach[n]; ok {
+			s.handle(n, s.nodes[n].e.Reach(r)) // the daemon knows its ping count before it joins
+		}
 		s.handle(n, s.nodes[n].e.Ready())
 	}
 }

@@ -38,7 +38,7 @@ func AddrInUse(addr netip.Addr, iface string, tries int, wait time.Duration) (ne
 	defer c.Close()
 	for i := 0; i < tries; i++ {
 		if err := c.SetDeadline(time.Now().Add(wait)); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("asking who has %s on %s: %w", addr, ifi.Name, err)
 		}
 		mac, err := c.Resolve(addr)
 		if err == nil {
