@@ -93,6 +93,10 @@ func fakeDaemon(t *testing.T) string {
 		Nodes: []control.Node{
 			{Name: "node1", Type: "normal", Status: "active", Local: true, Links: []control.Link{{Name: "eth0", Status: "up"}}},
 			{Name: "node2", Type: "normal", Status: "dead", Links: []control.Link{{Name: "eth0", Status: "dead"}}},
+		},
+		PingNodes: []control.Node{
+			{Name: "198.18.0.254", Type: "ping", Status: "ping", Links: []control.Link{{Name: "198.18.0.254", Status: "up"}}},
+			{Name: "switches", Type: "ping", Status: "dead", Links: []control.Link{{Name: "switches", Status: "dead"}}},
 		}}
 	srv, err := control.Listen(sock, func(r control.Request) control.Response {
 		if r.Cmd == "param" {
@@ -119,8 +123,17 @@ func TestClStatusOutputsAndExitCodes(t *testing.T) {
 	}{
 		{[]string{"hbstatus"}, "Heartbeat is running on this machine.\n", 0},
 		// Last node first, as Heartbeat's cl_status lists them.
-		{[]string{"listnodes"}, "node2\nnode1\n", 0},
-		{[]string{"listnodes", "-v"}, "\nnode2\tdead\t(nodetype: normal)\n\teth0\tdead\n\nnode1\tactive\t(nodetype: normal)\n\teth0\tup\n", 0},
+		// Ping nodes too, after the nodes in Heartbeat's table (ha.cf's
+		// usual order), so first here; -p and -n filter, both is all.
+		{[]string{"listnodes"}, "switches\n198.18.0.254\nnode2\nnode1\n", 0},
+		{[]string{"listnodes", "-n"}, "node2\nnode1\n", 0},
+		{[]string{"listnodes", "-p"}, "switches\n198.18.0.254\n", 0},
+		{[]string{"listnodes", "-pn"}, "switches\n198.18.0.254\nnode2\nnode1\n", 0},
+		{[]string{"listnodes", "-n", "-v"}, "\nnode2\tdead\t(nodetype: normal)\n\teth0\tdead\n\nnode1\tactive\t(nodetype: normal)\n\teth0\tup\n", 0},
+		{[]string{"nodestatus", "198.18.0.254"}, "ping\n", 0},
+		{[]string{"nodestatus", "switches"}, "dead\n", 1},
+		{[]string{"nodetype", "198.18.0.254"}, "ping\n", 0},
+		{[]string{"listhblinks", "switches"}, "\tswitches\n", 0},
 		{[]string{"nodestatus", "node1"}, "active\n", 0},
 		{[]string{"nodestatus", "node2"}, "dead\n", 1},
 		{[]string{"nodestatus", "-m", "node2"}, "The cluster node node2 is dead\n", 1},
