@@ -39,10 +39,10 @@ func newFencedPair(t *testing.T, extraCf string) *fencedPair {
 	}
 	cf.WriteString("fence_delay 3s\n" + extraCf)
 	for _, n := range p.nodes {
-		must(t, os.WriteFile(filepath.Join(n.dir, "haresources"), []byte("node1 IPaddr2::"+vip+"/24/eth0\n"), 0o644))
-		must(t, os.WriteFile(filepath.Join(n.dir, "lubdub.cf"), []byte(cf.String()), 0o600))
-		n.start(t)
-		must(t, p.bmcs[n.name].Guard(n.proc.Pid()))
+		must(t, os.WriteFile(filepath.Join(n.Dir, "haresources"), []byte("node1 IPaddr2::"+vip+"/24/eth0\n"), 0o644))
+		must(t, os.WriteFile(filepath.Join(n.Dir, "lubdub.cf"), []byte(cf.String()), 0o600))
+		n.Start(t)
+		must(t, p.bmcs[n.Name].Guard(n.Proc.Pid()))
 	}
 	if !waitFor(15*time.Second, func() bool { return holdsVIP(p.nodes["node1"]) }) {
 		t.Fatal("node1 does not hold the VIP")
@@ -68,9 +68,9 @@ func (p *fencedPair) powerEvents(name string) int {
 func TestFencedTakeoverAfterLinkCut(t *testing.T) {
 	p := newFencedPair(t, "")
 	cut := time.Now()
-	must(t, p.nodes["node1"].host.Cut("eth0"))
+	must(t, p.nodes["node1"].Host.Cut("eth0"))
 	if !waitFor(40*time.Second, func() bool { return holdsVIP(p.nodes["node2"]) }) {
-		t.Fatalf("node2 did not take the VIP over; its log:\n%s", p.nodes["node2"].proc.Output())
+		t.Fatalf("node2 did not take the VIP over; its log:\n%s", p.nodes["node2"].Proc.Output())
 	}
 	took := time.Since(cut)
 	if p.powerEvents("node1") == 0 {
@@ -79,10 +79,10 @@ func TestFencedTakeoverAfterLinkCut(t *testing.T) {
 	if p.powerEvents("node2") != 0 {
 		t.Error("node2 was shot too")
 	}
-	if exited, _ := p.nodes["node1"].proc.Wait(5 * time.Second); !exited {
+	if exited, _ := p.nodes["node1"].Proc.Wait(5 * time.Second); !exited {
 		t.Error("node1's daemon still runs after its fence")
 	}
-	log2 := p.nodes["node2"].proc.Output()
+	log2 := p.nodes["node2"].Proc.Output()
 	if i, j := strings.Index(log2, "node node1 fenced"), strings.Index(log2, "IP address "+vip); i < 0 || j < 0 || j < i {
 		t.Errorf("node2's log does not show the fence before the VIP:\n%s", log2)
 	}
@@ -97,7 +97,7 @@ func TestFencedSplitShootsOnlyOne(t *testing.T) {
 	p := newFencedPair(t, "")
 	dropHeartbeats(t, p.nodes["node1"], true)
 	if !waitFor(30*time.Second, func() bool { return p.powerEvents("node2") > 0 }) {
-		t.Fatalf("node1 did not fence node2; its log:\n%s", p.nodes["node1"].proc.Output())
+		t.Fatalf("node1 did not fence node2; its log:\n%s", p.nodes["node1"].Proc.Output())
 	}
 	time.Sleep(5 * time.Second) // past node2's fence_delay: it must be dead by now
 	if p.powerEvents("node1") != 0 {
