@@ -24,6 +24,7 @@ import (
 var (
 	longFlag = flag.Bool("faults.long", false, "long mode (also LUBDUB_FAULTS=long): the issue's durations (20 s of loss, ...), 5 runs of each scenario unless -faults.runs says otherwise")
 	runsFlag = flag.Int("faults.runs", 0, "runs of each scenario, each with its own seed (default 1, 5 in long mode)")
+	logsFlag = flag.String("faults.logs", "", "keep every run's logs (daemons, client, web servers) in DIR/SCENARIO-SEED (a failed run shows their tails anyway)")
 	seedFlag = flag.Uint64("faults.seed", 0, "seed of the first run (run i has seed+i); 0 picks one from the clock. A failing run prints its seed: passing it with -run replays that run")
 )
 
@@ -425,7 +426,7 @@ func runScenario(t *testing.T, s scenario, seed uint64) {
 			if long() {
 				mode = "LUBDUB_FAULTS=long "
 			}
-			t.Logf("faults: %s failed with seed %d (%s); replay: %sgo test ./e2e/faults -run 'TestFaults/%s$' -faults.seed %d -v",
+			t.Logf("faults: %s failed with seed %d (%s); replay: %sgo test ./e2e/faults -run 'TestFaults/%s$' -faults.seed %d -faults.runs 1 -v",
 				s.name, seed, strings.Join(x.notes, "; "), mode, s.name, seed)
 		}
 	}()
@@ -434,6 +435,9 @@ func runScenario(t *testing.T, s scenario, seed uint64) {
 		spec = s.spec(x)
 	}
 	x.c = e2ekit.HASetup(t, spec)
+	if *logsFlag != "" {
+		t.Cleanup(func() { keepLogs(t, x.c.Lab.Dir, filepath.Join(*logsFlag, fmt.Sprintf("%s-%d", s.name, seed))) })
+	}
 	if !x.c.Served("node1", 20*time.Second) {
 		t.Fatalf("the client is not served by node1:\n%s", x.c.Probe.Output())
 	}
@@ -493,6 +497,27 @@ func runScenario(t *testing.T, s scenario, seed uint64) {
 	if s.check != nil {
 		s.check(x, r, f)
 	}
+}
+
+// keepLogs copies the logs of a run's lab into dir.
+func keepLogs(t *testing.T, from, dir string) {
+	logs, _ := filepath.Glob(filepath.Join(from, "*.log"))
+	more, _ := filepath.Glob(filepath.Join(from, "*", "*.log"))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Error(err)
+		return
+	}
+	for _, f := range append(logs, more...) {
+		b, err := os.ReadFile(f)
+		if err == nil {
+			name := strings.ReplaceAll(strings.TrimPrefix(f, from+"/"), "/", "-")
+			err = os.WriteFile(filepath.Join(dir, name), b, 0o644)
+		}
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	t.Logf("logs kept in %s", dir)
 }
 
 var lateRE = regexp.MustCompile(`Late heartbeat: Node \S+: interval (\d+) ms`)
