@@ -220,6 +220,14 @@ func (o *Oracle) Samples() []Sample {
 	return slices.Clone(o.samples)
 }
 
+// Since returns the samples taken at or after t.
+func (o *Oracle) Since(t time.Time) []Sample {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	i, _ := slices.BinarySearchFunc(o.samples, t, func(s Sample, t time.Time) int { return s.At.Compare(t) })
+	return slices.Clone(o.samples[i:])
+}
+
 // Errors are the readings that failed.
 func (o *Oracle) Errors() []string {
 	o.mu.Lock()

@@ -28,3 +28,19 @@ func TestProblems(t *testing.T) {
 		t.Errorf("Problems =\n%q, want\n%q", got, want)
 	}
 }
+
+func TestSince(t *testing.T) {
+	t0 := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	o := &Oracle{}
+	for i := range 5 {
+		o.samples = append(o.samples, Sample{At: t0.Add(time.Duration(i) * 10 * time.Millisecond)})
+	}
+	for _, c := range []struct {
+		at   time.Duration
+		want int
+	}{{-time.Second, 5}, {0, 5}, {15 * time.Millisecond, 3}, {20 * time.Millisecond, 3}, {time.Second, 0}} {
+		if got := o.Since(t0.Add(c.at)); len(got) != c.want {
+			t.Errorf("Since(+%v) has %d samples, want %d", c.at, len(got), c.want)
+		}
+	}
+}

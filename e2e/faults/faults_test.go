@@ -471,15 +471,11 @@ func runScenario(t *testing.T, s scenario, seed uint64) {
 	// Observe until the owner has held the VIP alone and served the client
 	// for 1.5 s (at most 20 s).
 	settled := func() bool {
-		samples := x.c.Watch.Samples()
 		since := time.Now().Add(-1500 * time.Millisecond)
-		if len(samples) == 0 || samples[0].At.After(since) {
+		if since.Before(x.end) {
 			return false
 		}
-		for _, smp := range slices.Backward(samples) {
-			if smp.At.Before(since) {
-				break
-			}
+		for _, smp := range x.c.Watch.Since(since) {
 			if !slices.Equal(smp.Reachable(), []string{owner}) {
 				return false
 			}
