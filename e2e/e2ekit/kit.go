@@ -83,13 +83,17 @@ func NewLab(t *testing.T) *lab.Lab {
 	return l
 }
 
+// LogFiles lists the logs in dir and its subdirectories.
+func LogFiles(dir string) []string {
+	logs, _ := filepath.Glob(filepath.Join(dir, "*.log"))
+	more, _ := filepath.Glob(filepath.Join(dir, "*", "*.log"))
+	return append(logs, more...)
+}
+
 // DumpLogs shows the last 6000 bytes of every log in dir and its
 // subdirectories.
 func DumpLogs(t *testing.T, dir string) {
-	logs, _ := filepath.Glob(filepath.Join(dir, "*.log"))
-	more, _ := filepath.Glob(filepath.Join(dir, "*", "*.log"))
-	logs = append(logs, more...)
-	for _, f := range logs {
+	for _, f := range LogFiles(dir) {
 		b, _ := os.ReadFile(f)
 		if len(b) > 6000 {
 			b = b[len(b)-6000:]

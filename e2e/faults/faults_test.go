@@ -508,13 +508,11 @@ func runScenario(t *testing.T, s scenario, seed uint64) {
 
 // keepLogs copies the logs of a run's lab into dir.
 func keepLogs(t *testing.T, from, dir string) {
-	logs, _ := filepath.Glob(filepath.Join(from, "*.log"))
-	more, _ := filepath.Glob(filepath.Join(from, "*", "*.log"))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Error(err)
 		return
 	}
-	for _, f := range append(logs, more...) {
+	for _, f := range e2ekit.LogFiles(from) {
 		b, err := os.ReadFile(f)
 		if err == nil {
 			name := strings.ReplaceAll(strings.TrimPrefix(f, from+"/"), "/", "-")
