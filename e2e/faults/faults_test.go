@@ -28,10 +28,9 @@ var (
 	seedFlag = flag.Uint64("faults.seed", 0, "seed of the first run (run i has seed+i); 0 picks one from the clock. A failing run prints its seed: passing it with -run replays that run")
 )
 
-// The cluster's timings (e2ekit.FastTimings) and lubdub.cf's
+// The cluster's deadtime (e2ekit.FastTimings) and lubdub.cf's
 // failback_delay default (3 deadtimes), which the bounds derive from.
 const (
-	keepalive    = 100 * time.Millisecond
 	deadtime     = 400 * time.Millisecond
 	failbackWait = 3 * deadtime
 )
@@ -413,6 +412,7 @@ func TestFaults(t *testing.T) {
 	for _, s := range scenarios {
 		t.Run(s.name, func(t *testing.T) {
 			t.Parallel()
+			t.Log(s.why)
 			for i := range runs {
 				seed := seedOf(base, i)
 				t.Run("seed="+strconv.FormatUint(seed, 10), func(t *testing.T) { runScenario(t, s, seed) })
