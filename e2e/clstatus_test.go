@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lubdub/lubdub/e2e/e2ekit"
 	"github.com/lubdub/lubdub/internal/lab"
 )
 
@@ -223,41 +224,41 @@ func newLubPair(t *testing.T, haresources string) *lubPair {
 	p := &lubPair{t: t, nodes: map[string]*node{}}
 	for _, n := range []string{"node1", "node2"} {
 		nd := setupNode(t, l, hosts[n], n, clHacf, clKeys)
-		must(t, os.WriteFile(nd.dir+"/haresources", []byte(haresources), 0o644))
+		must(t, os.WriteFile(nd.Dir+"/haresources", []byte(haresources), 0o644))
 		p.nodes[n] = nd
 	}
 	for _, n := range []string{"node1", "node2"} {
-		p.nodes[n].start(t)
+		p.nodes[n].Start(t)
 	}
 	return p
 }
 
 func (p *lubPair) cl(node string, args ...string) (string, int) {
 	n := p.nodes[node]
-	out, _, code := n.host.Output(10*time.Second, lubdubCLI, append([]string{"cl_status", "--socket", n.sock}, args...)...)
+	out, _, code := n.Host.Output(10*time.Second, e2ekit.CLI, append([]string{"cl_status", "--socket", n.Sock}, args...)...)
 	return strings.TrimSpace(out), code
 }
 func (p *lubPair) standby(node string) error  { return p.cmd(node, "standby") }
 func (p *lubPair) takeover(node string) error { return p.cmd(node, "takeover") }
 func (p *lubPair) cmd(node, c string) error {
 	n := p.nodes[node]
-	if out, errOut, code := n.host.Output(10*time.Second, lubdubCLI, c, "--socket", n.sock, "all"); code != 0 {
+	if out, errOut, code := n.Host.Output(10*time.Second, e2ekit.CLI, c, "--socket", n.Sock, "all"); code != 0 {
 		return fmt.Errorf("lubdub %s all: %s%s (exit %d)", c, out, errOut, code)
 	}
 	return nil
 }
 func (p *lubPair) crash(node string) {
 	n := p.nodes[node]
-	n.host.Cut("eth0")
-	n.proc.KillGroup(syscall.SIGKILL)
-	n.proc.Wait(5 * time.Second)
+	n.Host.Cut("eth0")
+	n.Proc.KillGroup(syscall.SIGKILL)
+	n.Proc.Wait(5 * time.Second)
 }
 func (p *lubPair) restart(node string) {
 	n := p.nodes[node]
-	n.host.Heal("eth0")
-	n.start(p.t)
+	n.Host.Heal("eth0")
+	n.Start(p.t)
 }
-func (p *lubPair) running(node string) bool { return p.nodes[node].proc.Running() }
+func (p *lubPair) running(node string) bool { return p.nodes[node].Proc.Running() }
 
 // diffAnswers lists the queries whose answers differ.
 func diffAnswers(hb, lub clAnswers) []string {

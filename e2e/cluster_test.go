@@ -6,174 +6,14 @@ package e2e
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/lubdub/lubdub/internal/control"
 	"github.com/lubdub/lubdub/internal/lab"
 )
-
-// lubdubBin is the binary under test, built with the race detector when
-// the tests run with it: daemons and other long-lived processes use it.
-// lubdubCLI is built without: a race-enabled binary takes about a second
-// to start here, too slow for commands polled against a deadline
-// (lubdub lvs -L, short probes).
-var lubdubBin, lubdubCLI string
-
-func TestMain(m *testing.M) {
-	if err := lab.Available(); err != nil {
-		fmt.Println("e2e: skipped:", err)
-		os.Exit(0)
-	}
-	lab.SweepStale()
-	dir, err := os.MkdirTemp("", "lubdub-e2e-bin")
-	if err != nil {
-		panic(err)
-	}
-	var flags []string
-	if raceEnabled {
-		flags = append(flags, "-race")
-	}
-	if lubdubBin, err = lab.BuildLubdub(dir, "../cmd/lubdub", flags...); err != nil {
-		fmt.Println(err)
-		os.Exit(1)
-	}
-	lubdubCLI = lubdubBin
-	if raceEnabled {
-		if lubdubCLI, err = lab.BuildLubdub(filepath.Join(dir, "cli"), "../cmd/lubdub"); err != nil {
-			fmt.Println(err)
-			os.Exit(1)
-		}
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
-
-// newLab makes a lab that is torn down when the test ends, however it ends.
-func newLab(t *testing.T) *lab.Lab {
-	t.Helper()
-	l, err := lab.New(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := l.Close(); err != nil {
-			t.Error(err)
-		}
-		logs, _ := filepath.Glob(filepath.Join(l.Dir, "*.log"))
-		for _, f := range logs {
-			if b, _ := os.ReadFile(f); strings.Contains(string(b), "WARNING: DATA RACE") {
-				t.Errorf("%s: the race detector found a data race in the daemon", filepath.Base(f))
-			}
-		}
-		if t.Failed() {
-			dumpLogs(t, l.Dir)
-		}
-	})
-	return l
-}
-
-func dumpLogs(t *testing.T, dir string) {
-	logs, _ := filepath.Glob(filepath.Join(dir, "*.log"))
-	more, _ := filepath.Glob(filepath.Join(dir, "*", "*.log"))
-	logs = append(logs, more...)
-	for _, f := range logs {
-		b, _ := os.ReadFile(f)
-		if len(b) > 6000 {
-			b = b[len(b)-6000:]
-		}
-		t.Logf("==== %s\n%s", filepath.Base(f), b)
-	}
-}
-
-func must(t *testing.T, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
-// node is one lubdub node of a test cluster.
-type node struct {
-	name  string
-	host  *lab.Host
-	dir   string // configuration directory
-	state string
-	sock  string
-	proc  *lab.Proc
-	lab   *lab.Lab
-}
-
-const fastTimings = "keepalive 100ms\ndeadtime 400ms\nwarntime 250ms\ninitdead 3\n"
-
-const sha256Keys = "auth 1\n1 sha256 lubdub-e2e-secret\n"
-
-// setupNode writes a node's configuration directory.
-func setupNode(t *testing.T, l *lab.Lab, h *lab.Host, name, hacf, authkeys string) *node {
-	t.Helper()
-	n := &node{name: name, host: h, lab: l,
-		dir:   filepath.Join(l.Dir, name+"-ha.d"),
-		state: filepath.Join(l.Dir, name+"-state"),
-		sock:  filepath.Join(l.Dir, name+".sock")}
-	must(t, os.MkdirAll(n.dir, 0o755))
-	must(t, os.WriteFile(filepath.Join(n.dir, "ha.cf"), []byte(hacf), 0o644))
-	must(t, os.WriteFile(filepath.Join(n.dir, "authkeys"), []byte(authkeys), 0o600))
-	return n
-}
-
-func (n *node) start(t *testing.T) {
-	t.Helper()
-	p, err := n.host.Start(n.name+".log", lubdubBin, "run", "-c", n.dir, "--node", n.name,
-		"--state-dir", n.state, "--socket", n.sock)
-	must(t, err)
-	n.proc = p
-}
-
-// status asks the node's daemon for its status.
-func (n *node) status() (*control.Status, error) {
-	r, err := control.Call(n.sock, control.Request{Cmd: "status"}, 2*time.Second)
-	if err != nil {
-		return nil, err
-	}
-	return r.Status, nil
-}
-
-// view returns what n sees of other.
-func (n *node) view(other string) (control.Node, bool) {
-	s, err := n.status()
-	if err != nil {
-		return control.Node{}, false
-	}
-	for _, v := range s.Nodes {
-		if v.Name == other {
-			return v, true
-		}
-	}
-	return control.Node{}, false
-}
-
-// clStatus runs "lubdub cl_status ARGS" in the node's namespace.
-func (n *node) clStatus(args ...string) (string, int) {
-	out, errOut, code := n.host.Output(10*time.Second, lubdubBin, append([]string{"cl_status", "--socket", n.sock}, args...)...)
-	return out + errOut, code
-}
-
-// waitFor polls cond every 10ms until it holds or timeout passes.
-func waitFor(timeout time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return true
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return cond()
-}
 
 // cluster builds one segment (198.18.0.0/24, bcast on eth0) with the named
 // nodes and starts them.
@@ -187,7 +27,7 @@ func cluster(t *testing.T, names []string, extraHacf string) (*lab.Lab, map[stri
 		nodes[name] = setupNode(t, l, addHost(t, l, name, i+1, "br0"), name, hacf, sha256Keys)
 	}
 	for _, name := range names {
-		nodes[name].start(t)
+		nodes[name].Start(t)
 	}
 	return l, nodes
 }
@@ -203,27 +43,6 @@ func activeCluster(t *testing.T, names []string) map[string]*node {
 	return nodes
 }
 
-// addHost creates a host attached to each segment as eth0, eth1, ...,
-// with address 198.18.<subnet>.<num>.
-func addHost(t *testing.T, l *lab.Lab, name string, num int, segments ...string) *lab.Host {
-	t.Helper()
-	h, err := l.AddHost(name, num, segments...)
-	must(t, err)
-	return h
-}
-
-func allActive(nodes map[string]*node, names []string) bool {
-	for _, on := range names {
-		for _, other := range names {
-			v, ok := nodes[on].view(other)
-			if !ok || v.Status != "active" {
-				return false
-			}
-		}
-	}
-	return true
-}
-
 func TestNodesComeUpActive(t *testing.T) {
 	for _, names := range [][]string{{"node1", "node2"}, {"node1", "node2", "node3"}} {
 		t.Run(fmt.Sprintf("%d-nodes", len(names)), func(t *testing.T) {
@@ -236,35 +55,35 @@ func TestNodesComeUpActive(t *testing.T) {
 			// Last first, as Heartbeat's client library prepends each node.
 			want := slices.Clone(names)
 			slices.Reverse(want)
-			out, code := n1.clStatus("listnodes")
+			out, code := n1.ClStatus("listnodes")
 			if code != 0 || strings.Join(strings.Fields(out), " ") != strings.Join(want, " ") {
 				t.Errorf("listnodes = %q (exit %d), want the nodes last first", out, code)
 			}
-			out, code = n1.clStatus("nodestatus", "node2")
+			out, code = n1.ClStatus("nodestatus", "node2")
 			if code != 0 || strings.TrimSpace(out) != "active" {
 				t.Errorf("nodestatus node2 = %q (exit %d)", out, code)
 			}
-			out, code = n1.clStatus("hbstatus")
+			out, code = n1.ClStatus("hbstatus")
 			if code != 0 || strings.TrimSpace(out) != "Heartbeat is running on this machine." {
 				t.Errorf("hbstatus = %q (exit %d)", out, code)
 			}
-			out, code = n1.clStatus("hblinkstatus", "node2", "eth0")
+			out, code = n1.ClStatus("hblinkstatus", "node2", "eth0")
 			if code != 0 || strings.TrimSpace(out) != "up" {
 				t.Errorf("hblinkstatus = %q (exit %d)", out, code)
 			}
-			out, code = n1.clStatus("hbparameter", "-p", "deadtime")
+			out, code = n1.ClStatus("hbparameter", "-p", "deadtime")
 			if code != 0 || strings.TrimSpace(out) != "400ms" {
 				t.Errorf("hbparameter -p deadtime = %q (exit %d)", out, code)
 			}
-			out, code = n1.clStatus("nodestatus", "nosuchnode")
+			out, code = n1.ClStatus("nodestatus", "nosuchnode")
 			if code != 11 {
 				t.Errorf("nodestatus of an unknown node: exit %d (%q), want 11", code, out)
 			}
 			for _, n := range nodes {
-				s, err := n.status()
+				s, err := n.Status()
 				must(t, err)
 				if len(s.Drops) != 0 {
-					t.Errorf("%s dropped packets: %v", n.name, s.Drops)
+					t.Errorf("%s dropped packets: %v", n.Name, s.Drops)
 				}
 			}
 		})
@@ -276,19 +95,19 @@ func TestNodesComeUpActive(t *testing.T) {
 func TestKilledNodeDeadThenBack(t *testing.T) {
 	names := []string{"node1", "node2", "node3"}
 	nodes := activeCluster(t, names)
-	v, _ := nodes["node1"].view("node3")
+	v, _ := nodes["node1"].View("node3")
 	oldGen := v.Generation
 	const bound = 400*time.Millisecond + 100*time.Millisecond // deadtime + keepalive
 
 	killed := time.Now()
-	must(t, nodes["node3"].proc.Signal(syscall.SIGKILL))
+	must(t, nodes["node3"].Proc.Signal(syscall.SIGKILL))
 	seen := map[string]time.Duration{}
 	waitFor(3*time.Second, func() bool {
 		for _, on := range []string{"node1", "node2"} {
 			if _, done := seen[on]; done {
 				continue
 			}
-			if v, ok := nodes[on].view("node3"); ok && v.Status == "dead" {
+			if v, ok := nodes[on].View("node3"); ok && v.Status == "dead" {
 				seen[on] = time.Since(killed)
 			}
 		}
@@ -305,26 +124,26 @@ func TestKilledNodeDeadThenBack(t *testing.T) {
 			t.Logf("%s: node3 dead %v after SIGKILL", on, took.Round(time.Millisecond))
 		}
 	}
-	if !strings.Contains(nodes["node1"].proc.Output(), "WARN: node node3: is dead") {
+	if !strings.Contains(nodes["node1"].Proc.Output(), "WARN: node node3: is dead") {
 		t.Error("node1 did not log 'node node3: is dead'")
 	}
-	if v, _ := nodes["node1"].view("node2"); v.Status != "active" {
+	if v, _ := nodes["node1"].View("node2"); v.Status != "active" {
 		t.Errorf("node2 is %s after node3's death", v.Status)
 	}
-	out, code := nodes["node1"].clStatus("nodestatus", "node3")
+	out, code := nodes["node1"].ClStatus("nodestatus", "node3")
 	if strings.TrimSpace(out) != "dead" || code != 1 {
 		t.Errorf("cl_status nodestatus node3 = %q exit %d, want dead exit 1", out, code)
 	}
 
-	nodes["node3"].start(t)
+	nodes["node3"].Start(t)
 	if !waitFor(10*time.Second, func() bool { return allActive(nodes, names) }) {
 		t.Fatal("restarted node3 did not come back active")
 	}
-	v, _ = nodes["node1"].view("node3")
+	v, _ = nodes["node1"].View("node3")
 	if v.Generation <= oldGen {
 		t.Errorf("node3 came back with generation %d, not above %d", v.Generation, oldGen)
 	}
-	if !strings.Contains(nodes["node1"].proc.Output(), "Heartbeat restart on node node3") {
+	if !strings.Contains(nodes["node1"].Proc.Output(), "Heartbeat restart on node node3") {
 		t.Error("node1 did not log the restart")
 	}
 }
@@ -333,17 +152,17 @@ func TestKilledNodeDeadThenBack(t *testing.T) {
 func TestSigtermTellsPeers(t *testing.T) {
 	nodes := activeCluster(t, []string{"node1", "node2"})
 	stopped := time.Now()
-	must(t, nodes["node2"].proc.Signal(syscall.SIGTERM))
-	if !waitFor(time.Second, func() bool { v, _ := nodes["node1"].view("node2"); return v.Status == "dead" }) {
+	must(t, nodes["node2"].Proc.Signal(syscall.SIGTERM))
+	if !waitFor(time.Second, func() bool { v, _ := nodes["node1"].View("node2"); return v.Status == "dead" }) {
 		t.Fatal("node1 did not see node2 stop")
 	}
 	if took := time.Since(stopped); took >= 400*time.Millisecond {
 		t.Errorf("node1 took %v to see a clean stop: it waited for deadtime", took)
 	}
-	if exited, err := nodes["node2"].proc.Wait(5 * time.Second); !exited || err != nil {
+	if exited, err := nodes["node2"].Proc.Wait(5 * time.Second); !exited || err != nil {
 		t.Fatalf("node2 did not exit cleanly on SIGTERM: exited=%v err=%v", exited, err)
 	}
-	if _, err := os.Stat(nodes["node2"].sock); !os.IsNotExist(err) {
+	if _, err := os.Stat(nodes["node2"].Sock); !os.IsNotExist(err) {
 		t.Errorf("control socket left behind: %v", err)
 	}
 }
@@ -357,34 +176,34 @@ func TestOneMediumCut(t *testing.T) {
 	nodes := map[string]*node{}
 	for i, name := range []string{"node1", "node2"} {
 		nodes[name] = setupNode(t, l, addHost(t, l, name, i+1, "br0", "br1"), name, hacf, sha256Keys)
-		nodes[name].start(t)
+		nodes[name].Start(t)
 	}
 	names := []string{"node1", "node2"}
 	linkIs := func(want string) func() bool {
 		return func() bool {
-			v, ok := nodes["node1"].view("node2")
+			v, ok := nodes["node1"].View("node2")
 			return ok && len(v.Links) == 2 && v.Links[1].Status == want && v.Links[0].Status == "up"
 		}
 	}
 	if !waitFor(10*time.Second, func() bool { return allActive(nodes, names) && linkIs("up")() }) {
 		t.Fatal("cluster with two media did not come up")
 	}
-	must(t, nodes["node2"].host.Cut("eth1"))
+	must(t, nodes["node2"].Host.Cut("eth1"))
 	if !waitFor(3*time.Second, linkIs("dead")) {
-		v, _ := nodes["node1"].view("node2")
+		v, _ := nodes["node1"].View("node2")
 		t.Fatalf("link node2:eth1 not dead after the cut: %+v", v.Links)
 	}
-	if v, _ := nodes["node1"].view("node2"); v.Status != "active" {
+	if v, _ := nodes["node1"].View("node2"); v.Status != "active" {
 		t.Fatalf("node2 is %s with one medium left", v.Status)
 	}
-	out, code := nodes["node1"].clStatus("hblinkstatus", "node2", "eth1")
+	out, code := nodes["node1"].ClStatus("hblinkstatus", "node2", "eth1")
 	if strings.TrimSpace(out) != "dead" || code != 1 {
 		t.Errorf("hblinkstatus node2 eth1 = %q exit %d", out, code)
 	}
-	if !strings.Contains(nodes["node1"].proc.Output(), "Link node2:eth1 dead.") {
+	if !strings.Contains(nodes["node1"].Proc.Output(), "Link node2:eth1 dead.") {
 		t.Error("link death not logged")
 	}
-	must(t, nodes["node2"].host.Heal("eth1"))
+	must(t, nodes["node2"].Host.Heal("eth1"))
 	if !waitFor(3*time.Second, linkIs("up")) {
 		t.Fatal("link node2:eth1 did not come back")
 	}
@@ -403,7 +222,7 @@ func TestWrongKeyNeverAlive(t *testing.T) {
 			keys = "auth 1\n1 sha256 not-the-cluster-secret\n"
 		}
 		nodes[name] = setupNode(t, l, h, name, hacf, keys)
-		nodes[name].start(t)
+		nodes[name].Start(t)
 	}
 	if !waitFor(10*time.Second, func() bool { return allActive(nodes, []string{"node1", "node2"}) }) {
 		t.Fatal("node1 and node2 did not come up")
@@ -411,21 +230,21 @@ func TestWrongKeyNeverAlive(t *testing.T) {
 	deadline := time.Now().Add(4 * time.Second)
 	for time.Now().Before(deadline) {
 		for _, on := range []string{"node1", "node2"} {
-			if v, _ := nodes[on].view("node3"); v.Status == "active" || v.Status == "up" {
+			if v, _ := nodes[on].View("node3"); v.Status == "active" || v.Status == "up" {
 				t.Fatalf("%s counts node3, which has the wrong key, as %s", on, v.Status)
 			}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	s, err := nodes["node1"].status()
+	s, err := nodes["node1"].Status()
 	must(t, err)
 	if s.Drops["bad-digest"] == 0 {
 		t.Errorf("no bad-digest drops counted: %v", s.Drops)
 	}
-	if out := nodes["node1"].proc.Output(); !strings.Contains(out, "dropped packet from node3 (198.18.0.3") || !strings.Contains(out, "bad-digest") {
+	if out := nodes["node1"].Proc.Output(); !strings.Contains(out, "dropped packet from node3 (198.18.0.3") || !strings.Contains(out, "bad-digest") {
 		t.Errorf("node1 did not log why node3's packets were dropped:\n%s", out)
 	}
-	if v, _ := nodes["node1"].view("node3"); v.Status != "dead" {
+	if v, _ := nodes["node1"].View("node3"); v.Status != "dead" {
 		t.Errorf("node3 is %s after initdead, want dead", v.Status)
 	}
 }

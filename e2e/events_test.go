@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lubdub/lubdub/e2e/e2ekit"
 	"github.com/lubdub/lubdub/internal/events"
 	"github.com/lubdub/lubdub/internal/lab"
 	"github.com/lubdub/lubdub/internal/notify"
@@ -45,17 +46,17 @@ func withNotify(t *testing.T, rigs map[string]*notifyRig, timeout string) func(*
 		t.Skipf("%s: %v (apt-get install pacemaker-common)", alertFileSample, err)
 	}
 	return func(n *node) {
-		dir := n.lab.Dir
-		r := &notifyRig{n: n, hookLog: filepath.Join(dir, n.name+"-hook.txt"), alertLog: filepath.Join(dir, n.name+"-alerts.txt"),
-			envLog: filepath.Join(dir, n.name+"-alertenv.txt")}
-		rigs[n.name] = r
-		hook := filepath.Join(dir, n.name+"-hook")
+		dir := n.Lab.Dir
+		r := &notifyRig{n: n, hookLog: filepath.Join(dir, n.Name+"-hook.txt"), alertLog: filepath.Join(dir, n.Name+"-alerts.txt"),
+			envLog: filepath.Join(dir, n.Name+"-alertenv.txt")}
+		rigs[n.Name] = r
+		hook := filepath.Join(dir, n.Name+"-hook")
 		body := `printf '%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s\n' "$LUBDUB_GENERATION" "$LUBDUB_SEQ" "$1" "$2" "$3" "$4" "$LUBDUB_WAS" "$LUBDUB_REASON" "$LUBDUB_OP" "$LUBDUB_RC" "$#" >> ` + r.hookLog + "\n"
 		must(t, os.WriteFile(hook, []byte("#!/bin/sh\n"+body), 0o755))
 		dump := filepath.Join(dir, "dump-alert")
 		// One write per run, so that a reader never sees half a run.
 		must(t, os.WriteFile(dump, []byte("#!/bin/sh\nvars=$(env | grep '^CRM_alert_' | sort)\nprintf -- '--- %s\\n%s\\n' \"$CRM_alert_kind\" \"$vars\" >> \"$CRM_alert_recipient\"\n"), 0o755))
-		cf, err := os.OpenFile(filepath.Join(n.dir, "lubdub.cf"), os.O_APPEND|os.O_WRONLY, 0)
+		cf, err := os.OpenFile(filepath.Join(n.Dir, "lubdub.cf"), os.O_APPEND|os.O_WRONLY, 0)
 		must(t, err)
 		fmt.Fprintf(cf, "notify %s\nalert %s %s\nalert %s %s\nnotify_timeout %s\n", hook, alertFileSample, r.alertLog, dump, r.envLog, timeout)
 		cf.Close()
@@ -66,8 +67,8 @@ func withNotify(t *testing.T, rigs map[string]*notifyRig, timeout string) func(*
 // follow starts a lubdub events reader that waits for the daemon's socket
 // (for 10 s at most), so that it follows the daemon from its start.
 func (r *notifyRig) follow(t *testing.T) {
-	script := fmt.Sprintf("for i in $(seq 1000); do %s events --json --socket %s; [ $? = 3 ] || exit; sleep 0.01; done", lubdubCLI, r.n.sock)
-	p, err := r.n.host.Start(fmt.Sprintf("%s-events%d.log", r.n.name, len(r.readers)), "sh", "-c", script)
+	script := fmt.Sprintf("for i in $(seq 1000); do %s events --json --socket %s; [ $? = 3 ] || exit; sleep 0.01; done", e2ekit.CLI, r.n.Sock)
+	p, err := r.n.Host.Start(fmt.Sprintf("%s-events%d.log", r.n.Name, len(r.readers)), "sh", "-c", script)
 	must(t, err)
 	r.readers = append(r.readers, p)
 }
@@ -102,7 +103,7 @@ func (r *notifyRig) hookRuns() []hookRun {
 		}
 		gen, _ := strconv.ParseUint(f[0], 10, 64)
 		seq, _ := strconv.ParseUint(f[1], 10, 64)
-		e := events.Event{Seq: seq, Generation: gen, Origin: r.n.name, Kind: events.Kind(f[2]), Subject: f[3], Node: f[4], State: f[5], Was: f[6], Reason: f[7]}
+		e := events.Event{Seq: seq, Generation: gen, Origin: r.n.Name, Kind: events.Kind(f[2]), Subject: f[3], Node: f[4], State: f[5], Was: f[6], Reason: f[7]}
 		if f[8] != "" {
 			rc, _ := strconv.Atoi(f[9])
 			e.Op = &events.OpResult{Name: f[8], RC: rc}
@@ -146,7 +147,7 @@ func (r *notifyRig) alertLines(t *testing.T) []string {
 			continue
 		}
 		if !alertStamp.MatchString(l) {
-			t.Errorf("%s: alert line without Pacemaker's timestamp: %q", r.n.name, l)
+			t.Errorf("%s: alert line without Pacemaker's timestamp: %q", r.n.Name, l)
 		}
 		out = append(out, alertStamp.ReplaceAllString(l, ""))
 	}
@@ -180,7 +181,7 @@ func (r *notifyRig) envsAfter(t *testing.T, m mark, n int) []map[string]string {
 	})
 	time.Sleep(200 * time.Millisecond) // and no more come
 	if envs = r.alertEnvs()[m.envs:]; len(envs) != n {
-		t.Fatalf("%s: %d alert runs, want %d: %v", r.n.name, len(envs), n, envs)
+		t.Fatalf("%s: %d alert runs, want %d: %v", r.n.Name, len(envs), n, envs)
 	}
 	return envs
 }
@@ -209,7 +210,7 @@ func (r *notifyRig) settle(t *testing.T) mark {
 		}
 		caughtUp := len(runs) > 0 && len(st) > 0 && runs[len(runs)-1].seq == st[len(st)-1].Seq && runs[len(runs)-1].gen == st[len(st)-1].Generation &&
 			len(r.alertLines(t)) == alerts && len(r.alertEnvs()) == alerts
-		s, err := r.n.status()
+		s, err := r.n.Status()
 		caughtUp = caughtUp && err == nil
 		if err == nil {
 			// The stream has caught up with the daemon too: each group's
@@ -217,7 +218,7 @@ func (r *notifyRig) settle(t *testing.T) mark {
 			// the last one after the hook and the reader agreed).
 			last := map[string]string{}
 			for _, e := range st {
-				if e.Kind == events.Group && e.Node == r.n.name {
+				if e.Kind == events.Group && e.Node == r.n.Name {
 					last[e.Subject] = e.State
 				}
 			}
@@ -228,7 +229,7 @@ func (r *notifyRig) settle(t *testing.T) mark {
 		return caughtUp && time.Since(stable) > 400*time.Millisecond
 	})
 	if !ok {
-		t.Fatalf("%s: the hook did not catch up with the event stream: %s", r.n.name, last)
+		t.Fatalf("%s: the hook did not catch up with the event stream: %s", r.n.Name, last)
 	}
 	return mark{len(r.hookRuns()), len(r.alertLines(t)), len(r.alertEnvs())}
 }
@@ -251,7 +252,7 @@ func (r *notifyRig) wantAfter(t *testing.T, m mark, kinds []string, want ...stri
 		return len(got) >= len(want)
 	})
 	if !linesMatch(got, want) {
-		t.Errorf("%s: events (hook runs):\n  %s\nwant:\n  %s", r.n.name, strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+		t.Errorf("%s: events (hook runs):\n  %s\nwant:\n  %s", r.n.Name, strings.Join(got, "\n  "), strings.Join(want, "\n  "))
 	}
 	return runs
 }
@@ -279,7 +280,7 @@ func (r *notifyRig) wantAlerts(t *testing.T, m mark, want ...string) {
 		return len(got) >= len(want)
 	})
 	if !linesMatch(got, want) {
-		t.Errorf("%s: alert_file.sh.sample wrote:\n  %s\nwant:\n  %s", r.n.name, strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+		t.Errorf("%s: alert_file.sh.sample wrote:\n  %s\nwant:\n  %s", r.n.Name, strings.Join(got, "\n  "), strings.Join(want, "\n  "))
 	}
 }
 
@@ -293,10 +294,10 @@ func (r *notifyRig) checkConsistent(t *testing.T) {
 	byKey := map[[2]uint64]hookRun{}
 	for i, h := range runs {
 		if h.argc != "4" {
-			t.Errorf("%s: hook run %d had %s arguments, want 4", r.n.name, i, h.argc)
+			t.Errorf("%s: hook run %d had %s arguments, want 4", r.n.Name, i, h.argc)
 		}
 		if i > 0 && h.gen == runs[i-1].gen && h.seq != runs[i-1].seq+1 {
-			t.Errorf("%s: hook ran for event %d after %d: an event was skipped or repeated", r.n.name, h.seq, runs[i-1].seq)
+			t.Errorf("%s: hook ran for event %d after %d: an event was skipped or repeated", r.n.Name, h.seq, runs[i-1].seq)
 		}
 		byKey[[2]uint64{h.gen, h.seq}] = h
 	}
@@ -308,11 +309,11 @@ func (r *notifyRig) checkConsistent(t *testing.T) {
 		live++
 		h, ok := byKey[[2]uint64{e.Generation, e.Seq}]
 		if !ok || h.line != streamLine(e) {
-			t.Errorf("%s: the reader printed event %d/%d %q; the hook got %q", r.n.name, e.Generation, e.Seq, streamLine(e), h.line)
+			t.Errorf("%s: the reader printed event %d/%d %q; the hook got %q", r.n.Name, e.Generation, e.Seq, streamLine(e), h.line)
 		}
 	}
 	if live == 0 {
-		t.Errorf("%s: the reader printed no events", r.n.name)
+		t.Errorf("%s: the reader printed no events", r.n.Name)
 	}
 }
 
@@ -356,14 +357,14 @@ var eventKinds = []string{"node", "link", "group", "standby", "takeover", "fenci
 // giving up. The hook, both agents and the readers agree.
 func TestEventsCrash(t *testing.T) {
 	c, rigs := notifyCluster(t, nil)
-	if !c.served("node1", 15*time.Second) {
-		t.Fatalf("the client is not served by node1:\n%s", c.probe.Output())
+	if !c.Served("node1", 15*time.Second) {
+		t.Fatalf("the client is not served by node1:\n%s", c.Probe.Output())
 	}
 	n1, n2 := rigs["node1"], rigs["node2"]
 	m1, m2 := n1.settle(t), n2.settle(t)
-	c.crash("node1")
-	if !c.served("node2", 10*time.Second) {
-		t.Fatalf("no takeover by node2:\n%s", c.probe.Output())
+	c.Crash("node1")
+	if !c.Served("node2", 10*time.Second) {
+		t.Fatalf("no takeover by node2:\n%s", c.Probe.Output())
 	}
 	n2.wantAfter(t, m2, eventKinds,
 		"node node1@node1 dead (no heartbeat for 400ms)",
@@ -385,10 +386,10 @@ func TestEventsCrash(t *testing.T) {
 	}
 
 	m2 = n2.settle(t)
-	c.reboot("node1")
+	c.Reboot("node1")
 	n1.follow(t)
-	if !c.served("node1", 15*time.Second) {
-		t.Fatalf("no failback to node1:\n%s", c.probe.Output())
+	if !c.Served("node1", 15*time.Second) {
+		t.Fatalf("no failback to node1:\n%s", c.Probe.Output())
 	}
 	n2.wantAfter(t, m2, []string{"group"},
 		"group "+vipGroup+"@node2 stopping (placed on node1)",
@@ -418,24 +419,24 @@ func TestEventsCrash(t *testing.T) {
 // node2 is sent SIGHUP with a broken lubdub.cf, then a good one.
 func TestEventsStandby(t *testing.T) {
 	c, rigs := notifyCluster(t, nil)
-	if !c.served("node1", 15*time.Second) {
-		t.Fatalf("the client is not served by node1:\n%s", c.probe.Output())
+	if !c.Served("node1", 15*time.Second) {
+		t.Fatalf("the client is not served by node1:\n%s", c.Probe.Output())
 	}
 	n1, n2 := rigs["node1"], rigs["node2"]
 	m1, m2 := n1.settle(t), n2.settle(t)
 	// The live view on node1 follows the move. Its second screen is drawn
 	// for the current state the daemon sent it (the interval is longer):
 	// from then on it follows the events.
-	watch, err := c.nodes["node1"].host.Start("node1-watch.log", lubdubCLI, "status", "--watch", "--interval", "5s", "--socket", c.nodes["node1"].sock)
+	watch, err := c.Nodes["node1"].Host.Start("node1-watch.log", e2ekit.CLI, "status", "--watch", "--interval", "5s", "--socket", c.Nodes["node1"].Sock)
 	must(t, err)
 	if !waitFor(4*time.Second, func() bool { return strings.Count(watch.Output(), "\x1b[H\x1b[2J") >= 2 }) {
 		t.Fatalf("lubdub status --watch drew no screen for the daemon's current state:\n%s", watch.Output())
 	}
-	if o, e, code := c.nodes["node1"].host.Output(10*time.Second, lubdubCLI, "standby", "--socket", c.nodes["node1"].sock); code != 0 {
+	if o, e, code := c.Nodes["node1"].Host.Output(10*time.Second, e2ekit.CLI, "standby", "--socket", c.Nodes["node1"].Sock); code != 0 {
 		t.Fatalf("standby: %s %s", o, e)
 	}
-	if !c.served("node2", 10*time.Second) {
-		t.Fatalf("standby did not move the service:\n%s", c.probe.Output())
+	if !c.Served("node2", 10*time.Second) {
+		t.Fatalf("standby did not move the service:\n%s", c.Probe.Output())
 	}
 	if !waitFor(10*time.Second, func() bool {
 		frames := strings.Split(watch.Output(), "\x1b[H\x1b[2J")
@@ -462,18 +463,18 @@ func TestEventsStandby(t *testing.T) {
 
 	// Reloads are events too: a broken lubdub.cf is refused, a good one
 	// taken.
-	nd := c.nodes["node2"]
-	cf := filepath.Join(nd.dir, "lubdub.cf")
+	nd := c.Nodes["node2"]
+	cf := filepath.Join(nd.Dir, "lubdub.cf")
 	good, err := os.ReadFile(cf)
 	must(t, err)
 	m2 = n2.settle(t)
 	must(t, os.WriteFile(cf, append(append([]byte{}, good...), "max_restarts lots\n"...), 0o644))
-	must(t, nd.proc.Signal(syscall.SIGHUP))
-	n2.wantAfter(t, m2, []string{"config"}, "config "+nd.dir+"@node2 refused ("+cf+":*")
+	must(t, nd.Proc.Signal(syscall.SIGHUP))
+	n2.wantAfter(t, m2, []string{"config"}, "config "+nd.Dir+"@node2 refused ("+cf+":*")
 	m2 = n2.settle(t)
 	must(t, os.WriteFile(cf, good, 0o644))
-	must(t, nd.proc.Signal(syscall.SIGHUP))
-	n2.wantAfter(t, m2, []string{"config"}, "config "+nd.dir+"@node2 reloaded")
+	must(t, nd.Proc.Signal(syscall.SIGHUP))
+	n2.wantAfter(t, m2, []string{"config"}, "config "+nd.Dir+"@node2 reloaded")
 	n1.settle(t)
 	n2.settle(t)
 	for _, r := range rigs {
@@ -485,8 +486,8 @@ func TestEventsStandby(t *testing.T) {
 // failed; node2 takes the group.
 func TestEventsFailedStart(t *testing.T) {
 	c, rigs := notifyCluster(t, map[string]string{"websrv.fail": ""})
-	if !c.served("node2", 20*time.Second) {
-		t.Fatalf("the service did not end up on node2:\n%s", c.probe.Output())
+	if !c.Served("node2", 20*time.Second) {
+		t.Fatalf("the service did not end up on node2:\n%s", c.Probe.Output())
 	}
 	n1, n2 := rigs["node1"], rigs["node2"]
 	n1.wantAfter(t, mark{}, []string{"group"},
@@ -518,7 +519,7 @@ func TestEventsFailedStart(t *testing.T) {
 	}
 	envWant(t, "node1's failed start alert", startEnv, map[string]string{"kind": "resource", "node": "node1", "rsc": vipGroup,
 		"task": "start", "interval": "0", "target_rc": "0", "status": "0", "rc": "1", "exec_time": "*", "desc": "error"})
-	st, err := c.nodes["node1"].status()
+	st, err := c.Nodes["node1"].Status()
 	must(t, err)
 	if st.Groups[0].Local != "failed" {
 		t.Errorf("node1's state for the group is %q, want failed", st.Groups[0].Local)
@@ -541,30 +542,30 @@ func TestEventsHangingHookDoesNotDelayFailover(t *testing.T) {
 	prepare := withNotify(t, rigs, "10s")
 	c := haSetupEach(t, "on", nil, func(n *node) {
 		prepare(n)
-		if n.name == "node2" {
-			pids = filepath.Join(n.lab.Dir, "hang-pids.txt")
+		if n.Name == "node2" {
+			pids = filepath.Join(n.Lab.Dir, "hang-pids.txt")
 			hang := "#!/bin/sh\nsleep 600 &\necho $! >> " + pids + "\necho $$ >> " + pids + "\nexec sleep 600\n"
-			must(t, os.WriteFile(filepath.Join(n.lab.Dir, "node2-hook"), []byte(hang), 0o755))
+			must(t, os.WriteFile(filepath.Join(n.Lab.Dir, "node2-hook"), []byte(hang), 0o755))
 		}
 	})
-	if !c.served("node1", 15*time.Second) {
-		t.Fatalf("the client is not served by node1:\n%s", c.probe.Output())
+	if !c.Served("node1", 15*time.Second) {
+		t.Fatalf("the client is not served by node1:\n%s", c.Probe.Output())
 	}
 	time.Sleep(time.Second)
 	crashed := time.Now()
-	c.crash("node1")
-	if !c.served("node2", 10*time.Second) {
-		t.Fatalf("no takeover by node2:\n%s", c.probe.Output())
+	c.Crash("node1")
+	if !c.Served("node2", 10*time.Second) {
+		t.Fatalf("no takeover by node2:\n%s", c.Probe.Output())
 	}
 	took := time.Since(crashed)
-	t.Logf("crash to node2 serving: %v; client-visible outage %v", took.Round(time.Millisecond), c.lastOutage())
+	t.Logf("crash to node2 serving: %v; client-visible outage %v", took.Round(time.Millisecond), c.LastOutage())
 	// deadtime is 400 ms, a takeover about 0.5 s (2 s on a loaded machine
 	// with the race detector); the hook's runs queued before the crash
 	// would hold one that waited for them several times 10 s.
-	if took > 5*time.Second || c.lastOutage() > 5*time.Second {
-		t.Errorf("the takeover took %v (outage %v): the hanging hook delayed it", took, c.lastOutage())
+	if took > 5*time.Second || c.LastOutage() > 5*time.Second {
+		t.Errorf("the takeover took %v (outage %v): the hanging hook delayed it", took, c.LastOutage())
 	}
-	log := c.nodes["node2"].proc.Output
+	log := c.Nodes["node2"].Proc.Output
 	if !waitFor(30*time.Second, func() bool {
 		return strings.Count(log(), "ran longer than notify_timeout (10s) for event") >= 2
 	}) {

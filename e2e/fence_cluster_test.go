@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/lubdub/lubdub/internal/lab"
+
+	"github.com/lubdub/lubdub/e2e/e2ekit"
 )
 
 // fencedPair is two lubdub nodes sharing the VIP, each with a simulated
@@ -58,12 +60,12 @@ func newFencedPairWith(t *testing.T, extraCf, haresources string) *fencedPair {
 	}
 	cf.WriteString("fence_delay 3s\n" + extraCf)
 	for _, n := range p.nodes {
-		must(t, os.WriteFile(filepath.Join(n.dir, "haresources"), []byte(haresources), 0o644))
-		must(t, os.MkdirAll(filepath.Join(n.dir, "resource.d"), 0o755))
-		must(t, os.WriteFile(filepath.Join(n.dir, "resource.d", "failstop"), []byte(failstop), 0o755))
-		must(t, os.WriteFile(filepath.Join(n.dir, "lubdub.cf"), []byte(cf.String()), 0o600))
-		n.start(t)
-		must(t, p.bmcs[n.name].Guard(n.proc.Pid()))
+		must(t, os.WriteFile(filepath.Join(n.Dir, "haresources"), []byte(haresources), 0o644))
+		must(t, os.MkdirAll(filepath.Join(n.Dir, "resource.d"), 0o755))
+		must(t, os.WriteFile(filepath.Join(n.Dir, "resource.d", "failstop"), []byte(failstop), 0o755))
+		must(t, os.WriteFile(filepath.Join(n.Dir, "lubdub.cf"), []byte(cf.String()), 0o600))
+		n.Start(t)
+		must(t, p.bmcs[n.Name].Guard(n.Proc.Pid()))
 	}
 	if !waitFor(15*time.Second, func() bool { return holdsVIP(p.nodes["node1"]) }) {
 		t.Fatal("node1 does not hold the VIP")
@@ -89,9 +91,9 @@ func (p *fencedPair) powerEvents(name string) int {
 func TestFencedTakeoverAfterLinkCut(t *testing.T) {
 	p := newFencedPair(t, "")
 	cut := time.Now()
-	must(t, p.nodes["node1"].host.Cut("eth0"))
+	must(t, p.nodes["node1"].Host.Cut("eth0"))
 	if !waitFor(40*time.Second, func() bool { return holdsVIP(p.nodes["node2"]) }) {
-		t.Fatalf("node2 did not take the VIP over; its log:\n%s", p.nodes["node2"].proc.Output())
+		t.Fatalf("node2 did not take the VIP over; its log:\n%s", p.nodes["node2"].Proc.Output())
 	}
 	took := time.Since(cut)
 	if p.powerEvents("node1") == 0 {
@@ -100,10 +102,10 @@ func TestFencedTakeoverAfterLinkCut(t *testing.T) {
 	if p.powerEvents("node2") != 0 {
 		t.Error("node2 was shot too")
 	}
-	if exited, _ := p.nodes["node1"].proc.Wait(5 * time.Second); !exited {
+	if exited, _ := p.nodes["node1"].Proc.Wait(5 * time.Second); !exited {
 		t.Error("node1's daemon still runs after its fence")
 	}
-	log2 := p.nodes["node2"].proc.Output()
+	log2 := p.nodes["node2"].Proc.Output()
 	if i, j := strings.Index(log2, "node node1 fenced"), strings.Index(log2, "IP address "+vip); i < 0 || j < 0 || j < i {
 		t.Errorf("node2's log does not show the fence before the VIP:\n%s", log2)
 	}
@@ -118,7 +120,7 @@ func TestFencedSplitShootsOnlyOne(t *testing.T) {
 	p := newFencedPair(t, "")
 	dropHeartbeats(t, p.nodes["node1"], true)
 	if !waitFor(30*time.Second, func() bool { return p.powerEvents("node2") > 0 }) {
-		t.Fatalf("node1 did not fence node2; its log:\n%s", p.nodes["node1"].proc.Output())
+		t.Fatalf("node1 did not fence node2; its log:\n%s", p.nodes["node1"].Proc.Output())
 	}
 	time.Sleep(5 * time.Second) // past node2's fence_delay: it must be dead by now
 	if p.powerEvents("node1") != 0 {
@@ -137,11 +139,11 @@ func TestFencedSplitShootsOnlyOne(t *testing.T) {
 func TestFencedFailedStop(t *testing.T) {
 	p := newFencedPairWith(t, "stop_retries 0\n", "node1 IPaddr2::"+vip+"/24/eth0 failstop\n")
 	n1, n2 := p.nodes["node1"], p.nodes["node2"]
-	if !waitFor(5*time.Second, func() bool { _, err := os.Stat(filepath.Join(n1.dir, "failstop.running")); return err == nil }) {
+	if !waitFor(5*time.Second, func() bool { _, err := os.Stat(filepath.Join(n1.Dir, "failstop.running")); return err == nil }) {
 		t.Fatal("node1 did not start failstop")
 	}
 	asked := time.Now()
-	if o, e, code := n1.host.Output(10*time.Second, lubdubCLI, "standby", "--socket", n1.sock); code != 0 {
+	if o, e, code := n1.Host.Output(10*time.Second, e2ekit.CLI, "standby", "--socket", n1.Sock); code != 0 {
 		t.Fatalf("standby: %s %s", o, e)
 	}
 	both := false
@@ -150,7 +152,7 @@ func TestFencedFailedStop(t *testing.T) {
 		both = both || (h1 && h2)
 		return h2
 	}) {
-		t.Fatalf("node2 did not take the VIP over; its log:\n%s", n2.proc.Output())
+		t.Fatalf("node2 did not take the VIP over; its log:\n%s", n2.Proc.Output())
 	}
 	took := time.Since(asked)
 	if both {
@@ -160,7 +162,7 @@ func TestFencedFailedStop(t *testing.T) {
 	if len(off) == 0 || p.powerEvents("node2") != 0 {
 		t.Fatalf("power events: node1 %v, node2 %d: want node1 fenced, node2 not", off, p.powerEvents("node2"))
 	}
-	log1, log2 := n1.proc.Output(), n2.proc.Output()
+	log1, log2 := n1.Proc.Output(), n2.Proc.Output()
 	if !strings.Contains(log1, "blocked here: a peer with quorum will fence this node (on_fail fence)") {
 		t.Errorf("node1's log does not say it waits to be fenced:\n%s", log1)
 	}
@@ -195,33 +197,33 @@ func TestFencerRebuiltAtReload(t *testing.T) {
 		return "fence_delay 0\nfence_device " + agent[6:] + " " + filepath.Join(l.Dir, agent) + " pcmk_host_list=node1 pcmk_host_argument=none\n"
 	}
 	n1, n2 := nodes["node1"], nodes["node2"]
-	cf := filepath.Join(n2.dir, "lubdub.cf")
+	cf := filepath.Join(n2.Dir, "lubdub.cf")
 	must(t, os.WriteFile(cf, []byte(device("fence_first")), 0o600))
-	n1.start(t)
-	n2.start(t)
+	n1.Start(t)
+	n2.Start(t)
 	if !waitFor(10*time.Second, func() bool { return allActive(nodes, []string{"node1", "node2"}) }) {
 		t.Fatal("the nodes did not become active")
 	}
 	must(t, os.WriteFile(cf, []byte(device("fence_second")), 0o600))
-	must(t, n2.proc.Signal(syscall.SIGHUP))
+	must(t, n2.Proc.Signal(syscall.SIGHUP))
 	if !waitFor(10*time.Second, func() bool {
-		return strings.Contains(n2.proc.Output(), "fence devices and levels changed: in force from now on (devices second)")
+		return strings.Contains(n2.Proc.Output(), "fence devices and levels changed: in force from now on (devices second)")
 	}) {
-		t.Fatalf("node2 did not take the new device:\n%s", n2.proc.Output())
+		t.Fatalf("node2 did not take the new device:\n%s", n2.Proc.Output())
 	}
-	must(t, n1.proc.Signal(syscall.SIGKILL))
-	if !waitFor(10*time.Second, func() bool { return strings.Contains(n2.proc.Output(), "node node1 fenced") }) {
-		t.Fatalf("node2 did not fence node1:\n%s", n2.proc.Output())
+	must(t, n1.Proc.Signal(syscall.SIGKILL))
+	if !waitFor(10*time.Second, func() bool { return strings.Contains(n2.Proc.Output(), "node node1 fenced") }) {
+		t.Fatalf("node2 did not fence node1:\n%s", n2.Proc.Output())
 	}
 	calls, _ := os.ReadFile(record)
 	if !strings.HasPrefix(string(calls), "fence_second\n") || strings.Contains(string(calls), "fence_first") || !strings.Contains(string(calls), "action=reboot") {
 		t.Errorf("fence agents called:\n%s\nwant fence_second only, action=reboot", calls)
 	}
 	must(t, os.WriteFile(cf, nil, 0o600))
-	must(t, n2.proc.Signal(syscall.SIGHUP))
+	must(t, n2.Proc.Signal(syscall.SIGHUP))
 	if !waitFor(10*time.Second, func() bool {
-		return strings.Contains(n2.proc.Output(), "fencing turned off (every fence device removed) changed: it takes effect when lubdub restarts")
+		return strings.Contains(n2.Proc.Output(), "fencing turned off (every fence device removed) changed: it takes effect when lubdub restarts")
 	}) {
-		t.Errorf("node2 did not say that removing every device needs a restart:\n%s", n2.proc.Output())
+		t.Errorf("node2 did not say that removing every device needs a restart:\n%s", n2.Proc.Output())
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lubdub/lubdub/e2e/e2ekit"
 	"github.com/lubdub/lubdub/internal/fence"
 	"github.com/lubdub/lubdub/internal/haconf"
 	"github.com/lubdub/lubdub/internal/lab"
@@ -60,7 +61,7 @@ type victim struct {
 func startVictim(t *testing.T, n2 *lab.Host, bmc *lab.BMC, round int) *victim {
 	t.Helper()
 	v := &victim{host: n2}
-	srv, err := n2.Start(fmt.Sprintf("node2-serve-%d.log", round), lubdubCLI, "serve", "--listen", n2.Addr["eth0"]+":8080", "node2")
+	srv, err := n2.Start(fmt.Sprintf("node2-serve-%d.log", round), e2ekit.CLI, "serve", "--listen", n2.Addr["eth0"]+":8080", "node2")
 	must(t, err)
 	idle, err := n2.Start(fmt.Sprintf("node2-sleep-%d.log", round), "sleep", "600")
 	must(t, err)

@@ -23,21 +23,21 @@ func TestSilentResourceScript(t *testing.T) {
 	nodes := map[string]*node{}
 	for i, name := range []string{"node1", "node2"} {
 		n := setupNode(t, l, addHost(t, l, name, i+1, "br0"), name, hacf, sha256Keys)
-		must(t, os.WriteFile(filepath.Join(n.dir, "haresources"), []byte("node1 floatip\n"), 0o644))
-		must(t, os.WriteFile(filepath.Join(n.dir, "lubdub.cf"), []byte("monitor_interval 200ms\n"), 0o644))
-		must(t, os.MkdirAll(filepath.Join(n.dir, "resource.d"), 0o755))
-		must(t, os.WriteFile(filepath.Join(n.dir, "resource.d", "floatip"), script, 0o755))
+		must(t, os.WriteFile(filepath.Join(n.Dir, "haresources"), []byte("node1 floatip\n"), 0o644))
+		must(t, os.WriteFile(filepath.Join(n.Dir, "lubdub.cf"), []byte("monitor_interval 200ms\n"), 0o644))
+		must(t, os.MkdirAll(filepath.Join(n.Dir, "resource.d"), 0o755))
+		must(t, os.WriteFile(filepath.Join(n.Dir, "resource.d", "floatip"), script, 0o755))
 		nodes[name] = n
 	}
 	for _, n := range nodes {
-		n.start(t)
+		n.Start(t)
 	}
 	calls := func(n *node) string {
-		b, _ := os.ReadFile(filepath.Join(n.dir, "floatip.calls"))
+		b, _ := os.ReadFile(filepath.Join(n.Dir, "floatip.calls"))
 		return strings.Join(strings.Fields(string(b)), " ")
 	}
 	local := func(n *node) string {
-		s, err := n.status()
+		s, err := n.Status()
 		if err != nil || len(s.Groups) == 0 {
 			return ""
 		}
@@ -55,17 +55,17 @@ func TestSilentResourceScript(t *testing.T) {
 	if s := local(nodes["node1"]); s != "node1/running" {
 		t.Errorf("after a second of monitoring node1's group is %q", s)
 	}
-	if !strings.Contains(nodes["node1"].proc.Output(), "lubdub cannot monitor it") {
+	if !strings.Contains(nodes["node1"].Proc.Output(), "lubdub cannot monitor it") {
 		t.Error("node1 did not log that floatip cannot be monitored")
 	}
-	must(t, nodes["node1"].proc.Signal(syscall.SIGTERM))
+	must(t, nodes["node1"].Proc.Signal(syscall.SIGTERM))
 	if !waitFor(10*time.Second, func() bool { return local(nodes["node2"]) == "node2/running" }) {
 		t.Fatalf("node2's group is %q after node1's clean stop", local(nodes["node2"]))
 	}
 	if c := calls(nodes["node1"]); !strings.HasSuffix(c, "stop") {
 		t.Errorf("node1's calls %q: want its stop last", c)
 	}
-	if strings.Contains(nodes["node1"].proc.Output()+nodes["node2"].proc.Output(), "blocked") {
+	if strings.Contains(nodes["node1"].Proc.Output()+nodes["node2"].Proc.Output(), "blocked") {
 		t.Error("a node logged a blocked group")
 	}
 }

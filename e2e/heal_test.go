@@ -16,30 +16,30 @@ func TestHealAfterPartitionAndPause(t *testing.T) {
 	for _, fault := range []string{"partition", "pause"} {
 		t.Run(fault, func(t *testing.T) {
 			c := haSetup(t, "on", nil)
-			if !c.served("node1", 15*time.Second) {
-				t.Fatalf("the client is not served by node1:\n%s", c.probe.Output())
+			if !c.Served("node1", 15*time.Second) {
+				t.Fatalf("the client is not served by node1:\n%s", c.Probe.Output())
 			}
 			// Both nodes hold the VIP during the fault: the watcher is told.
-			c.watch.setCut("node1", true)
+			c.Watch.SetCut("node1", true)
 			switch fault {
 			case "partition":
-				dropHeartbeats(t, c.nodes["node1"], true)
+				dropHeartbeats(t, c.Nodes["node1"], true)
 			case "pause":
-				must(t, c.nodes["node1"].proc.Signal(syscall.SIGSTOP))
+				must(t, c.Nodes["node1"].Proc.Signal(syscall.SIGSTOP))
 			}
-			if !c.served("node2", 10*time.Second) {
-				t.Fatalf("node2 did not take over during the %s:\n%s", fault, c.probe.Output())
+			if !c.Served("node2", 10*time.Second) {
+				t.Fatalf("node2 did not take over during the %s:\n%s", fault, c.Probe.Output())
 			}
 			time.Sleep(time.Second)
 			switch fault {
 			case "partition":
-				dropHeartbeats(t, c.nodes["node1"], false)
+				dropHeartbeats(t, c.Nodes["node1"], false)
 			case "pause":
-				must(t, c.nodes["node1"].proc.Signal(syscall.SIGCONT))
+				must(t, c.Nodes["node1"].Proc.Signal(syscall.SIGCONT))
 			}
 			healed := time.Now()
-			if !c.served("node1", 10*time.Second) {
-				t.Fatalf("the client is not served by node1 after the heal:\n%s", c.probe.Output())
+			if !c.Served("node1", 10*time.Second) {
+				t.Fatalf("the client is not served by node1 after the heal:\n%s", c.Probe.Output())
 			}
 			took := time.Since(healed)
 			t.Logf("%s: client served by node1 again %v after the heal", fault, took.Round(time.Millisecond))
@@ -47,22 +47,22 @@ func TestHealAfterPartitionAndPause(t *testing.T) {
 				t.Errorf("client answered %v after the heal, want within 1 s", took)
 			}
 			if !waitFor(3*time.Second, func() bool {
-				o, _, _ := c.nodes["node2"].host.Output(time.Second, "ip", "-4", "-o", "addr", "show", "dev", "eth0")
+				o, _, _ := c.Nodes["node2"].Host.Output(time.Second, "ip", "-4", "-o", "addr", "show", "dev", "eth0")
 				return !strings.Contains(o, " "+vip+"/")
 			}) {
 				t.Error("node2 still holds the VIP after the heal")
 			}
-			c.watch.setCut("node1", false)
-			if !strings.Contains(c.nodes["node1"].proc.Output(), "announcing its addresses again") {
+			c.Watch.SetCut("node1", false)
+			if !strings.Contains(c.Nodes["node1"].Proc.Output(), "announcing its addresses again") {
 				t.Error("node1 did not log that it announces the VIP again")
 			}
 			// The client keeps being served by node1.
 			time.Sleep(2 * time.Second)
 			if !probeServed(c, "node1") {
-				t.Errorf("the client is not served by node1 2 s after the heal:\n%s", c.probe.Output())
+				t.Errorf("the client is not served by node1 2 s after the heal:\n%s", c.Probe.Output())
 			}
 		})
 	}
 }
 
-func probeServed(c *haCluster, by string) bool { return c.served(by, 0) }
+func probeServed(c *haCluster, by string) bool { return c.Served(by, 0) }

@@ -40,10 +40,10 @@ func TestMixedWithHeartbeat(t *testing.T) {
 	const keys = "auth 2\n2 sha1 ItIsASecret\n"
 	lub := setupNode(t, l, h1, "node1", timings, keys)
 	hb := startHeartbeat(t, h2, "node2", timings, keys)
-	lub.start(t)
+	lub.Start(t)
 
 	bothActive := func() bool {
-		v, ok := lub.view("node2")
+		v, ok := lub.View("node2")
 		if !ok || v.Status != "active" {
 			return false
 		}
@@ -54,7 +54,7 @@ func TestMixedWithHeartbeat(t *testing.T) {
 		t.Logf("heartbeat log:\n%s", hb.Log())
 		t.Fatal("lubdub and Heartbeat did not see each other as active")
 	}
-	if out, code := lub.clStatus("nodestatus", "node2"); strings.TrimSpace(out) != "active" || code != 0 {
+	if out, code := lub.ClStatus("nodestatus", "node2"); strings.TrimSpace(out) != "active" || code != 0 {
 		t.Errorf("lubdub cl_status nodestatus node2 = %q exit %d", out, code)
 	}
 	if out, code := hb.Exec("cl_status", "hblinkstatus", "node1", "eth0"); out != "up" || code != 0 {
@@ -62,7 +62,7 @@ func TestMixedWithHeartbeat(t *testing.T) {
 	}
 	// Let them talk for a while: no packet dropped either way, no complaint.
 	time.Sleep(3 * time.Second)
-	s, err := lub.status()
+	s, err := lub.Status()
 	must(t, err)
 	if len(s.Drops) != 0 {
 		t.Errorf("lubdub dropped Heartbeat's packets: %v", s.Drops)
@@ -81,7 +81,7 @@ func TestMixedWithHeartbeat(t *testing.T) {
 	const heartbeatBound = bound + 250*time.Millisecond
 	// lubdub dies: Heartbeat notices.
 	killed := time.Now()
-	must(t, lub.proc.Signal(syscall.SIGKILL))
+	must(t, lub.Proc.Signal(syscall.SIGKILL))
 	if !waitFor(6*time.Second, func() bool { out, _ := hb.Exec("cl_status", "nodestatus", "node1"); return out == "dead" }) {
 		t.Fatal("Heartbeat did not notice lubdub's death")
 	}
@@ -91,14 +91,14 @@ func TestMixedWithHeartbeat(t *testing.T) {
 		t.Logf("Heartbeat saw lubdub dead %v after SIGKILL", took.Round(time.Millisecond))
 	}
 	// lubdub comes back: Heartbeat sees it active again.
-	lub.start(t)
+	lub.Start(t)
 	if !waitFor(15*time.Second, bothActive) {
 		t.Fatal("restarted lubdub and Heartbeat did not see each other as active")
 	}
 	// Heartbeat dies: lubdub notices.
 	killed = time.Now()
 	must(t, hb.Proc.KillGroup(syscall.SIGKILL))
-	if !waitFor(6*time.Second, func() bool { v, _ := lub.view("node2"); return v.Status == "dead" }) {
+	if !waitFor(6*time.Second, func() bool { v, _ := lub.View("node2"); return v.Status == "dead" }) {
 		t.Fatal("lubdub did not notice Heartbeat's death")
 	}
 	if took := time.Since(killed); took > bound {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lubdub/lubdub/e2e/e2ekit"
 	"github.com/lubdub/lubdub/internal/lab"
 )
 
@@ -43,7 +44,7 @@ const reloadBrokenLine = 10
 // holds reports whether the director's table holds the real server
 // (ADDR:PORT) in some service.
 func holds(h *lab.Host, real string) bool {
-	out, _, _ := h.Output(5*time.Second, lubdubCLI, "lvs", "-L", "-n")
+	out, _, _ := h.Output(5*time.Second, e2ekit.CLI, "lvs", "-L", "-n")
 	return strings.Contains(out, "-> "+real+" ")
 }
 
@@ -116,7 +117,7 @@ func TestLdirectordReloadStandalone(t *testing.T) {
 	cf := filepath.Join(x.l.Dir, "web.cf")
 	must(t, os.WriteFile(cf, []byte(reloadBefore), 0o644))
 	piddir := x.l.Dir
-	ld, err := d.Start("ldirectord.log", lubdubBin, "ldirectord", "--pid-dir", piddir, cf)
+	ld, err := d.Start("ldirectord.log", e2ekit.Bin, "ldirectord", "--pid-dir", piddir, cf)
 	must(t, err)
 	if !waitFor(5*time.Second, func() bool { return holds(d, "198.18.1.11:7") && holds(d, "198.18.1.11:80") }) {
 		t.Fatalf("the services never entered the table:\n%s", ld.Output())
@@ -150,7 +151,7 @@ func TestLdirectordReloadStandalone(t *testing.T) {
 	// way the error names FILE:LINE and the table stays.
 	must(t, os.WriteFile(cf, []byte(reloadBroken), 0o644))
 	where := fmt.Sprintf("%s:%d: forward method must be gate, masq or ipip", cf, reloadBrokenLine)
-	_, errOut, code := d.Output(10*time.Second, lubdubCLI, "ldirectord", "--pid-dir", piddir, cf, "reload")
+	_, errOut, code := d.Output(10*time.Second, e2ekit.CLI, "ldirectord", "--pid-dir", piddir, cf, "reload")
 	if code != 1 || !strings.Contains(errOut, where) {
 		t.Errorf("ldirectord reload of a broken file: exit %d, %s", code, errOut)
 	}
@@ -169,25 +170,25 @@ func TestLdirectordReloadStandalone(t *testing.T) {
 
 	// lubdub ldirectord CONFIG reload, as ldirectord reload: back to rs1.
 	must(t, os.WriteFile(cf, []byte(reloadBefore), 0o644))
-	runIn(t, d, lubdubCLI, "ldirectord", "--pid-dir", piddir, cf, "reload")
+	runIn(t, d, e2ekit.CLI, "ldirectord", "--pid-dir", piddir, cf, "reload")
 	if !waitFor(5*time.Second, func() bool { return holds(d, "198.18.1.11:80") && !holds(d, "198.18.1.12:80") }) {
 		t.Fatalf("ldirectord reload did not change the real server:\n%s", ld.Output())
 	}
 	if err := held.echo("after ldirectord reload"); err != nil {
 		t.Errorf("the held connection broke at ldirectord reload: %v", err)
 	}
-	if _, errOut, code := d.Output(10*time.Second, lubdubCLI, "ldirectord", "--pid-dir", piddir, cf, "status"); code != 0 ||
+	if _, errOut, code := d.Output(10*time.Second, e2ekit.CLI, "ldirectord", "--pid-dir", piddir, cf, "status"); code != 0 ||
 		!strings.Contains(errOut, fmt.Sprintf("is running with pid: %d", ld.Pid())) {
 		t.Errorf("status: exit %d, %s", code, errOut)
 	}
-	runIn(t, d, lubdubCLI, "ldirectord", "--pid-dir", piddir, cf, "stop")
+	runIn(t, d, e2ekit.CLI, "ldirectord", "--pid-dir", piddir, cf, "stop")
 	if exited, _ := ld.Wait(5 * time.Second); !exited {
 		t.Fatal("ldirectord stop did not end it")
 	}
 	if holds(d, "198.18.1.11:7") {
 		t.Error("services left after ldirectord stop")
 	}
-	if _, _, code := d.Output(10*time.Second, lubdubCLI, "ldirectord", "--pid-dir", piddir, cf, "status"); code != 3 {
+	if _, _, code := d.Output(10*time.Second, e2ekit.CLI, "ldirectord", "--pid-dir", piddir, cf, "status"); code != 3 {
 		t.Errorf("status when stopped: exit %d, want 3", code)
 	}
 }
@@ -199,22 +200,22 @@ func TestLdirectordReloadStandalone(t *testing.T) {
 func TestLdirectordReloadInDaemon(t *testing.T) {
 	x := newReloadLab(t)
 	n := setupNode(t, x.l, x.dirs[0], "dir1", fastTimings+"bcast eth0 eth1\nnode dir1\n", sha256Keys)
-	must(t, os.WriteFile(filepath.Join(n.dir, "haresources"),
+	must(t, os.WriteFile(filepath.Join(n.Dir, "haresources"),
 		[]byte("dir1 IPaddr2::"+lvsVIP+"/24/eth0 IPaddr2::"+lvsGW+"/24/eth1 ldirectord::ldirectord.cf\n"), 0o644))
-	cf := filepath.Join(n.dir, "ldirectord.cf")
+	cf := filepath.Join(n.Dir, "ldirectord.cf")
 	must(t, os.WriteFile(cf, []byte(reloadBefore), 0o644))
-	must(t, os.WriteFile(filepath.Join(n.dir, "lubdub.cf"), []byte("monitor_interval 500ms\nstart_timeout 5s\nstop_timeout 5s\n"), 0o644))
-	n.start(t)
+	must(t, os.WriteFile(filepath.Join(n.Dir, "lubdub.cf"), []byte("monitor_interval 500ms\nstart_timeout 5s\nstop_timeout 5s\n"), 0o644))
+	n.Start(t)
 	d := x.dirs[0]
 	if !waitFor(15*time.Second, func() bool { return holds(d, "198.18.1.11:7") && holds(d, "198.18.1.11:80") }) {
-		t.Fatalf("the group never started:\n%s", n.proc.Output())
+		t.Fatalf("the group never started:\n%s", n.Proc.Output())
 	}
 	held := holdConn(t, x, lvsVIP+":7")
 
 	must(t, os.WriteFile(cf, []byte(reloadAfter), 0o644))
-	must(t, n.proc.Signal(syscall.SIGHUP))
+	must(t, n.Proc.Signal(syscall.SIGHUP))
 	if !waitFor(5*time.Second, func() bool { return holds(d, "198.18.1.12:80") && !holds(d, "198.18.1.11:80") }) {
-		t.Fatalf("the daemon's SIGHUP did not change the real server:\n%s", n.proc.Output())
+		t.Fatalf("the daemon's SIGHUP did not change the real server:\n%s", n.Proc.Output())
 	}
 	if err := held.echo("after the daemon's reload"); err != nil {
 		t.Errorf("the connection through the unchanged service broke: %v", err)
@@ -224,15 +225,15 @@ func TestLdirectordReloadInDaemon(t *testing.T) {
 	}
 
 	must(t, os.WriteFile(cf, []byte(reloadBroken), 0o644))
-	must(t, n.proc.Signal(syscall.SIGHUP))
+	must(t, n.Proc.Signal(syscall.SIGHUP))
 	where := fmt.Sprintf("%s:%d: forward method must be gate, masq or ipip", cf, reloadBrokenLine)
 	if !waitFor(5*time.Second, func() bool {
-		return strings.Contains(n.proc.Output(), where) && strings.Contains(n.proc.Output(), "NOT reloaded")
+		return strings.Contains(n.Proc.Output(), where) && strings.Contains(n.Proc.Output(), "NOT reloaded")
 	}) {
-		t.Errorf("the refused reload is not logged with FILE:LINE:\n%s", n.proc.Output())
+		t.Errorf("the refused reload is not logged with FILE:LINE:\n%s", n.Proc.Output())
 	}
 	if !holds(d, "198.18.1.12:80") {
-		t.Errorf("a broken file changed the table:\n%s", n.proc.Output())
+		t.Errorf("a broken file changed the table:\n%s", n.Proc.Output())
 	}
 	if err := held.echo("after a refused reload"); err != nil {
 		t.Errorf("the held connection broke at a refused reload: %v", err)
@@ -241,9 +242,9 @@ func TestLdirectordReloadInDaemon(t *testing.T) {
 	// lubdub ldirectord FILE reload reaches the resource in the daemon
 	// (no standalone one has a pid file): back to rs1.
 	must(t, os.WriteFile(cf, []byte(reloadBefore), 0o644))
-	runIn(t, d, lubdubCLI, "ldirectord", "--pid-dir", x.l.Dir, "--socket", n.sock, cf, "reload")
+	runIn(t, d, e2ekit.CLI, "ldirectord", "--pid-dir", x.l.Dir, "--socket", n.Sock, cf, "reload")
 	if !waitFor(5*time.Second, func() bool { return holds(d, "198.18.1.11:80") && !holds(d, "198.18.1.12:80") }) {
-		t.Fatalf("ldirectord reload did not reach the daemon's resource:\n%s", n.proc.Output())
+		t.Fatalf("ldirectord reload did not reach the daemon's resource:\n%s", n.Proc.Output())
 	}
 	if err := held.echo("after ldirectord reload"); err != nil {
 		t.Errorf("the held connection broke at ldirectord reload: %v", err)

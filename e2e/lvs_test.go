@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lubdub/lubdub/e2e/e2ekit"
 	"github.com/lubdub/lubdub/internal/lab"
 	"github.com/lubdub/lubdub/internal/probe"
 )
@@ -50,24 +51,15 @@ func newLVSLab(t *testing.T, directors int) *lvsLab {
 	return x
 }
 
-func runIn(t *testing.T, h *lab.Host, name string, args ...string) string {
-	t.Helper()
-	out, errOut, code := h.Output(10*time.Second, name, args...)
-	if code != 0 {
-		t.Fatalf("%s: %s %s: exit %d: %s%s", h.Name, name, strings.Join(args, " "), code, out, errOut)
-	}
-	return out
-}
-
 // startServer runs real server i's web server, answering with its name.
 func (x *lvsLab) startServer(t *testing.T, i int) {
 	t.Helper()
 	r := x.reals[i]
-	p, err := r.Start(r.Name+"-http.log", lubdubBin, "serve", "--listen", ":80", r.Name)
+	p, err := r.Start(r.Name+"-http.log", e2ekit.Bin, "serve", "--listen", ":80", r.Name)
 	must(t, err)
 	x.servers[i] = p
 	if !waitFor(5*time.Second, func() bool {
-		_, _, code := r.Output(2*time.Second, lubdubCLI, "probe", "--until-ok", "--duration", "1s", "http://"+r.Addr["eth0"]+"/")
+		_, _, code := r.Output(2*time.Second, e2ekit.CLI, "probe", "--until-ok", "--duration", "1s", "http://"+r.Addr["eth0"]+"/")
 		return code == 0
 	}) {
 		t.Fatalf("%s's web server did not come up", r.Name)
@@ -78,7 +70,7 @@ func (x *lvsLab) startServer(t *testing.T, i int) {
 // and returns who answered, in order (consecutive equal answers once).
 func (x *lvsLab) fetch(t *testing.T, n int) []string {
 	t.Helper()
-	out, _, _ := x.client.Output(time.Duration(n)*time.Second+5*time.Second, lubdubCLI, "probe", "--count", fmt.Sprint(n),
+	out, _, _ := x.client.Output(time.Duration(n)*time.Second+5*time.Second, e2ekit.CLI, "probe", "--count", fmt.Sprint(n),
 		"--interval", "10ms", "--timeout", "1s", "http://"+lvsVIP+"/")
 	return probe.Answers(out)
 }
@@ -104,7 +96,7 @@ func TestLVSSeedRoundRobin(t *testing.T) {
 	runIn(t, d, "ip", "addr", "add", lvsVIP+"/24", "brd", "+", "dev", "eth0")
 	runIn(t, d, "ip", "addr", "add", lvsGW+"/24", "brd", "+", "dev", "eth1")
 	ipvsadm := filepath.Join(x.l.Dir, "ipvsadm")
-	must(t, os.Symlink(lubdubCLI, ipvsadm))
+	must(t, os.Symlink(e2ekit.CLI, ipvsadm))
 	runIn(t, d, ipvsadm, "-A", "-t", lvsVIP+":80", "-s", "rr")
 	runIn(t, d, ipvsadm, "-a", "-t", lvsVIP+":80", "-r", "198.18.1.11:80", "-m")
 	runIn(t, d, ipvsadm, "-a", "-t", lvsVIP+":80", "-r", "198.18.1.12:80", "-m")
@@ -139,7 +131,7 @@ func TestLVSSeedRoundRobin(t *testing.T) {
 		!strings.Contains(conns, "198.18.0.100:") || !strings.Contains(conns, "198.18.0.10:80") || !strings.Contains(conns, "198.18.1.12:80") {
 		t.Errorf("-L -c:\n%s", conns)
 	}
-	if save := runIn(t, d, lubdubCLI, "lvs", "-S", "-n"); save != "-A -t 198.18.0.10:80 -s rr\n"+
+	if save := runIn(t, d, e2ekit.CLI, "lvs", "-S", "-n"); save != "-A -t 198.18.0.10:80 -s rr\n"+
 		"-a -t 198.18.0.10:80 -r 198.18.1.11:80 -m -w 1\n-a -t 198.18.0.10:80 -r 198.18.1.12:80 -m -w 1\n" {
 		t.Errorf("-S:\n%s", save)
 	}
@@ -170,7 +162,7 @@ func TestLVSSeedRoundRobin(t *testing.T) {
 	// real server would answer it directly and the answer be dropped.
 	inside := addHost(t, x.l, "inside", 50, "priv")
 	runIn(t, inside, "ip", "route", "add", "default", "via", lvsGW)
-	out, _, _ := inside.Output(10*time.Second, lubdubCLI, "probe", "--count", "4", "--interval", "10ms", "--timeout", "1s", "http://"+lvsVIP+"/")
+	out, _, _ := inside.Output(10*time.Second, e2ekit.CLI, "probe", "--count", "4", "--interval", "10ms", "--timeout", "1s", "http://"+lvsVIP+"/")
 	if got := probe.Answers(out); !alternates(got, 4, "rs1", "rs2") {
 		t.Errorf("client on the real servers' segment: answers %v\n%s", got, out)
 	}
@@ -231,7 +223,7 @@ virtual=198.18.0.10:80
 
 // listed reports whether lubdub lvs -L -n on h lists the real server.
 func listed(h *lab.Host, real string) bool {
-	out, _, _ := h.Output(5*time.Second, lubdubCLI, "lvs", "-L", "-n")
+	out, _, _ := h.Output(5*time.Second, e2ekit.CLI, "lvs", "-L", "-n")
 	return strings.Contains(out, "-> "+real+":")
 }
 
@@ -243,11 +235,11 @@ func TestLdirectordHealthChecks(t *testing.T) {
 	d := x.dirs[0]
 	runIn(t, d, "ip", "addr", "add", lvsVIP+"/24", "brd", "+", "dev", "eth0")
 	runIn(t, d, "ip", "addr", "add", lvsGW+"/24", "brd", "+", "dev", "eth1")
-	_, err := d.Start("sorry.log", lubdubBin, "serve", "--listen", "198.18.1.1:8080", "sorry")
+	_, err := d.Start("sorry.log", e2ekit.Bin, "serve", "--listen", "198.18.1.1:8080", "sorry")
 	must(t, err)
 	cf := filepath.Join(x.l.Dir, "ldirectord.cf")
 	must(t, os.WriteFile(cf, []byte(ldirectordCf), 0o644))
-	ld, err := d.Start("ldirectord.log", lubdubBin, "ldirectord", cf)
+	ld, err := d.Start("ldirectord.log", e2ekit.Bin, "ldirectord", cf)
 	must(t, err)
 	if !waitFor(5*time.Second, func() bool { return listed(d, "198.18.1.11") && listed(d, "198.18.1.12") }) {
 		t.Fatalf("the real servers never entered the table:\n%s", ld.Output())
@@ -285,7 +277,7 @@ func TestLdirectordHealthChecks(t *testing.T) {
 	if !waitFor(bound, func() bool { return listed(d, "198.18.1.1") && !listed(d, "198.18.1.11") && !listed(d, "198.18.1.12") }) {
 		t.Fatalf("the fallback did not replace the dead servers:\n%s", ld.Output())
 	}
-	if list := runIn(t, d, lubdubCLI, "lvs", "-L", "-n"); !strings.Contains(list, "  -> 198.18.1.1:8080              Local   1 ") {
+	if list := runIn(t, d, e2ekit.CLI, "lvs", "-L", "-n"); !strings.Contains(list, "  -> 198.18.1.1:8080              Local   1 ") {
 		t.Errorf("the fallback on the director itself should list as Local:\n%s", list)
 	}
 	if got := x.fetch(t, 3); len(got) != 1 || got[0] != "sorry" {
@@ -301,7 +293,7 @@ func TestLdirectordHealthChecks(t *testing.T) {
 	if exited, _ := ld.Wait(5 * time.Second); !exited {
 		t.Fatal("ldirectord did not exit on SIGTERM")
 	}
-	if list := runIn(t, d, lubdubCLI, "lvs", "-L", "-n"); strings.Contains(list, "TCP") {
+	if list := runIn(t, d, e2ekit.CLI, "lvs", "-L", "-n"); strings.Contains(list, "TCP") {
 		t.Errorf("services left after SIGTERM:\n%s", list)
 	}
 }
@@ -317,14 +309,14 @@ func TestDirectorFailover(t *testing.T) {
 	nodes := map[string]*node{}
 	for i, name := range []string{"dir1", "dir2"} {
 		n := setupNode(t, x.l, x.dirs[i], name, hacf, sha256Keys)
-		must(t, os.WriteFile(filepath.Join(n.dir, "haresources"),
+		must(t, os.WriteFile(filepath.Join(n.Dir, "haresources"),
 			[]byte("dir1 IPaddr2::"+lvsVIP+"/24/eth0 IPaddr2::"+lvsGW+"/24/eth1 ldirectord::ldirectord.cf\n"), 0o644))
-		must(t, os.WriteFile(filepath.Join(n.dir, "ldirectord.cf"), []byte(cf), 0o644))
-		must(t, os.WriteFile(filepath.Join(n.dir, "lubdub.cf"), []byte("monitor_interval 500ms\nstart_timeout 5s\nstop_timeout 5s\n"), 0o644))
-		n.start(t)
+		must(t, os.WriteFile(filepath.Join(n.Dir, "ldirectord.cf"), []byte(cf), 0o644))
+		must(t, os.WriteFile(filepath.Join(n.Dir, "lubdub.cf"), []byte("monitor_interval 500ms\nstart_timeout 5s\nstop_timeout 5s\n"), 0o644))
+		n.Start(t)
 		nodes[name] = n
 	}
-	p, err := x.client.Start("probe.log", lubdubBin, "probe", "--interval", "20ms", "--timeout", "300ms", "http://"+lvsVIP+"/")
+	p, err := x.client.Start("probe.log", e2ekit.Bin, "probe", "--interval", "20ms", "--timeout", "300ms", "http://"+lvsVIP+"/")
 	must(t, err)
 	// servedBoth waits for the probe to print, after offset, four answers
 	// in a row alternating between the real servers.
@@ -345,8 +337,8 @@ func TestDirectorFailover(t *testing.T) {
 	crashed := len(p.Output())
 	must(t, x.dirs[0].Cut("eth0"))
 	must(t, x.dirs[0].Cut("eth1"))
-	must(t, nodes["dir1"].proc.Signal(syscall.SIGKILL))
-	nodes["dir1"].proc.Wait(5 * time.Second)
+	must(t, nodes["dir1"].Proc.Signal(syscall.SIGKILL))
+	nodes["dir1"].Proc.Wait(5 * time.Second)
 	if !waitFor(10*time.Second, func() bool { return listed(x.dirs[1], "198.18.1.11") && listed(x.dirs[1], "198.18.1.12") }) {
 		t.Fatalf("dir2 did not take the virtual services over")
 	}
@@ -356,7 +348,7 @@ func TestDirectorFailover(t *testing.T) {
 	if o := probe.Outages(p.Output()[crashed:]); len(o) > 0 {
 		t.Logf("client-visible outage at the takeover: %.2fs", o[len(o)-1].Seconds())
 	}
-	list := runIn(t, x.dirs[1], lubdubCLI, "lvs", "-L", "-n")
+	list := runIn(t, x.dirs[1], e2ekit.CLI, "lvs", "-L", "-n")
 	if !strings.Contains(list, "TCP  198.18.0.10:80 rr") {
 		t.Errorf("dir2's table:\n%s", list)
 	}
@@ -367,8 +359,8 @@ func TestDirectorFailover(t *testing.T) {
 	if !listed(x.dirs[0], "198.18.1.11") {
 		t.Fatal("the killed dir1 should still hold its stale virtual services")
 	}
-	nodes["dir1"].start(t)
-	if !waitFor(10*time.Second, func() bool { _, err := nodes["dir1"].status(); return err == nil }) {
+	nodes["dir1"].Start(t)
+	if !waitFor(10*time.Second, func() bool { _, err := nodes["dir1"].Status(); return err == nil }) {
 		t.Fatal("dir1's daemon did not come up")
 	}
 	if listed(x.dirs[0], "198.18.1.11") {

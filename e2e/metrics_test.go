@@ -21,9 +21,9 @@ const metricsPort = "9464"
 // scrape fetches a node's metrics from inside its namespace.
 func scrape(t *testing.T, n *node) string {
 	t.Helper()
-	out, errOut, code := n.host.Output(5*time.Second, "curl", "-sS", "--max-time", "3", "http://127.0.0.1:"+metricsPort+"/metrics")
+	out, errOut, code := n.Host.Output(5*time.Second, "curl", "-sS", "--max-time", "3", "http://127.0.0.1:"+metricsPort+"/metrics")
 	if code != 0 {
-		t.Fatalf("scraping %s: exit %d: %s", n.name, code, errOut)
+		t.Fatalf("scraping %s: exit %d: %s", n.Name, code, errOut)
 	}
 	return out
 }
@@ -70,7 +70,7 @@ func promtoolCheck(t *testing.T, promtool, who, body string) {
 
 // promQuery asks the Prometheus server in the client's namespace.
 func promQuery(c *haCluster, q string) ([]promSample, error) {
-	out, errOut, code := c.client.Output(5*time.Second, "curl", "-sS", "--max-time", "3", "http://127.0.0.1:9090/api/v1/query?query="+url.QueryEscape(q))
+	out, errOut, code := c.Client.Output(5*time.Second, "curl", "-sS", "--max-time", "3", "http://127.0.0.1:9090/api/v1/query?query="+url.QueryEscape(q))
 	if code != 0 {
 		return nil, fmt.Errorf("query %s: %s", q, errOut)
 	}
@@ -106,8 +106,8 @@ func TestMetricsAcrossFailover(t *testing.T) {
 		t.Skipf("no Prometheus server: %v", err)
 	}
 	c := haSetup(t, "on", nil, "metrics_listen 0.0.0.0:"+metricsPort+"\n")
-	if !c.served("node1", 15*time.Second) || !waitFor(5*time.Second, func() bool { return c.owner("node2") == "node1" }) {
-		t.Fatalf("the client is not served by node1:\n%s", c.probe.Output())
+	if !c.Served("node1", 15*time.Second) || !waitFor(5*time.Second, func() bool { return c.Owner("node2") == "node1" }) {
+		t.Fatalf("the client is not served by node1:\n%s", c.Probe.Output())
 	}
 	vipHeld := func(body, node string) float64 {
 		return metricValue(t, body, "lubdub_vip_held", `ip_address="`+vip+`"`, `node="`+node+`"`, `intf="eth0"`)
@@ -115,7 +115,7 @@ func TestMetricsAcrossFailover(t *testing.T) {
 	running := func(body string) float64 {
 		return metricValue(t, body, "lubdub_group_transitions_total", `state="running"`)
 	}
-	b1, b2 := scrape(t, c.nodes["node1"]), scrape(t, c.nodes["node2"])
+	b1, b2 := scrape(t, c.Nodes["node1"]), scrape(t, c.Nodes["node2"])
 	promtoolCheck(t, promtool, "node1", b1)
 	promtoolCheck(t, promtool, "node2", b2)
 	if v1, v2 := vipHeld(b1, "node1"), vipHeld(b2, "node2"); v1 != 1 || v2 != 0 {
@@ -135,11 +135,11 @@ func TestMetricsAcrossFailover(t *testing.T) {
 	// A real Prometheus server scrapes both nodes from the client's
 	// namespace, every second, for the rest of the test (a scrape timeout
 	// that a loaded machine or a race-enabled daemon can keep).
-	dir := filepath.Join(c.l.Dir, "prometheus")
+	dir := filepath.Join(c.Lab.Dir, "prometheus")
 	must(t, os.MkdirAll(filepath.Join(dir, "data"), 0o755))
 	cfg := "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: lubdub\n    static_configs:\n      - targets: ['198.18.0.1:" + metricsPort + "', '198.18.0.2:" + metricsPort + "']\n"
 	must(t, os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(cfg), 0o644))
-	prom, err := c.client.Start("prometheus.log", server, "--config.file="+filepath.Join(dir, "prometheus.yml"),
+	prom, err := c.Client.Start("prometheus.log", server, "--config.file="+filepath.Join(dir, "prometheus.yml"),
 		"--storage.tsdb.path="+filepath.Join(dir, "data"), "--web.listen-address=127.0.0.1:9090", "--storage.tsdb.retention.time=1h")
 	must(t, err)
 	t.Cleanup(func() {
@@ -168,17 +168,17 @@ func TestMetricsAcrossFailover(t *testing.T) {
 		t.Errorf("Prometheus: VIP held on %v nodes, want 1 (up: %v)", query(`sum by (ip_address) (lubdub_vip_held)`), query(`up`))
 	}
 
-	c.crash("node1")
-	if !c.served("node2", 10*time.Second) {
-		t.Fatalf("no takeover by node2:\n%s", c.probe.Output())
+	c.Crash("node1")
+	if !c.Served("node2", 10*time.Second) {
+		t.Fatalf("no takeover by node2:\n%s", c.Probe.Output())
 	}
-	t.Logf("crash: client-visible outage %v", c.lastOutage())
+	t.Logf("crash: client-visible outage %v", c.LastOutage())
 	// The web server answers before the group's start has ended: the
 	// metrics say running once the status does.
-	if !waitFor(5*time.Second, func() bool { return c.owner("node2") == "node2" }) {
+	if !waitFor(5*time.Second, func() bool { return c.Owner("node2") == "node2" }) {
 		t.Fatalf("node2 does not report the group running")
 	}
-	b2 = scrape(t, c.nodes["node2"])
+	b2 = scrape(t, c.Nodes["node2"])
 	promtoolCheck(t, promtool, "node2 after the failover", b2)
 	if v := vipHeld(b2, "node2"); v != 1 {
 		t.Errorf("after the failover node2's lubdub_vip_held = %v", v)
@@ -225,11 +225,11 @@ func TestLVSMetrics(t *testing.T) {
 	x := newLVSLab(t, 1)
 	cf := strings.ReplaceAll(ldirectordCf, "fallback=198.18.1.1:8080 masq\n", "")
 	n := setupNode(t, x.l, x.dirs[0], "dir1", fastTimings+"bcast eth0\nnode dir1\n", sha256Keys)
-	must(t, os.WriteFile(filepath.Join(n.dir, "haresources"),
+	must(t, os.WriteFile(filepath.Join(n.Dir, "haresources"),
 		[]byte("dir1 IPaddr2::"+lvsVIP+"/24/eth0 IPaddr2::"+lvsGW+"/24/eth1 ldirectord::ldirectord.cf\n"), 0o644))
-	must(t, os.WriteFile(filepath.Join(n.dir, "ldirectord.cf"), []byte(cf), 0o644))
-	must(t, os.WriteFile(filepath.Join(n.dir, "lubdub.cf"), []byte("lvs_datapath nftables\nmetrics_listen "+metricsPort+"\n"), 0o644))
-	n.start(t)
+	must(t, os.WriteFile(filepath.Join(n.Dir, "ldirectord.cf"), []byte(cf), 0o644))
+	must(t, os.WriteFile(filepath.Join(n.Dir, "lubdub.cf"), []byte("lvs_datapath nftables\nmetrics_listen "+metricsPort+"\n"), 0o644))
+	n.Start(t)
 	if !waitFor(15*time.Second, func() bool { return listed(x.dirs[0], "198.18.1.11") && listed(x.dirs[0], "198.18.1.12") }) {
 		t.Fatal("dir1 does not hold the virtual service with both real servers")
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lubdub/lubdub/e2e/e2ekit"
 	"github.com/lubdub/lubdub/internal/lab"
 	"github.com/lubdub/lubdub/internal/probe"
 )
@@ -34,7 +35,7 @@ type mixedCluster struct {
 	hb     map[string]*lab.Heartbeat
 	client *lab.Host
 	probed
-	watch *vipWatch
+	watch *e2ekit.Oracle
 	hacf  string
 }
 
@@ -62,32 +63,31 @@ func newMixed(t *testing.T, autoFailback string, kinds map[string]string) *mixed
 		c.prepare(name, kinds[name])
 	}
 	c.client = addHost(t, l, "client", 100, "br0")
-	c.watch = startVIPWatch(t, c.hosts, c.client)
+	c.watch = e2ekit.WatchVIP(t, []*lab.Host{c.hosts["node1"], c.hosts["node2"]}, c.client, vip)
 	// A 1 s timeout: these tests count moves, and a request slowed by
 	// Heartbeat's scripts on a busy machine is not one.
-	p, err := c.client.Start("probe.log", lubdubBin, "probe", "--interval", "20ms", "--timeout", "1s", "http://"+vip+"/")
+	p, err := c.client.Start("probe.log", e2ekit.Bin, "probe", "--interval", "20ms", "--timeout", "1s", "http://"+vip+"/")
 	must(t, err)
-	c.probe = p
+	c.Probe = p
 	return c
 }
 
 // prepare writes a node's /etc/ha.d for its kind (the same files for both).
 func (c *mixedCluster) prepare(name, kind string) {
 	t := c.t
-	script, err := os.ReadFile("testdata/websrv")
-	must(t, err)
+	script := e2ekit.Websrv
 	c.kind[name] = kind
 	switch kind {
 	case "lub":
 		n := setupNode(t, c.l, c.hosts[name], name, c.hacf, mixedKeys)
-		must(t, os.WriteFile(filepath.Join(n.dir, "haresources"), []byte(mixedHaresources), 0o644))
+		must(t, os.WriteFile(filepath.Join(n.Dir, "haresources"), []byte(mixedHaresources), 0o644))
 		// wait_for_all off: a node that starts alone takes the groups
 		// after initdead, as Heartbeat does (lubdub's default waits to see
 		// every node once; migrate-check says so).
-		must(t, os.WriteFile(filepath.Join(n.dir, "lubdub.cf"), []byte("start_timeout 10s\nstop_timeout 10s\nwait_for_all off\n"), 0o644))
-		must(t, os.WriteFile(filepath.Join(n.dir, "nodeinfo"), []byte(name+"\n"), 0o644))
-		must(t, os.MkdirAll(filepath.Join(n.dir, "resource.d"), 0o755))
-		must(t, os.WriteFile(filepath.Join(n.dir, "resource.d", "websrv"), script, 0o755))
+		must(t, os.WriteFile(filepath.Join(n.Dir, "lubdub.cf"), []byte("start_timeout 10s\nstop_timeout 10s\nwait_for_all off\n"), 0o644))
+		must(t, os.WriteFile(filepath.Join(n.Dir, "nodeinfo"), []byte(name+"\n"), 0o644))
+		must(t, os.MkdirAll(filepath.Join(n.Dir, "resource.d"), 0o755))
+		must(t, os.WriteFile(filepath.Join(n.Dir, "resource.d", "websrv"), script, 0o755))
 		c.lub[name] = n
 	case "hb":
 		hb, err := c.hosts[name].PrepareHeartbeat(name, map[string]string{"ha.cf": c.hacf, "authkeys": mixedKeys, "haresources": mixedHaresources})
@@ -101,13 +101,13 @@ func (c *mixedCluster) prepare(name, kind string) {
 func (c *mixedCluster) start(name string) {
 	switch c.kind[name] {
 	case "lub":
-		c.lub[name].start(c.t)
+		c.lub[name].Start(c.t)
 	case "hb":
 		must(c.t, c.hb[name].Start(name+"-heartbeat.log"))
 	}
 }
 
-func (c *mixedCluster) outages() int { return len(probe.Outages(c.probe.Output())) }
+func (c *mixedCluster) outages() int { return len(probe.Outages(c.Probe.Output())) }
 
 // standby and takeover are each kind's command for all groups.
 func (c *mixedCluster) standby(name string) error  { return c.move(name, "standby") }
@@ -120,7 +120,7 @@ func (c *mixedCluster) move(name, what string) error {
 		return nil
 	}
 	n := c.lub[name]
-	if out, errOut, code := n.host.Output(10*time.Second, lubdubCLI, what, "--socket", n.sock, "all"); code != 0 {
+	if out, errOut, code := n.Host.Output(10*time.Second, e2ekit.CLI, what, "--socket", n.Sock, "all"); code != 0 {
 		return fmt.Errorf("lubdub %s all on %s: %s%s (exit %d)", what, name, out, errOut, code)
 	}
 	return nil
@@ -128,12 +128,12 @@ func (c *mixedCluster) move(name, what string) error {
 
 // crash kills a node's daemon and cuts its link, as a machine that died.
 func (c *mixedCluster) crash(name string) {
-	c.watch.setCut(name, true)
+	c.watch.SetCut(name, true)
 	must(c.t, c.hosts[name].Cut("eth0"))
 	switch c.kind[name] {
 	case "lub":
-		must(c.t, c.lub[name].proc.Signal(syscall.SIGKILL))
-		c.lub[name].proc.Wait(5 * time.Second)
+		must(c.t, c.lub[name].Proc.Signal(syscall.SIGKILL))
+		c.lub[name].Proc.Wait(5 * time.Second)
 	case "hb":
 		c.hb[name].Proc.KillGroup(syscall.SIGKILL)
 		c.hosts[name].KillByName("heartbeat")
@@ -159,21 +159,21 @@ func (c *mixedCluster) reboot(name string) {
 		// lubdub answers on its socket once it has stopped what the dead
 		// daemon left running.
 		n := c.lub[name]
-		if !waitFor(20*time.Second, func() bool { _, err := n.status(); return err == nil }) {
+		if !waitFor(20*time.Second, func() bool { _, err := n.Status(); return err == nil }) {
 			c.t.Fatalf("%s's daemon did not come up", name)
 		}
 	} else {
 		time.Sleep(time.Second)
 	}
 	must(c.t, c.hosts[name].Heal("eth0"))
-	c.watch.setCut(name, false)
+	c.watch.SetCut(name, false)
 }
 
 // stop ends a node's daemon cleanly (SIGTERM) and waits for it to exit.
 func (c *mixedCluster) stop(name string) {
 	switch c.kind[name] {
 	case "lub":
-		p := c.lub[name].proc
+		p := c.lub[name].Proc
 		must(c.t, p.Signal(syscall.SIGTERM))
 		if exited, _ := p.Wait(60 * time.Second); !exited {
 			c.t.Fatalf("lubdub on %s did not stop within 60s of SIGTERM", name)
@@ -205,10 +205,10 @@ func (c *mixedCluster) settle() {
 				out, _ = c.hb[name].Exec("cl_status", "rscstatus")
 			case "lub":
 				n := c.lub[name]
-				if n.proc == nil || !n.proc.Running() {
+				if n.Proc == nil || !n.Proc.Running() {
 					continue
 				}
-				out, _ = n.clStatus("rscstatus")
+				out, _ = n.ClStatus("rscstatus")
 			}
 			if strings.TrimSpace(out) == "transition" || out == "" {
 				return false
@@ -273,8 +273,8 @@ func runMixed(t *testing.T, c *mixedCluster, steps []mixedStep) map[string]time.
 				t.Fatalf("%s: %v\n%s", s.name, err, c.logs())
 			}
 		}
-		if !waitFor(s.wait, func() bool { return probe.ServedBy(c.probe.Output(), s.by) }) {
-			t.Fatalf("%s: not served by %s within %s\nprobe:\n%s\n%s", s.name, s.by, s.wait, c.probe.Output(), c.logs())
+		if !waitFor(s.wait, func() bool { return probe.ServedBy(c.Probe.Output(), s.by) }) {
+			t.Fatalf("%s: not served by %s within %s\nprobe:\n%s\n%s", s.name, s.by, s.wait, c.Probe.Output(), c.logs())
 		}
 		// Served again: let the probe see a while of service before the
 		// next step, so that an outage right after the move counts here.
@@ -282,12 +282,12 @@ func runMixed(t *testing.T, c *mixedCluster, steps []mixedStep) map[string]time.
 		n := c.outages() - before
 		switch {
 		case !s.moves && n > 0:
-			t.Errorf("%s: the client saw %d outage(s) (last %v); the group should not have moved", s.name, n, c.lastOutage())
+			t.Errorf("%s: the client saw %d outage(s) (last %v); the group should not have moved", s.name, n, c.LastOutage())
 		case s.moves && n > 1:
 			t.Errorf("%s: the client saw %d outages; one move allows one", s.name, n)
 		}
 		if n > 0 {
-			outage[s.name] = c.lastOutage()
+			outage[s.name] = c.LastOutage()
 		}
 		t.Logf("%-40s served by %s after %v, outage %v", s.name, s.by, time.Since(began).Round(time.Millisecond), outage[s.name].Round(time.Millisecond))
 	}
@@ -423,22 +423,22 @@ func TestRollingMigrationFromHeartbeat(t *testing.T) {
 	// configuration directory.
 	lubdubOn := func(name string) error {
 		etc := filepath.Join(c.hb[name].Work, "etc")
-		if out, errOut, code := c.hosts[name].Output(20*time.Second, lubdubCLI, "migrate-check", "-c", etc, "--node", name); code != 0 {
+		if out, errOut, code := c.hosts[name].Output(20*time.Second, e2ekit.CLI, "migrate-check", "-c", etc, "--node", name); code != 0 {
 			return fmt.Errorf("lubdub migrate-check on %s's /etc/ha.d: exit %d\n%s%s", name, code, out, errOut)
 		}
 		c.kind[name] = "lub"
-		c.lub[name] = &node{name: name, host: c.hosts[name], lab: c.l, dir: etc,
-			state: filepath.Join(c.l.Dir, name+"-state"), sock: filepath.Join(c.l.Dir, name+".sock")}
+		c.lub[name] = &node{Name: name, Host: c.hosts[name], Lab: c.l, Dir: etc,
+			State: filepath.Join(c.l.Dir, name+"-state"), Sock: filepath.Join(c.l.Dir, name+".sock")}
 		c.start(name)
 		return nil
 	}
 	dialect := func(name, want string) error {
 		ok := waitFor(20*time.Second, func() bool {
-			s, err := c.lub[name].status()
+			s, err := c.lub[name].Status()
 			return err == nil && s.Dialect == want
 		})
 		if !ok {
-			s, err := c.lub[name].status()
+			s, err := c.lub[name].Status()
 			if err != nil {
 				return fmt.Errorf("%s: %v", name, err)
 			}
@@ -493,8 +493,8 @@ func TestMixedQuickRestartAfterCrash(t *testing.T) {
 		{"standby node1", func(c *mixedCluster) error { return c.standby("node1") }, "node2", true, 60 * time.Second},
 		{"kill -9 lubdub on node2, start it again at once", func(c *mixedCluster) error {
 			n := c.lub["node2"]
-			must(t, n.proc.Signal(syscall.SIGKILL))
-			n.proc.Wait(5 * time.Second)
+			must(t, n.Proc.Signal(syscall.SIGKILL))
+			n.Proc.Wait(5 * time.Second)
 			c.start("node2")
 			return nil
 		}, "node1", true, 40 * time.Second},

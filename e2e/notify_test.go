@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/lubdub/lubdub/e2e/e2ekit"
 )
 
 // sdMessage is one datagram a fake systemd received: when, from which
@@ -119,15 +121,15 @@ func TestSystemdNotify(t *testing.T) {
 	var nodes [2]*node
 	for i, name := range []string{"node1", "node2"} {
 		nodes[i] = setupNode(t, l, addHost(t, l, name, i+1, "br0"), name, hacf, sha256Keys)
-		must(t, os.WriteFile(filepath.Join(nodes[i].dir, "haresources"), []byte("node1 "+group+"\n"), 0o644))
+		must(t, os.WriteFile(filepath.Join(nodes[i].Dir, "haresources"), []byte("node1 "+group+"\n"), 0o644))
 	}
 	n1, n2 := nodes[0], nodes[1]
 	started := time.Now()
-	p, err := n1.host.Start("node1.log", "sh", "-c",
+	p, err := n1.Host.Start("node1.log", "sh", "-c",
 		`export WATCHDOG_PID=$$ NOTIFY_SOCKET="$1" WATCHDOG_USEC=2000000; shift; exec "$@"`, "sh", sd.path,
-		lubdubBin, "run", "-c", n1.dir, "--node", "node1", "--state-dir", n1.state, "--socket", n1.sock)
+		e2ekit.Bin, "run", "-c", n1.Dir, "--node", "node1", "--state-dir", n1.State, "--socket", n1.Sock)
 	must(t, err)
-	n1.proc = p
+	n1.Proc = p
 
 	ready, next, ok := sd.waitState(15*time.Second, 0, "READY=1")
 	if !ok {
@@ -142,29 +144,29 @@ func TestSystemdNotify(t *testing.T) {
 	if ready.text != "READY=1\nSTATUS=active, holding no group" {
 		t.Errorf("ready: %q", ready.text)
 	}
-	if v, ok := n1.view("node2"); !ok || v.Status != "dead" {
+	if v, ok := n1.View("node2"); !ok || v.Status != "dead" {
 		t.Errorf("node1 ready, but it sees node2 as %+v", v)
 	}
 	t.Logf("READY=1 %s after the start (initdead 3s)", ready.at.Sub(started).Round(time.Millisecond))
 
-	n2.start(t)
+	n2.Start(t)
 	if _, next, ok = sd.waitState(15*time.Second, next, "STATUS=active, holding "+group); !ok {
 		t.Fatalf("STATUS never named the group; states %q", sd.states(0))
 	}
-	out, _, _ := n1.host.Output(5*time.Second, "ip", "-o", "addr", "show", "dev", "eth0")
+	out, _, _ := n1.Host.Output(5*time.Second, "ip", "-o", "addr", "show", "dev", "eth0")
 	if !strings.Contains(out, "198.18.0.10/24") {
 		t.Errorf("STATUS says node1 holds %s, but eth0 has %q", group, out)
 	}
 
 	t.Run("completion from the daemon", func(t *testing.T) {
 		script := filepath.Join(l.Dir, "lubdub.bash")
-		out, err := exec.Command(lubdubCLI, "completion", "bash").Output()
+		out, err := exec.Command(e2ekit.CLI, "completion", "bash").Output()
 		must(t, err)
 		must(t, os.WriteFile(script, out, 0o644))
 		complete := func(line string) []string {
 			prog := `source "$1" && COMP_LINE=$2 COMP_POINT=${#2} && _lubdub && printf '%s\n' "${COMPREPLY[@]}"`
 			cmd := exec.Command("bash", "--norc", "--noprofile", "-c", prog, "bash", script, line)
-			cmd.Env = []string{"PATH=" + filepath.Dir(lubdubCLI) + ":/usr/bin:/bin", "LUBDUB_SOCKET=" + n1.sock}
+			cmd.Env = []string{"PATH=" + filepath.Dir(e2ekit.CLI) + ":/usr/bin:/bin", "LUBDUB_SOCKET=" + n1.Sock}
 			out, err := cmd.CombinedOutput()
 			if err != nil {
 				t.Fatalf("completing %q: %v: %s", line, err, out)
@@ -176,7 +178,7 @@ func TestSystemdNotify(t *testing.T) {
 			want []string
 		}{
 			{"lubdub cleanup ", []string{group, "all"}},
-			{"lubdub cleanup --socket " + n1.sock + " IPaddr2::198", []string{"198.18.0.10/24/eth0"}},
+			{"lubdub cleanup --socket " + n1.Sock + " IPaddr2::198", []string{"198.18.0.10/24/eth0"}},
 			{"cl_status nodestatus ", []string{"node1", "node2"}},
 			{"cl_status hblinkstatus node2 ", []string{"eth0"}},
 			{"meatclient -c node", []string{"node1", "node2"}},
@@ -199,7 +201,7 @@ func TestSystemdNotify(t *testing.T) {
 	}
 	next += len(after) - 1
 
-	must(t, os.WriteFile(filepath.Join(n1.dir, "ha.cf"), []byte("node node1\nkeepalive 5\ndeadtime 6\nbcast eth0\n"), 0o644))
+	must(t, os.WriteFile(filepath.Join(n1.Dir, "ha.cf"), []byte("node node1\nkeepalive 5\ndeadtime 6\nbcast eth0\n"), 0o644))
 	must(t, p.Signal(syscall.SIGHUP))
 	if _, next, ok = sd.waitState(10*time.Second, next, "READY=1\nSTATUS=configuration NOT reloaded (errors in the log), the old one in force; active, holding "+group); !ok {
 		t.Fatalf("a refused reload not said; states %q", sd.states(0))

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/lubdub/lubdub/e2e/e2ekit"
 )
 
 // Heartbeat's seed configuration names /dev/ttyS0 and /dev/watchdog, and
@@ -22,12 +24,12 @@ func TestMissingDevicesAndOwnUcast(t *testing.T) {
 	nodes := map[string]*node{}
 	for i, name := range []string{"node1", "node2"} {
 		nodes[name] = setupNode(t, l, addHost(t, l, name, i+1, "br0"), name, hacf, sha256Keys)
-		nodes[name].start(t)
+		nodes[name].Start(t)
 	}
 	if !waitFor(10*time.Second, func() bool { return allActive(nodes, []string{"node1", "node2"}) }) {
 		t.Fatal("nodes did not come up with the media that work")
 	}
-	out := nodes["node1"].proc.Output()
+	out := nodes["node1"].Proc.Output()
 	for _, want := range []string{
 		"cannot open serial /dev/ttyLUBDUBNOPE0 (ha.cf line 5): serial: device /dev/ttyLUBDUBNOPE0 does not exist; retrying every 5s",
 		"watchdog device /dev/lubdub-no-watchdog cannot be opened",
@@ -38,7 +40,7 @@ func TestMissingDevicesAndOwnUcast(t *testing.T) {
 			t.Errorf("node1's log lacks %q", want)
 		}
 	}
-	s, err := nodes["node1"].status()
+	s, err := nodes["node1"].Status()
 	must(t, err)
 	states := map[string]string{}
 	for _, m := range s.Media {
@@ -47,7 +49,7 @@ func TestMissingDevicesAndOwnUcast(t *testing.T) {
 	if states["serial /dev/ttyLUBDUBNOPE0"] != "failed," || states["bcast eth9"] != "failed," || states["ucast eth0"] != "skipped,open," || states["bcast eth0"] != "open," {
 		t.Errorf("media states: %v", states)
 	}
-	if !nodes["node1"].proc.Running() {
+	if !nodes["node1"].Proc.Running() {
 		t.Fatal("node1 exited")
 	}
 }
@@ -58,33 +60,33 @@ func TestReloadOnSighup(t *testing.T) {
 	names := []string{"node1", "node2"}
 	nodes := activeCluster(t, names)
 	n1 := nodes["node1"]
-	hacfPath := filepath.Join(n1.dir, "ha.cf")
+	hacfPath := filepath.Join(n1.Dir, "ha.cf")
 	good, err := os.ReadFile(hacfPath)
 	must(t, err)
 	must(t, os.WriteFile(hacfPath, append(append([]byte{}, good...), "frobnicate yes\n"...), 0o644))
-	must(t, n1.proc.Signal(syscall.SIGHUP))
+	must(t, n1.Proc.Signal(syscall.SIGHUP))
 	if !waitFor(3*time.Second, func() bool {
-		return strings.Contains(n1.proc.Output(), "Config errors: configuration NOT reloaded")
+		return strings.Contains(n1.Proc.Output(), "Config errors: configuration NOT reloaded")
 	}) {
 		t.Fatal("a broken configuration was not refused on SIGHUP")
 	}
-	if !strings.Contains(n1.proc.Output(), `unknown directive "frobnicate"`) {
+	if !strings.Contains(n1.Proc.Output(), `unknown directive "frobnicate"`) {
 		t.Error("the reason was not logged")
 	}
-	if !n1.proc.Running() || !allActive(nodes, names) {
+	if !n1.Proc.Running() || !allActive(nodes, names) {
 		t.Fatal("node1 did not keep running with its old configuration")
 	}
 
 	// New key on node1 only: node2 no longer accepts node1.
 	must(t, os.WriteFile(hacfPath, good, 0o644))
-	must(t, os.WriteFile(filepath.Join(n1.dir, "authkeys"), []byte("auth 2\n2 sha256 rotated-secret\n"), 0o600))
-	must(t, n1.proc.Signal(syscall.SIGHUP))
-	if !waitFor(3*time.Second, func() bool { v, _ := nodes["node2"].view("node1"); return v.Status == "dead" }) {
+	must(t, os.WriteFile(filepath.Join(n1.Dir, "authkeys"), []byte("auth 2\n2 sha256 rotated-secret\n"), 0o600))
+	must(t, n1.Proc.Signal(syscall.SIGHUP))
+	if !waitFor(3*time.Second, func() bool { v, _ := nodes["node2"].View("node1"); return v.Status == "dead" }) {
 		t.Fatal("node2 still accepts node1 after node1 changed its key")
 	}
 	// The same key on node2: they are one cluster again.
-	must(t, os.WriteFile(filepath.Join(nodes["node2"].dir, "authkeys"), []byte("auth 2\n1 sha256 lubdub-e2e-secret\n2 sha256 rotated-secret\n"), 0o600))
-	must(t, nodes["node2"].proc.Signal(syscall.SIGHUP))
+	must(t, os.WriteFile(filepath.Join(nodes["node2"].Dir, "authkeys"), []byte("auth 2\n1 sha256 lubdub-e2e-secret\n2 sha256 rotated-secret\n"), 0o600))
+	must(t, nodes["node2"].Proc.Signal(syscall.SIGHUP))
 	if !waitFor(5*time.Second, func() bool { return allActive(nodes, names) }) {
 		t.Fatal("nodes did not rejoin after the key rotation")
 	}
@@ -122,21 +124,21 @@ func TestSerialLink(t *testing.T) {
 		}
 		hacf := fastTimings + "baud 115200\nserial " + tty + "\nbcast eth0\nnode node1 node2\n"
 		nodes[name] = setupNode(t, l, h, name, hacf, sha256Keys)
-		nodes[name].start(t)
+		nodes[name].Start(t)
 	}
 	linksUp := func(want string) bool {
-		v, ok := nodes["node1"].view("node2")
+		v, ok := nodes["node1"].View("node2")
 		if !ok || len(v.Links) != 2 {
 			return false
 		}
 		return v.Links[0].Name == ttyA && v.Links[0].Status == "up" && v.Links[1].Status == want
 	}
 	if !waitFor(10*time.Second, func() bool { return allActive(nodes, []string{"node1", "node2"}) && linksUp("up") }) {
-		v, _ := nodes["node1"].view("node2")
+		v, _ := nodes["node1"].View("node2")
 		t.Fatalf("serial and Ethernet links did not come up: %+v", v)
 	}
-	must(t, nodes["node2"].host.Cut("eth0"))
-	must(t, nodes["node1"].host.Cut("eth0"))
+	must(t, nodes["node2"].Host.Cut("eth0"))
+	must(t, nodes["node1"].Host.Cut("eth0"))
 	if !waitFor(3*time.Second, func() bool { return linksUp("dead") }) {
 		t.Fatal("Ethernet link not dead after the cut")
 	}
@@ -155,9 +157,9 @@ func TestInitScript(t *testing.T) {
 	n := setupNode(t, l, h, "node1", fastTimings+"bcast eth0\nnode node1 node2\n", sha256Keys)
 	defaults := filepath.Join(l.Dir, "defaults")
 	pidfile := filepath.Join(l.Dir, "lubdub.pid")
-	must(t, os.WriteFile(defaults, []byte("DAEMON="+lubdubBin+"\nCONFDIR="+n.dir+"\nPIDFILE="+pidfile+
-		"\nSOCKET="+n.sock+"\nOUTFILE="+filepath.Join(l.Dir, "init.log")+
-		"\nLUBDUB_OPTS=\"--node node1 --state-dir "+n.state+"\"\n"), 0o644))
+	must(t, os.WriteFile(defaults, []byte("DAEMON="+e2ekit.Bin+"\nCONFDIR="+n.Dir+"\nPIDFILE="+pidfile+
+		"\nSOCKET="+n.Sock+"\nOUTFILE="+filepath.Join(l.Dir, "init.log")+
+		"\nLUBDUB_OPTS=\"--node node1 --state-dir "+n.State+"\"\n"), 0o644))
 	script, err := filepath.Abs("../dist/lubdub.init")
 	must(t, err)
 	service := func(action string) (string, int) {
@@ -191,7 +193,7 @@ func TestInitScript(t *testing.T) {
 	if out, code := service("status"); code != 3 {
 		t.Fatalf("status after stop: %q exit %d, want 3", out, code)
 	}
-	must(t, os.WriteFile(filepath.Join(n.dir, "ha.cf"), []byte("node node1\nkeepalive 5\ndeadtime 6\nbcast eth0\n"), 0o644))
+	must(t, os.WriteFile(filepath.Join(n.Dir, "ha.cf"), []byte("node node1\nkeepalive 5\ndeadtime 6\nbcast eth0\n"), 0o644))
 	out, code := service("start")
 	if code != 6 || !strings.Contains(out, "deadtime (6s) must be more than twice keepalive (5s)") {
 		t.Fatalf("start with a bad ha.cf: %q exit %d, want exit 6 and the error", out, code)

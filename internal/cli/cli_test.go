@@ -184,7 +184,14 @@ func TestClStatusWithoutDaemon(t *testing.T) {
 func TestStatusOutput(t *testing.T) {
 	sock := fakeDaemon(t)
 	out, _, code := run(t, "lubdub", "status", "--socket", sock)
-	if code != 0 || !strings.Contains(out, "node2  dead    0           never           eth0 dead") {
+	rows := map[string]string{}
+	for _, l := range strings.Split(out, "\n") {
+		if f := strings.Fields(l); len(f) > 0 {
+			rows[f[0]] = strings.Join(f, " ")
+		}
+	}
+	if code != 0 || rows["node2"] != "node2 dead 0 never eth0 dead" ||
+		rows["198.18.0.254"] != "198.18.0.254 ping (ping node) never answered icmp echo" {
 		t.Errorf("status = %q exit %d", out, code)
 	}
 	out, _, code = run(t, "lubdub", "status", "--json", "--socket", sock)

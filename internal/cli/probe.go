@@ -101,11 +101,17 @@ func (p *prober) once(ctx context.Context, url string) bool {
 		}
 		state = "fail " + shortErr(err)
 	} else {
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
+		// A body cut short (the server stopped mid-answer) is no answer.
+		body, rerr := io.ReadAll(io.LimitReader(resp.Body, 256))
 		resp.Body.Close()
-		if resp.StatusCode == http.StatusOK {
+		switch {
+		case rerr != nil && ctx.Err() != nil:
+			return false
+		case rerr != nil:
+			state = "fail body: " + shortErr(rerr)
+		case resp.StatusCode == http.StatusOK:
 			state, ok = "ok "+strings.TrimSpace(string(body)), true
-		} else {
+		default:
 			state = fmt.Sprintf("fail HTTP %d", resp.StatusCode)
 		}
 	}

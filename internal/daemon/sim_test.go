@@ -97,8 +97,10 @@ type simNode struct {
 	wake    int            // token of the current wake-up event
 	inUse   map[int]string // group -> operation holding it (start begun until stop done)
 	opDelay time.Duration
-	// announced: when the node announced a group's addresses again
+	// announced: when the node announced a group's addresses again;
+	// started: when it began starting a group
 	announced []time.Time
+	started   []time.Time
 	// watchdog: the machine resets when its daemon has not fed it for
 	// this long (0: no watchdog); fed: when it last did.
 	watchdog time.Duration
@@ -153,6 +155,7 @@ func (n *simNode) Run(g int, op resource.Op) {
 	}
 	if op == resource.Start {
 		n.inUse[g] = "start"
+		n.started = append(n.started, n.s.now)
 	}
 	if op != resource.Monitor {
 		extra := ""

@@ -139,6 +139,7 @@ type report struct {
 	noQuorum bool     // it lost the quorum it had: it can run nothing
 	reach    int      // the ping nodes it reaches (-1: it did not say; reachPending: not known there yet)
 	maint    []bool   // per group: in maintenance mode there
+	starts   []uint64 // per group: how often it started the group (this incarnation)
 }
 
 // Engine is one node's placement state machine.
@@ -158,6 +159,13 @@ type Engine struct {
 	// announces it again once the other has let go.
 	contested []bool
 	wasUp     map[string]bool // peers seen alive before: their return may follow a partition
+	// starts counts, per group, the starts of this incarnation; every
+	// report carries it. peerStarts are the counts last seen from each
+	// peer: a count that grew means the peer started the group meanwhile,
+	// even if the reports that said it ran were lost on the way (or came
+	// after a newer one, and were dropped as stale).
+	starts     []uint64
+	peerStarts map[string][]uint64
 	// settled: peers heard continuously for failback_delay (the caller
 	// says when); groups fail back only to a node every live peer
 	// reports settled.
@@ -224,6 +232,7 @@ func New(cfg Config, log *slog.Logger) *Engine {
 		local: make([]State, n), busy: make([]bool, n), failing: make([]bool, n),
 		restarts: make([]int, n), inPlace: make([]bool, n), maint: make([]bool, n), frozen: make([]string, n), contested: make([]bool, n), wasUp: map[string]bool{}, settled: map[string]bool{}, suspect: map[string]bool{}, view: map[string]bool{}, seen: map[string]bool{}, assign: make([]Assignment, n),
 		claims: make([]uint64, n), seenRev: map[string]uint64{}, ackSent: map[string]uint64{},
+		starts: make([]uint64, n), peerStarts: map[string][]uint64{},
 		epochs: map[string]uint64{}, classes: map[string]Assignment{}}
 	for i := range e.local {
 		e.local[i] = Stopped
@@ -328,6 +337,7 @@ func (e *Engine) NodeUp(node string) []Action {
 	delete(e.seenRev, node)
 	delete(e.ackSent, node)
 	delete(e.epochs, node)
+	delete(e.peerStarts, node)
 	if e.wasUp[node] {
 		// A peer back after a partition (or a pause) may have run our
 		// groups, and clients followed it: announce them again once it
@@ -412,6 +422,7 @@ func (e *Engine) Receive(node string, msg *wire.Message) []Action {
 		}
 		delete(e.seenRev, node) // a new incarnation starts its revisions again
 		delete(e.ackSent, node)
+		delete(e.peerStarts, node) // and its counts
 	}
 	if rev <= e.seenRev[node] {
 		return nil // stale: a retransmitted older report
@@ -419,7 +430,7 @@ func (e *Engine) Receive(node string, msg *wire.Message) []Action {
 	e.epochs[node] = ep
 	e.seenRev[node] = rev
 	r := &report{rev: rev, states: make([]State, len(e.cfg.Groups)), assign: make([]Assignment, len(e.cfg.Groups)), maint: make([]bool, len(e.cfg.Groups)),
-		claims: make([]uint64, len(e.cfg.Groups)), settled: strings.Fields(msg.Value("up")), view: strings.Fields(msg.Value("vw")),
+		claims: make([]uint64, len(e.cfg.Groups)), starts: make([]uint64, len(e.cfg.Groups)), settled: strings.Fields(msg.Value("up")), view: strings.Fields(msg.Value("vw")),
 		noQuorum: msg.Value("nq") == "1", reach: -1}
 	if v, err := strconv.Atoi(msg.Value("pg")); err == nil && v >= 0 {
 		r.reach = v
@@ -459,12 +470,26 @@ func (e *Engine) Receive(node string, msg *wire.Message) []Action {
 		ver, _ := strconv.ParseUint(v, 10, 64)
 		r.assign[i] = Assignment{Version: ver, Node: n}
 		r.claims[i], _ = strconv.ParseUint(msg.Value("cr"+idx), 10, 64)
+		r.starts[i], _ = strconv.ParseUint(msg.Value("sc"+idx), 10, 64)
 		if r.states[i] == Starting && r.claims[i] > e.ackSent[node] {
 			unacked = true
 		}
 	}
 	r.leaving = msg.Value("lv") == "1"
 	e.reports[node] = r
+	if prev, ok := e.peerStarts[node]; ok {
+		for i, n := range r.starts {
+			if n > prev[i] && e.local[i] == Running && !e.busy[i] && !e.contested[i] {
+				// The peer ran the group while it ran here, and its
+				// gratuitous ARP took clients along: announce it again once
+				// the peer has let go (heal).
+				id := e.cfg.Groups[i].ID
+				e.log.Warn(fmt.Sprintf("resource group %s: node %s started it meanwhile (its count of starts says so): this node announces it again once %s has let go", id, node, node), "group", id, "node", node)
+				e.contested[i] = true
+			}
+		}
+	}
+	e.peerStarts[node] = r.starts
 	adopted := false
 	for i := range e.assign {
 		if r.assign[i].newer(e.assign[i]) {
@@ -1420,6 +1445,7 @@ func (e *Engine) claimGroup(g int) {
 
 func (e *Engine) start(g int) {
 	e.busy[g] = true
+	e.starts[g]++
 	if !e.inPlace[g] {
 		e.restarts[g] = 0
 	}
@@ -1492,6 +1518,9 @@ func (e *Engine) sendReport() {
 		m.Add("as"+idx, strconv.FormatUint(e.assign[i].Version, 10)+" "+e.assign[i].Node)
 		if e.local[i] == Starting {
 			m.Add("cr"+idx, strconv.FormatUint(e.claims[i], 10))
+		}
+		if e.starts[i] > 0 {
+			m.Add("sc"+idx, strconv.FormatUint(e.starts[i], 10))
 		}
 
 	}

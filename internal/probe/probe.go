@@ -47,3 +47,81 @@ func Answers(output string) []string {
 	}
 	return out
 }
+
+// Interval is a stretch of time during which the client got no answer.
+type Interval struct{ From, To time.Time }
+
+// Len is the interval's duration.
+func (i Interval) Len() time.Duration { return i.To.Sub(i.From) }
+
+// Timeline is what the client saw, in wall-clock time.
+type Timeline struct {
+	// Outages are the stretches without an answer, in order. A closed one
+	// runs from the last good answer before it to the answer that ended it
+	// (the outage the probe printed; failures before the first answer are
+	// none, as for the probe); one still open at the end runs from its
+	// first failed request to the end.
+	Outages []Interval
+	// Answers are the good answers that changed who serves, in order.
+	Answers []Answer
+	// OK: the last request was answered; Last is its text.
+	OK   bool
+	Last string
+}
+
+// Answer is a change of who serves, as the client saw it.
+type Answer struct {
+	At   time.Time
+	Text string
+}
+
+// ReadTimeline reads the probe's output into wall-clock time. The probe
+// prints the time of day (local time) of each change; ref, a moment near
+// the probe's start, gives the day (a line more than 12 hours before ref
+// is taken as the next day's). end closes an outage still open. Lines it
+// cannot read (the summary, a truncated last line) are skipped.
+func ReadTimeline(output string, ref, end time.Time) Timeline {
+	var tl Timeline
+	var failFrom time.Time
+	day := time.Date(ref.Year(), ref.Month(), ref.Day(), 0, 0, 0, 0, ref.Location())
+	for _, l := range strings.Split(output, "\n") {
+		f := strings.Fields(l)
+		if len(f) < 3 || (f[2] != "ok" && f[2] != "fail") {
+			continue
+		}
+		tod, err := time.ParseInLocation("15:04:05.000", f[0], ref.Location())
+		if err != nil {
+			continue
+		}
+		at := day.Add(time.Duration(tod.Hour())*time.Hour + time.Duration(tod.Minute())*time.Minute +
+			time.Duration(tod.Second())*time.Second + time.Duration(tod.Nanosecond()))
+		if at.Before(ref.Add(-12 * time.Hour)) {
+			at = at.Add(24 * time.Hour)
+		}
+		if f[2] == "fail" {
+			if tl.OK || failFrom.IsZero() {
+				failFrom = at
+			}
+			tl.OK = false
+			continue
+		}
+		text := ""
+		if len(f) > 3 {
+			text = f[3]
+		}
+		if m := outageRE.FindStringSubmatch(l); m != nil {
+			var s float64
+			fmt.Sscan(m[1], &s)
+			tl.Outages = append(tl.Outages, Interval{From: at.Add(-time.Duration(s * float64(time.Second))), To: at})
+		}
+		failFrom = time.Time{}
+		if len(tl.Answers) == 0 || tl.Answers[len(tl.Answers)-1].Text != text {
+			tl.Answers = append(tl.Answers, Answer{At: at, Text: text})
+		}
+		tl.OK, tl.Last = true, text
+	}
+	if !tl.OK && !failFrom.IsZero() && end.After(failFrom) {
+		tl.Outages = append(tl.Outages, Interval{From: failFrom, To: end})
+	}
+	return tl
+}
