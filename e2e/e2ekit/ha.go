@@ -41,6 +41,9 @@ type HASpec struct {
 	// Prepare, if set, is called for each node once its configuration
 	// directory is written, before any node starts.
 	Prepare func(*Node)
+	// Ping adds a router (PingRouter, on the nodes' segment) and makes it
+	// the nodes' ping node (ha.cf's ping line): the tie-breaker.
+	Ping bool
 	// CheckVIP fails the test at its end if two nodes whose link is up held
 	// the VIP at once, or the client's ARP entry named a node that did not
 	// hold it (Problems).
@@ -64,6 +67,9 @@ type HACluster struct {
 
 // Probed is a cluster whose client polls the VIP (lubdub probe).
 type Probed struct{ Probe *lab.Proc }
+
+// PingRouter is the router of HASpec.Ping.
+const PingRouter = "198.18.0.200"
 
 // HASetup builds the cluster and starts it: the daemons, the watch and
 // the client's probe (every 20 ms, 300 ms timeout).
@@ -89,6 +95,10 @@ func HASetup(t *testing.T, spec HASpec) *HACluster {
 	}
 	c := &HACluster{T: t, Lab: l, Nodes: map[string]*Node{}, Names: spec.Nodes}
 	hacf := FastTimings + media + "auto_failback " + spec.AutoFailback + "\nnode " + strings.Join(spec.Nodes, " ") + "\n"
+	if spec.Ping {
+		AddHost(t, l, "router", 200, "br0")
+		hacf += "ping " + PingRouter + "\n"
+	}
 	var hosts []*lab.Host
 	for i, name := range spec.Nodes {
 		n := SetupNode(t, l, AddHost(t, l, name, i+1, segments...), name, hacf, SHA256Keys)

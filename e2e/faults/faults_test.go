@@ -158,6 +158,25 @@ var scenarios = []scenario{
 		maxMoves: -1, recovery: time.Second, converge: time.Second, doubleAfter: deadtime,
 	},
 	{
+		name: "partition+ping",
+		why:  "as partition, with a ping node both nodes reach (ha.cf's ping line): node2 finds the VIP still answering ARP and takes nothing over; nothing moves, the client is never unanswered, never two owners",
+		spec: func(x *run) e2ekit.HASpec { return e2ekit.HASpec{Ping: true} },
+		inject: func(x *run) {
+			n := x.node("node1")
+			x.hold(3*time.Second, func() { n.DropHeartbeats(x.t, true) }, func() { n.DropHeartbeats(x.t, false) })
+		},
+		noDouble: true, noOutage: true, maxMoves: 0, converge: time.Second,
+	},
+	{
+		name: "pause+ping",
+		why:  "as pause, with a ping node both nodes reach: the paused node's VIP still answers ARP (its kernel and web server run on), so node2 takes nothing over; nothing moves, the client is never unanswered, never two owners",
+		spec: func(x *run) e2ekit.HASpec { return e2ekit.HASpec{Ping: true} },
+		inject: func(x *run) {
+			x.hold(3*time.Second, func() { x.signal("node1", syscall.SIGSTOP) }, func() { x.signal("node1", syscall.SIGCONT) })
+		},
+		noDouble: true, noOutage: true, maxMoves: 0, converge: time.Second,
+	},
+	{
 		name: "loss",
 		why:  "30 % of the active node's packets dropped both ways, its loopback excepted (nftables numgen random; 20 s in long mode, 6 s in short): at most one move during the loss and none back until it ends; the client answered within 1 s after it; one owner within failback_delay + 1 s",
 		inject: func(x *run) {
