@@ -111,12 +111,13 @@ var simSteps = []simStep{
 func (s *sim) healAll() {
 	clear(s.drop)
 	clear(s.loss)
+	clear(s.noRouter)
+	clear(s.cutOff)
 	s.logf("network healed")
 }
 
-// history runs one random history: boot, random steps 100 ms to 3 s apart
-// for 20 s of virtual time, then every fault ended, every machine booted;
-// the cluster must converge within the bound.
+// runHistory runs one random history of two or three nodes, with the
+// fencing (or none) and auto_failback the seed picks.
 func runHistory(t *testing.T, seed uint64) {
 	s := newSim(t, seed, 2+int(seed%2), simGroups, []string{"auto_failback on\n", "auto_failback off\n", "auto_failback legacy\n"}[seed%3])
 	switch {
@@ -127,6 +128,14 @@ func runHistory(t *testing.T, seed uint64) {
 	case seed%4 == 0:
 		s.powerFencing(300 * time.Millisecond)
 	}
+	s.history(simSteps)
+	s.checkEvents()
+}
+
+// history boots every node, runs random steps 100 ms to 3 s apart for 20 s
+// of virtual time, then ends every fault and boots every machine; the
+// cluster must converge within the bound.
+func (s *sim) history(steps []simStep) {
 	for _, name := range s.names {
 		s.boot(name)
 	}
@@ -134,7 +143,7 @@ func runHistory(t *testing.T, seed uint64) {
 	end := s.now.Add(20 * time.Second)
 	for s.now.Before(end) {
 		s.runFor(time.Duration(100+s.rng.IntN(2900)) * time.Millisecond)
-		step := simSteps[s.rng.IntN(len(simSteps))]
+		step := steps[s.rng.IntN(len(steps))]
 		node := s.names[s.rng.IntN(len(s.names))]
 		if step.unsafe {
 			s.unsafe = true
@@ -151,7 +160,6 @@ func runHistory(t *testing.T, seed uint64) {
 	// Paused nodes resume within 3 s; then 2 s of initdead and deadtime,
 	// a hand-over and its operations.
 	s.settle(8 * time.Second)
-	s.checkEvents()
 }
 
 // TestSimHistories runs -seeds random histories (200 by default); -seed N

@@ -92,30 +92,7 @@ var pingSteps = func() []simStep {
 func runPingHistory(t *testing.T, seed uint64) {
 	s := newSim(t, seed, 2, simGroups, []string{"auto_failback on\n", "auto_failback off\n"}[seed%2])
 	s.pingTieBreaker()
-	for _, name := range s.names {
-		s.boot(name)
-	}
-	s.settle(5 * time.Second)
-	end := s.now.Add(20 * time.Second)
-	for s.now.Before(end) {
-		s.runFor(time.Duration(100+s.rng.IntN(2900)) * time.Millisecond)
-		step := pingSteps[s.rng.IntN(len(pingSteps))]
-		node := s.names[s.rng.IntN(len(s.names))]
-		if step.unsafe {
-			s.unsafe = true
-		}
-		step.do(s, node)
-	}
-	s.healAll()
-	clear(s.noRouter)
-	clear(s.cutOff)
-	s.runFor(50 * time.Millisecond) // a daemon given SIGTERM exits within 10 ms of giving up its groups
-	for _, name := range s.names {
-		if s.nodes[name].node == nil {
-			s.boot(name)
-		}
-	}
-	s.settle(8 * time.Second)
+	s.history(pingSteps)
 }
 
 // TestSimPingHistories runs -seeds random two-node histories with a ping
