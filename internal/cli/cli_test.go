@@ -222,6 +222,26 @@ func TestCheckLdirectordAgainstTheDataPath(t *testing.T) {
 	}
 }
 
+// lubdub check reads LVSSyncDaemonSwap's arguments and refuses it where
+// the data path would be nftables, which has no sync daemons.
+func TestCheckSyncDaemonSwap(t *testing.T) {
+	dir := seedDir(t)
+	os.WriteFile(filepath.Join(dir, "lubdub.cf"), []byte("lvs_datapath ipvs\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "haresources"), []byte("xuanfei1-server 10.0.0.10 LVSSyncDaemonSwap::master::eth1::7\n"), 0o600)
+	if out, errOut, code := run(t, "lubdub", "check", "-c", dir, "--node", "xuanfei1-server"); code != 0 || !strings.Contains(out, "LVSSyncDaemonSwap::master::eth1::7") {
+		t.Errorf("on IPVS: exit %d, %s%s", code, out, errOut)
+	}
+	os.WriteFile(filepath.Join(dir, "haresources"), []byte("xuanfei1-server 10.0.0.10 LVSSyncDaemonSwap::primary\n"), 0o600)
+	if _, errOut, code := run(t, "lubdub", "check", "-c", dir, "--node", "xuanfei1-server"); code != 1 || !strings.Contains(errOut, `"primary" is neither master nor backup`) {
+		t.Errorf("a bad state: exit %d, %s", code, errOut)
+	}
+	os.WriteFile(filepath.Join(dir, "lubdub.cf"), []byte("lvs_datapath nftables\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "haresources"), []byte("xuanfei1-server 10.0.0.10 LVSSyncDaemonSwap::master\n"), 0o600)
+	if _, errOut, code := run(t, "lubdub", "check", "-c", dir, "--node", "xuanfei1-server"); code != 1 || !strings.Contains(errOut, "need IPVS, and this machine would use nftables") {
+		t.Errorf("on nftables: exit %d, %s", code, errOut)
+	}
+}
+
 // lubdub ldirectord takes ldirectord's commands; with nothing running,
 // status says stopped (exit 3, or 1 with a stale pid file) and reload
 // fails, and a broken file is refused before anything is signalled.

@@ -95,6 +95,21 @@ func cmdCheck(env *Env, args []string) int {
 		dpName := ""
 		for _, g := range c.Groups {
 			for _, res := range g.Resources {
+				if res.Type == resource.SyncSwapType && !res.OCF() {
+					if _, err := resource.ParseSyncSwap(res); err != nil {
+						fmt.Fprintln(env.Stderr, err)
+						nerr++
+						continue
+					}
+					if dpName == "" {
+						dpName = dataPathName(env, c.Tuning.LVSDataPath)
+					}
+					if dpName == datapath.NFTables {
+						fmt.Fprintf(env.Stderr, "resource %s: IPVS's sync daemons need IPVS, and this machine would use nftables (conntrackd synchronises nftables connections)\n", res.Raw)
+						nerr++
+					}
+					continue
+				}
 				if res.Type != "ldirectord" {
 					continue
 				}
