@@ -271,8 +271,8 @@ func TestDifferential(t *testing.T) {
 	for i, q := range seqs {
 		var why []string
 		for j, c := range q.Cmds {
-			a, b := s.get(t, fmt.Sprintf("%d.ipvsadm.%d.out", i, j)), s.get(t, fmt.Sprintf("%d.lubdub.%d.out", i, j))
-			ae, be := s.get(t, fmt.Sprintf("%d.ipvsadm.%d.err", i, j)), s.get(t, fmt.Sprintf("%d.lubdub.%d.err", i, j))
+			a, b := s.Get(t, fmt.Sprintf("%d.ipvsadm.%d.out", i, j)), s.Get(t, fmt.Sprintf("%d.lubdub.%d.out", i, j))
+			ae, be := s.Get(t, fmt.Sprintf("%d.ipvsadm.%d.err", i, j)), s.Get(t, fmt.Sprintf("%d.lubdub.%d.err", i, j))
 			line := strings.Join(c, " ")
 			if a.Code != b.Code {
 				why = append(why, fmt.Sprintf("%s: exit %d, ipvsadm %d (%q / %q)", line, b.Code, a.Code, firstErrLine(be.Out), firstErrLine(ae.Out)))
@@ -285,14 +285,14 @@ func TestDifferential(t *testing.T) {
 				why = append(why, fmt.Sprintf("%s: stderr %q, ipvsadm's %q", line, y, x))
 			}
 		}
-		kt := s.ok(t, fmt.Sprintf("%d.ipvsadm.table", i))
-		if lt := s.ok(t, fmt.Sprintf("%d.lubdub.table", i)); lt != kt {
+		kt := s.OK(t, fmt.Sprintf("%d.ipvsadm.table", i))
+		if lt := s.OK(t, fmt.Sprintf("%d.lubdub.table", i)); lt != kt {
 			why = append(why, fmt.Sprintf("kernel table after lubdub lvs:\n%s\nafter ipvsadm:\n%s", lt, kt))
 		}
-		if a, b := s.ok(t, fmt.Sprintf("%d.ipvsadm.proc", i)), s.ok(t, fmt.Sprintf("%d.lubdub.proc", i)); a != b {
+		if a, b := s.OK(t, fmt.Sprintf("%d.ipvsadm.proc", i)), s.OK(t, fmt.Sprintf("%d.lubdub.proc", i)); a != b {
 			why = append(why, fmt.Sprintf("/proc/net/ip_vs after lubdub lvs:\n%s\nafter ipvsadm:\n%s", b, a))
 		}
-		if r := s.ok(t, fmt.Sprintf("%d.restored", i)); r != s.ok(t, fmt.Sprintf("%d.lubdub.table", i)) {
+		if r := s.OK(t, fmt.Sprintf("%d.restored", i)); r != s.OK(t, fmt.Sprintf("%d.lubdub.table", i)) {
 			why = append(why, fmt.Sprintf("lubdub lvs -R of ipvsadm -S -n's output gave\n%s", r))
 		}
 		if m := modelTable(q); m != kt {
