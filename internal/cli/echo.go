@@ -127,7 +127,9 @@ func (e *echoProbe) summary() {
 // run keeps the session until ctx ends (nil) or the connection breaks
 // (the error, printed as "fail REASON").
 func (e *echoProbe) run(ctx context.Context, addr string) error {
-	c, err := (&net.Dialer{Timeout: e.timeout}).DialContext(ctx, "tcp", addr)
+	// The session's start is not what is measured: a slow handshake
+	// (a busy or emulated machine) gets a few seconds.
+	c, err := (&net.Dialer{Timeout: max(e.timeout, 5*time.Second)}).DialContext(ctx, "tcp", addr)
 	if err != nil {
 		e.line(time.Now(), "fail "+shortErr(err), "")
 		return err
