@@ -228,8 +228,13 @@ func TestCheckSyncDaemonSwap(t *testing.T) {
 	dir := seedDir(t)
 	os.WriteFile(filepath.Join(dir, "lubdub.cf"), []byte("lvs_datapath ipvs\n"), 0o600)
 	os.WriteFile(filepath.Join(dir, "haresources"), []byte("xuanfei1-server 10.0.0.10 LVSSyncDaemonSwap::master::eth1::7\n"), 0o600)
-	if out, errOut, code := run(t, "lubdub", "check", "-c", dir, "--node", "xuanfei1-server"); code != 0 || !strings.Contains(out, "LVSSyncDaemonSwap::master::eth1::7") {
-		t.Errorf("on IPVS: exit %d, %s%s", code, out, errOut)
+	if out, errOut, code := run(t, "lubdub", "check", "-c", dir, "--node", "xuanfei1-server"); code != 0 || !strings.Contains(out, "LVSSyncDaemonSwap::master::eth1::7") ||
+		!strings.Contains(errOut, "warning: resource group 10.0.0.10 starts 10.0.0.10 before LVSSyncDaemonSwap::master::eth1::7: connections synced from the other director that reach the address first are reset here") {
+		t.Errorf("on IPVS, the address first: exit %d, %s%s", code, out, errOut)
+	}
+	os.WriteFile(filepath.Join(dir, "haresources"), []byte("xuanfei1-server LVSSyncDaemonSwap::master::eth1::7 10.0.0.10\n"), 0o600)
+	if out, errOut, code := run(t, "lubdub", "check", "-c", dir, "--node", "xuanfei1-server"); code != 0 || strings.Contains(errOut, "warning: resource group") {
+		t.Errorf("on IPVS, the address last: exit %d, %s%s", code, out, errOut)
 	}
 	os.WriteFile(filepath.Join(dir, "haresources"), []byte("xuanfei1-server 10.0.0.10 LVSSyncDaemonSwap::primary\n"), 0o600)
 	if _, errOut, code := run(t, "lubdub", "check", "-c", dir, "--node", "xuanfei1-server"); code != 1 || !strings.Contains(errOut, `"primary" is neither master nor backup`) {

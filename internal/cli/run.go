@@ -137,6 +137,11 @@ func cmdCheck(env *Env, args []string) int {
 		fmt.Fprintf(env.Stderr, "%d error(s): lubdub would not start\n", nerr)
 		return 1
 	}
+	for _, g := range c.Groups {
+		if w := addressesFirst(g); w != "" {
+			fmt.Fprintf(env.Stderr, "warning: %s\n", w)
+		}
+	}
 	if risk := c.SplitBrainRisk(); risk != "" {
 		fmt.Fprintf(env.Stderr, "WARNING: %s\n", risk)
 	}
@@ -151,4 +156,30 @@ func cmdCheck(env *Env, args []string) int {
 	c.Describe(&b, local)
 	fmt.Fprint(env.Stdout, b.String())
 	return 0
+}
+
+// addressesFirst warns of a group that syncs connections
+// (LVSSyncDaemonSwap) and starts an address before its virtual services
+// or the swap: a synced connection that reaches the address first meets
+// no IPVS (it hooks into the stack only once it has a service) and is
+// reset by this node's own stack.
+func addressesFirst(g haconf.Group) string {
+	addr, last, sync := "", -1, false
+	for i, r := range g.Resources {
+		switch {
+		case r.OCF():
+		case (r.Type == "IPaddr" || r.Type == "IPaddr2") && addr == "":
+			addr = r.Raw
+		case r.Type == resource.SyncSwapType || r.Type == "ldirectord":
+			sync = sync || r.Type == resource.SyncSwapType
+			if addr != "" {
+				last = i
+			}
+		}
+	}
+	if !sync || last < 0 {
+		return ""
+	}
+	return fmt.Sprintf("resource group %s starts %s before %s: connections synced from the other director that reach the address first are reset here; put the addresses last, as Heartbeat's LVS examples do",
+		g.ID(), addr, g.Resources[last].Raw)
 }
