@@ -3,12 +3,13 @@ package cli
 import (
 	"errors"
 	"fmt"
-	"github.com/lubdub/lubdub/internal/fence"
+	"os"
 	"strings"
 
 	"github.com/lubdub/lubdub/internal/control"
 	"github.com/lubdub/lubdub/internal/daemon"
 	"github.com/lubdub/lubdub/internal/datapath"
+	"github.com/lubdub/lubdub/internal/fence"
 	"github.com/lubdub/lubdub/internal/haconf"
 	"github.com/lubdub/lubdub/internal/ldirectord"
 	"github.com/lubdub/lubdub/internal/resource"
@@ -110,6 +111,17 @@ func cmdCheck(env *Env, args []string) int {
 					}
 					continue
 				}
+				if res.Type == resource.ConntrackdType && !res.OCF() {
+					cfg, err := resource.ConntrackdConfig(res, *dir)
+					if err == nil {
+						_, err = os.Stat(cfg)
+					}
+					if err != nil {
+						fmt.Fprintf(env.Stderr, "resource %s: %v\n", res.Raw, err)
+						nerr++
+					}
+					continue
+				}
 				if res.Type != "ldirectord" {
 					continue
 				}
@@ -159,10 +171,11 @@ func cmdCheck(env *Env, args []string) int {
 }
 
 // addressesFirst warns of a group that syncs connections
-// (LVSSyncDaemonSwap) and starts an address before its virtual services
-// or the swap: a synced connection that reaches the address first meets
-// no IPVS (it hooks into the stack only once it has a service) and is
-// reset by this node's own stack.
+// (LVSSyncDaemonSwap, conntrackd) and starts an address before its
+// virtual services or the sync: a synced connection that reaches the
+// address first meets neither IPVS (it hooks into the stack only once it
+// has a service) nor its committed entry and is reset by this node's own
+// stack.
 func addressesFirst(g haconf.Group) string {
 	addr, last, sync := "", -1, false
 	for i, r := range g.Resources {
@@ -170,8 +183,8 @@ func addressesFirst(g haconf.Group) string {
 		case r.OCF():
 		case (r.Type == "IPaddr" || r.Type == "IPaddr2") && addr == "":
 			addr = r.Raw
-		case r.Type == resource.SyncSwapType || r.Type == "ldirectord":
-			sync = sync || r.Type == resource.SyncSwapType
+		case r.Type == resource.SyncSwapType || r.Type == resource.ConntrackdType || r.Type == "ldirectord":
+			sync = sync || r.Type != "ldirectord"
 			if addr != "" {
 				last = i
 			}
