@@ -58,6 +58,3 @@ func boot(t *testing.T, script string, timeout time.Duration) lvsvm.Sections {
 	t.Helper()
 	return lvsvm.Boot(t, image, skipWhy, script, timeout)
 }
-
-// prelude builds topologies in the guest (lvsvm.Prelude).
-const prelude = lvsvm.Prelude

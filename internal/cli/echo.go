@@ -71,7 +71,6 @@ type echoProbe struct {
 	sent     int
 	answered int
 	outages  []time.Duration
-	broken   error
 }
 
 // line prints a change of state.
