@@ -12,11 +12,17 @@
 //     the kernel: a real server added, re-weighted and removed, and a
 //     service added and removed, in process (read the service, change it,
 //     one nftables transaction), and the `lubdub lvs -a`/`-d` commands an
-//     operator types.
+//     operator types;
 //
-//     sudo go run ./bench/lvs [-duration 10s] [-rounds 3] [-conns 50] [-only none]
+//   - connection sync: how long a running session stalls across the
+//     active director's crash, with conntrackd on nftables (this kernel),
+//     without sync (it is reset), and with IPVS's sync daemons in a VM with
+//     Debian's kernel (internal/lab/vm/lvsvm), when QEMU is there.
 //
-// It installs nothing: apt-get install wrk nginx-light haproxy first.
+//     sudo go run ./bench/lvs [-duration 10s] [-rounds 3] [-conns 50] [-only none|sync]
+//
+// It installs nothing: apt-get install wrk nginx-light haproxy conntrackd
+// first (-only sync needs conntrackd alone).
 package main
 
 import (
@@ -50,7 +56,7 @@ func main() {
 	duration := flag.Duration("duration", 10*time.Second, "length of each wrk run (1s-60s)")
 	conns := flag.Int("conns", 50, "wrk connections (1-1000)")
 	rounds := flag.Int("rounds", 3, "wrk runs per path and mode, interleaved; the median is shown (1-9)")
-	only := flag.String("only", "", "measure only paths whose name contains this")
+	only := flag.String("only", "", "measure only paths whose name contains this (none: rule changes only; sync: connection sync only)")
 	flush := flag.Bool("flush-conntrack", false, "internal: empty conntrack's table in the current namespace")
 	inner := flag.Int("inner-rules", 0, "internal: time rule changes with this many services in the current namespace")
 	flag.Parse()
@@ -92,6 +98,17 @@ type bench struct {
 }
 
 func run(duration time.Duration, conns, rounds int, only string) (err error) {
+	if only == "sync" {
+		ws, err := lab.NewWorkspace("lvs")
+		if err != nil {
+			return err
+		}
+		defer ws.Close(&err)
+		if _, err := exec.LookPath("conntrackd"); err != nil {
+			return fmt.Errorf("conntrackd is not installed: apt-get install conntrackd")
+		}
+		return runSync(ws.Dir, ws.Bin, rounds)
+	}
 	for _, tool := range []string{"wrk", "nginx", "haproxy"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			return fmt.Errorf("%s is not installed: apt-get install wrk nginx-light haproxy", tool)
@@ -233,6 +250,13 @@ func run(duration time.Duration, conns, rounds int, only string) (err error) {
 			return err
 		}
 		fmt.Printf("| %d | %s | %s |\n", n, inproc, cli)
+	}
+	if only == "" {
+		if _, err := exec.LookPath("conntrackd"); err != nil {
+			fmt.Printf("\n(connection sync not measured: conntrackd is not installed)\n")
+			return nil
+		}
+		return runSync(dir, bin, rounds)
 	}
 	return nil
 }

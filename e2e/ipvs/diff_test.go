@@ -104,8 +104,64 @@ func (g *generator) destOpts() []string {
 	return o
 }
 
+// daemonCommand draws a sync daemon command: starts with and without
+// each option (on the guest's eth0 and eth1, or a missing interface),
+// stops, listings and refusals.
+func (g *generator) daemonCommand() []string {
+	switch n := g.r.IntN(100); {
+	case n < 40:
+		c := []string{"--start-daemon", g.pick("master", "backup")}
+		for _, o := range []struct {
+			opt    string
+			values []string
+		}{
+			{"--mcast-interface", []string{"eth0", "eth0", "eth1", "nosuch"}},
+			{"--syncid", []string{"0", "7", "255", "256", "abc"}},
+			{"--mcast-group", []string{"224.0.0.81", "239.1.2.3", "ff02::1", "198.18.0.1"}},
+			{"--mcast-port", []string{"8848", "9000", "0"}},
+			{"--mcast-ttl", []string{"1", "5", "256"}},
+			{"--sync-maxlen", []string{"1472", "100", "65508"}},
+		} {
+			if g.chance(0.3) {
+				if v := g.pick(o.values...); g.chance(0.2) {
+					c = append(c, o.opt+"="+v)
+				} else {
+					c = append(c, o.opt, v)
+				}
+			}
+		}
+		return c
+	case n < 65:
+		c := []string{"--stop-daemon", g.pick("master", "backup")}
+		if g.chance(0.2) {
+			c = append(c, "--syncid", "3")
+		}
+		return c
+	case n < 90:
+		c := []string{"-L", "--daemon"}
+		if g.chance(0.3) {
+			c = append(c, g.pick("-n", "--exact"))
+		}
+		return c
+	}
+	return g.pick2([][]string{
+		{"--stop-daemon", "foo"},
+		{"--start-daemon", "slave"},
+		{"--start-daemon", "master", "-n"},
+		{"-L", "--daemon", "--stats"},
+		{"-L", "--daemon", "-c"},
+		{"-L", "-c", "--daemon"},
+		{"--stop-daemon", "master", "--mcast-interface", "eth0"},
+		{"--start-daemon", "master", "--start-daemon", "backup"},
+		{"-A", "-t", "198.18.0.10:80", "--syncid", "3"},
+	})
+}
+
 func (g *generator) command() []string {
 	cat := func(parts ...[]string) []string { return slices.Concat(parts...) }
+	if g.chance(0.15) {
+		return g.daemonCommand()
+	}
 	switch n := g.r.IntN(100); {
 	case n < 22:
 		return cat([]string{g.pick("-A", "-A", "--add-service")}, g.key(), g.svcOpts())
@@ -194,10 +250,14 @@ func shQuote(a string) string { return "'" + strings.ReplaceAll(a, "'", `'\''`) 
 func diffScript(seqs []sequence) string {
 	var b strings.Builder
 	b.WriteString(`run3() { n=$1; shift; "$@" >/tmp/o 2>/tmp/e; rc=$?; echo "### $n.out"; cat /tmp/o; echo "### rc=$rc"; echo "### $n.err"; cat /tmp/e; echo "### rc=$rc"; }
+# The sync daemons' interfaces: eth0 and eth1, up, a veth pair.
+ip link add eth0 type veth peer name eth1
+ip link set eth0 up; ip link set eth1 up
+ip addr add 198.18.5.1/24 brd + dev eth0
 `)
 	for i, q := range seqs {
 		for _, tool := range []string{"ipvsadm", "lubdub"} {
-			b.WriteString("ipvsadm -C\n")
+			b.WriteString("ipvsadm -C; ipvsadm --stop-daemon master 2>/dev/null; ipvsadm --stop-daemon backup 2>/dev/null\n")
 			prog := "ipvsadm"
 			if tool == "lubdub" {
 				prog = "lubdub lvs"
@@ -209,7 +269,7 @@ func diffScript(seqs []sequence) string {
 				}
 				fmt.Fprintf(&b, "run3 %d.%s.%d %s %s\n", i, tool, j, prog, strings.Join(quoted, " "))
 			}
-			fmt.Fprintf(&b, "run %d.%s.table ipvsadm -S -n\nrun %d.%s.proc cat /proc/net/ip_vs\n", i, tool, i, tool)
+			fmt.Fprintf(&b, "run %d.%s.table ipvsadm -S -n\nrun %d.%s.proc cat /proc/net/ip_vs\nrun %d.%s.daemons ipvsadm -L --daemon\n", i, tool, i, tool, i, tool)
 		}
 		// lubdub lvs -R takes back what ipvsadm -S wrote.
 		fmt.Fprintf(&b, "run %d.restored sh -c 'ipvsadm -S -n >/tmp/s && lubdub lvs -C && lubdub lvs -R </tmp/s && ipvsadm -S -n'\n", i)
@@ -236,7 +296,7 @@ func modelTable(q sequence) string {
 			continue
 		}
 		switch cmd.Op {
-		case lvs.OpList, lvs.OpSave, lvs.OpZero, lvs.OpHelp, lvs.OpRestore:
+		case lvs.OpList, lvs.OpSave, lvs.OpZero, lvs.OpHelp, lvs.OpRestore, lvs.OpStartDaemon, lvs.OpStopDaemon:
 			continue
 		}
 		next := t.Clone()
@@ -271,8 +331,8 @@ func TestDifferential(t *testing.T) {
 	for i, q := range seqs {
 		var why []string
 		for j, c := range q.Cmds {
-			a, b := s.get(t, fmt.Sprintf("%d.ipvsadm.%d.out", i, j)), s.get(t, fmt.Sprintf("%d.lubdub.%d.out", i, j))
-			ae, be := s.get(t, fmt.Sprintf("%d.ipvsadm.%d.err", i, j)), s.get(t, fmt.Sprintf("%d.lubdub.%d.err", i, j))
+			a, b := s.Get(t, fmt.Sprintf("%d.ipvsadm.%d.out", i, j)), s.Get(t, fmt.Sprintf("%d.lubdub.%d.out", i, j))
+			ae, be := s.Get(t, fmt.Sprintf("%d.ipvsadm.%d.err", i, j)), s.Get(t, fmt.Sprintf("%d.lubdub.%d.err", i, j))
 			line := strings.Join(c, " ")
 			if a.Code != b.Code {
 				why = append(why, fmt.Sprintf("%s: exit %d, ipvsadm %d (%q / %q)", line, b.Code, a.Code, firstErrLine(be.Out), firstErrLine(ae.Out)))
@@ -285,14 +345,17 @@ func TestDifferential(t *testing.T) {
 				why = append(why, fmt.Sprintf("%s: stderr %q, ipvsadm's %q", line, y, x))
 			}
 		}
-		kt := s.ok(t, fmt.Sprintf("%d.ipvsadm.table", i))
-		if lt := s.ok(t, fmt.Sprintf("%d.lubdub.table", i)); lt != kt {
+		kt := s.OK(t, fmt.Sprintf("%d.ipvsadm.table", i))
+		if lt := s.OK(t, fmt.Sprintf("%d.lubdub.table", i)); lt != kt {
 			why = append(why, fmt.Sprintf("kernel table after lubdub lvs:\n%s\nafter ipvsadm:\n%s", lt, kt))
 		}
-		if a, b := s.ok(t, fmt.Sprintf("%d.ipvsadm.proc", i)), s.ok(t, fmt.Sprintf("%d.lubdub.proc", i)); a != b {
+		if a, b := s.OK(t, fmt.Sprintf("%d.ipvsadm.proc", i)), s.OK(t, fmt.Sprintf("%d.lubdub.proc", i)); a != b {
 			why = append(why, fmt.Sprintf("/proc/net/ip_vs after lubdub lvs:\n%s\nafter ipvsadm:\n%s", b, a))
 		}
-		if r := s.ok(t, fmt.Sprintf("%d.restored", i)); r != s.ok(t, fmt.Sprintf("%d.lubdub.table", i)) {
+		if a, b := s.OK(t, fmt.Sprintf("%d.ipvsadm.daemons", i)), s.OK(t, fmt.Sprintf("%d.lubdub.daemons", i)); a != b {
+			why = append(why, fmt.Sprintf("sync daemons after lubdub lvs:\n%s\nafter ipvsadm:\n%s", b, a))
+		}
+		if r := s.OK(t, fmt.Sprintf("%d.restored", i)); r != s.OK(t, fmt.Sprintf("%d.lubdub.table", i)) {
 			why = append(why, fmt.Sprintf("lubdub lvs -R of ipvsadm -S -n's output gave\n%s", r))
 		}
 		if m := modelTable(q); m != kt {

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lubdub/lubdub/internal/lab/vm/lvsvm"
 )
 
 // natLab is the seed's LVS-NAT setup: a client on the public segment, a
@@ -26,9 +28,9 @@ for r in rs1 rs2; do ip -n $r route add default via 198.18.1.254; serve $r $r; d
 
 // sameAs checks that lubdub lvs printed what ipvsadm printed for the same
 // kernel table (sections NAME and NAME-ipvsadm).
-func sameAs(t *testing.T, s sections, name string) string {
+func sameAs(t *testing.T, s lvsvm.Sections, name string) string {
 	t.Helper()
-	got, want := s.ok(t, name), s.ok(t, name+"-ipvsadm")
+	got, want := s.OK(t, name), s.OK(t, name+"-ipvsadm")
 	if got != want {
 		t.Errorf("%s: lubdub lvs printed\n%s\nipvsadm printed\n%s", name, got, want)
 	}
@@ -131,9 +133,9 @@ run default-sched-save-ipvsadm on dir ipvsadm -S -n
 run delete on dir lubdub lvs -D -t $VIP:81
 `, 4*time.Minute)
 	for _, n := range []string{"add-service", "add-rs1", "add-rs2"} {
-		s.ok(t, n)
+		s.OK(t, n)
 	}
-	if got := s.ok(t, "rr"); !alternating(got, 6, "rs1", "rs2") {
+	if got := s.OK(t, "rr"); !alternating(got, 6, "rs1", "rs2") {
 		t.Errorf("round robin: answers %q, want rs1 and rs2 alternating", got)
 	}
 	list := sameAs(t, s, "list")
@@ -150,9 +152,9 @@ run delete on dir lubdub lvs -D -t $VIP:81
 		t.Errorf("--stats does not count 6 connections:\n%s", stats)
 	}
 	expiry := regexp.MustCompile(`(?m)^(\S+ )\d\d:\d\d`)
-	conns := s.ok(t, "conns")
-	if a, b := expiry.ReplaceAllString(conns, "$1xx:xx"), expiry.ReplaceAllString(s.ok(t, "conns-ipvsadm"), "$1xx:xx"); a != b {
-		t.Errorf("-L -n -c: lubdub lvs printed\n%s\nipvsadm\n%s", conns, s.ok(t, "conns-ipvsadm"))
+	conns := s.OK(t, "conns")
+	if a, b := expiry.ReplaceAllString(conns, "$1xx:xx"), expiry.ReplaceAllString(s.OK(t, "conns-ipvsadm"), "$1xx:xx"); a != b {
+		t.Errorf("-L -n -c: lubdub lvs printed\n%s\nipvsadm\n%s", conns, s.OK(t, "conns-ipvsadm"))
 	}
 	if strings.Count(conns, "TIME_WAIT") != 6 || !strings.Contains(conns, "198.18.0.100:") {
 		t.Errorf("-L -n -c lists not the client's 6 connections:\n%s", conns)
@@ -161,18 +163,18 @@ run delete on dir lubdub lvs -D -t $VIP:81
 	if !strings.Contains(want, "CPS    InPPS   OutPPS    InBPS   OutBPS") || !strings.Contains(want, "TCP  198.18.0.10:80") {
 		t.Errorf("--rate:\n%s", want)
 	}
-	s.ok(t, "zero-one")
-	if f := strings.Fields(strings.Split(s.ok(t, "zeroed-one"), "\n")[3]); len(f) < 4 || f[2] != "0" {
+	s.OK(t, "zero-one")
+	if f := strings.Fields(strings.Split(s.OK(t, "zeroed-one"), "\n")[3]); len(f) < 4 || f[2] != "0" {
 		t.Errorf("-Z -t left the service's counters: %v", f)
 	}
-	s.ok(t, "zero")
-	for _, l := range strings.Split(s.ok(t, "zeroed"), "\n")[3:] {
+	s.OK(t, "zero")
+	for _, l := range strings.Split(s.OK(t, "zeroed"), "\n")[3:] {
 		if f := strings.Fields(l); len(f) >= 3 && (f[len(f)-5] != "0") {
-			t.Errorf("-Z left counters:\n%s", s.ok(t, "zeroed"))
+			t.Errorf("-Z left counters:\n%s", s.OK(t, "zeroed"))
 			break
 		}
 	}
-	if z := s.get(t, "zero-missing"); z.Code != 255 || !strings.Contains(z.Out, "No such service") {
+	if z := s.Get(t, "zero-missing"); z.Code != 255 || !strings.Contains(z.Out, "No such service") {
 		t.Errorf("-Z of a missing service: exit %d, %q; ipvsadm says No such service and exits 255", z.Code, z.Out)
 	}
 
@@ -180,36 +182,36 @@ run delete on dir lubdub lvs -D -t $VIP:81
 	if save != "-A -t 198.18.0.10:80 -s rr\n-a -t 198.18.0.10:80 -r 198.18.1.11:80 -m -w 1\n-a -t 198.18.0.10:80 -r 198.18.1.12:80 -m -w 1\n" {
 		t.Errorf("-S -n:\n%s", save)
 	}
-	s.ok(t, "clear")
-	if c := s.ok(t, "cleared"); c != "" {
+	s.OK(t, "clear")
+	if c := s.OK(t, "cleared"); c != "" {
 		t.Errorf("after -C the kernel still has\n%s", c)
 	}
-	s.ok(t, "restore")
-	if r := s.ok(t, "restored"); r != save {
+	s.OK(t, "restore")
+	if r := s.OK(t, "restored"); r != save {
 		t.Errorf("-R of -S's output gave\n%s\nwant\n%s", r, save)
 	}
 
-	s.ok(t, "persist")
+	s.OK(t, "persist")
 	if l := sameAs(t, s, "persist-list"); !strings.Contains(l, "TCP  198.18.0.10:80 rr persistent 60 mask 255.255.255.0\n") {
 		t.Errorf("persistent service listed as\n%s", l)
 	}
-	p := strings.Fields(s.ok(t, "persist-fetch"))
+	p := strings.Fields(s.OK(t, "persist-fetch"))
 	if len(p) != 4 || p[0] != p[1] || p[1] != p[2] || p[2] != p[3] || p[0] == "FAIL" {
 		t.Errorf("persistent service: answers %v, want one server throughout", p)
-	} else if o := strings.TrimSpace(s.ok(t, "persist-other-client")); o != p[0] {
+	} else if o := strings.TrimSpace(s.OK(t, "persist-other-client")); o != p[0] {
 		t.Errorf("-M 255.255.255.0: a client in the same /24 went to %q, the first to %q", o, p[0])
 	}
-	s.ok(t, "unpersist")
+	s.OK(t, "unpersist")
 
-	s.ok(t, "weight0")
-	if got := s.ok(t, "weight0-fetch"); got != "rs1 rs1 rs1 rs1\n" {
+	s.OK(t, "weight0")
+	if got := s.OK(t, "weight0-fetch"); got != "rs1 rs1 rs1 rs1\n" {
 		t.Errorf("with rs2 at weight 0: answers %q, want only rs1", got)
 	}
 	sameAs(t, s, "weight0-list")
-	s.ok(t, "weight1")
+	s.OK(t, "weight1")
 
-	s.ok(t, "local")
-	if got := s.ok(t, "local-fetch"); count(got, "dir") != 2 || count(got, "rs1") != 2 || count(got, "rs2") != 2 {
+	s.OK(t, "local")
+	if got := s.OK(t, "local-fetch"); count(got, "dir") != 2 || count(got, "rs1") != 2 || count(got, "rs2") != 2 {
 		t.Errorf("with the director as a third real server: answers %q, want each twice", got)
 	}
 	// Debian's kernel reports the forwarding method it was given (Masq)
@@ -217,13 +219,13 @@ run delete on dir lubdub lvs -D -t $VIP:81
 	if l := sameAs(t, s, "local-list"); !strings.Contains(l, "  -> 198.18.1.254:80              Masq    1      ") {
 		t.Errorf("the director's own address is not listed:\n%s", l)
 	}
-	s.ok(t, "local-del")
+	s.OK(t, "local-del")
 
-	s.ok(t, "default-sched")
+	s.OK(t, "default-sched")
 	if l := sameAs(t, s, "default-sched-save"); !strings.Contains(l, "-A -t 198.18.0.10:81 -s wlc\n") {
 		t.Errorf("-A without -s:\n%s", l)
 	}
-	s.ok(t, "delete")
+	s.OK(t, "delete")
 }
 
 // Every scheduler IPVS has, on the seed's setup with rs1 at weight 3 and
@@ -265,8 +267,8 @@ run fwm-save-ipvsadm on dir ipvsadm -S -n
 `
 	s := boot(t, script, 5*time.Minute)
 	for _, sc := range scheds {
-		s.ok(t, sc)
-		got := s.ok(t, sc+"-fetch")
+		s.OK(t, sc)
+		got := s.OK(t, sc+"-fetch")
 		rs1, rs2 := count(got, "rs1"), count(got, "rs2")
 		if rs1+rs2 != 8 {
 			t.Errorf("-s %s: answers %q, want 8 answers from rs1 and rs2", sc, got)
@@ -297,9 +299,9 @@ run fwm-save-ipvsadm on dir ipvsadm -S -n
 		}
 	}
 	for _, n := range []string{"fwm-del", "fwm-nft", "fwm-add", "fwm-rs1", "fwm-rs2"} {
-		s.ok(t, n)
+		s.OK(t, n)
 	}
-	if got := s.ok(t, "fwm-fetch"); !alternating(got, 4, "rs1", "rs2") {
+	if got := s.OK(t, "fwm-fetch"); !alternating(got, 4, "rs1", "rs2") {
 		t.Errorf("firewall-mark service: answers %q, want rs1 and rs2 alternating", got)
 	}
 	if l := sameAs(t, s, "fwm-list"); !strings.Contains(l, "FWM  7 rr\n") {
@@ -345,9 +347,9 @@ run stats on dir lubdub lvs -L -n --stats
 run stats-ipvsadm on dir ipvsadm -L -n --stats
 `, 2*time.Minute)
 	for _, n := range []string{"add", "add-rs1", "add-rs2"} {
-		s.ok(t, n)
+		s.OK(t, n)
 	}
-	if got := s.ok(t, "fetch"); !alternating(got, 6, "rs1", "rs2") {
+	if got := s.OK(t, "fetch"); !alternating(got, 6, "rs1", "rs2") {
 		t.Errorf("direct routing: answers %q, want rs1 and rs2 alternating", got)
 	}
 	if l := sameAs(t, s, "list"); !strings.Contains(l, "  -> 198.18.0.11:80               Route   1") ||
@@ -379,9 +381,9 @@ run save on dir lubdub lvs -S -n
 run save-ipvsadm on dir ipvsadm -S -n
 `, 2*time.Minute)
 	for _, n := range []string{"add", "add-rs1", "add-rs2"} {
-		s.ok(t, n)
+		s.OK(t, n)
 	}
-	if got := s.ok(t, "fetch"); !alternating(got, 6, "rs1", "rs2") {
+	if got := s.OK(t, "fetch"); !alternating(got, 6, "rs1", "rs2") {
 		t.Errorf("tunnelling: answers %q, want rs1 and rs2 alternating", got)
 	}
 	if l := sameAs(t, s, "list"); !strings.Contains(l, "  -> 198.18.0.12:80               Tunnel  2") {
@@ -430,24 +432,24 @@ run stopped until_ok 30 empty
 wait $ld
 echo "### log"; cat /tmp/ldirectord.log; echo "### rc=0"
 `, 3*time.Minute)
-	s.ok(t, "check")
-	s.ok(t, "up")
-	if l := s.ok(t, "list"); !strings.Contains(l, "  -> 198.18.0.11:80               Route   1") {
+	s.OK(t, "check")
+	s.OK(t, "up")
+	if l := s.OK(t, "list"); !strings.Contains(l, "  -> 198.18.0.11:80               Route   1") {
 		t.Errorf("gate real servers listed as\n%s", l)
 	}
-	if got := s.ok(t, "fetch"); !alternating(got, 4, "rs1", "rs2") {
+	if got := s.OK(t, "fetch"); !alternating(got, 4, "rs1", "rs2") {
 		t.Errorf("answers %q, want rs1 and rs2 alternating", got)
 	}
-	s.ok(t, "rs2-gone")
-	if got := s.ok(t, "fetch-without-rs2"); got != "rs1 rs1 rs1\n" {
+	s.OK(t, "rs2-gone")
+	if got := s.OK(t, "fetch-without-rs2"); got != "rs1 rs1 rs1\n" {
 		t.Errorf("with rs2's web server dead: answers %q", got)
 	}
-	s.ok(t, "rs2-back")
-	if got := s.ok(t, "fetch-back"); !alternating(got, 4, "rs1", "rs2") {
+	s.OK(t, "rs2-back")
+	if got := s.OK(t, "fetch-back"); !alternating(got, 4, "rs1", "rs2") {
 		t.Errorf("after rs2's return: answers %q", got)
 	}
-	s.ok(t, "stopped")
-	if l := s.ok(t, "log"); !strings.Contains(l, "Deleted real server") || !strings.Contains(l, "Added real server") {
+	s.OK(t, "stopped")
+	if l := s.OK(t, "log"); !strings.Contains(l, "Deleted real server") || !strings.Contains(l, "Added real server") {
 		t.Errorf("ldirectord's log lacks Deleted/Added real server:\n%s", l)
 	}
 }

@@ -242,6 +242,49 @@ func TestCheckLdirectordAgainstTheDataPath(t *testing.T) {
 	}
 }
 
+// lubdub check reads LVSSyncDaemonSwap's arguments and refuses it where
+// the data path would be nftables, which has no sync daemons.
+func TestCheckSyncDaemonSwap(t *testing.T) {
+	dir := seedDir(t)
+	os.WriteFile(filepath.Join(dir, "lubdub.cf"), []byte("lvs_datapath ipvs\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "haresources"), []byte("xuanfei1-server 10.0.0.10 LVSSyncDaemonSwap::master::eth1::7\n"), 0o600)
+	if out, errOut, code := run(t, "lubdub", "check", "-c", dir, "--node", "xuanfei1-server"); code != 0 || !strings.Contains(out, "LVSSyncDaemonSwap::master::eth1::7") ||
+		!strings.Contains(errOut, "warning: resource group 10.0.0.10 starts 10.0.0.10 before LVSSyncDaemonSwap::master::eth1::7: connections synced from the other director that reach the address first are reset here") {
+		t.Errorf("on IPVS, the address first: exit %d, %s%s", code, out, errOut)
+	}
+	os.WriteFile(filepath.Join(dir, "haresources"), []byte("xuanfei1-server LVSSyncDaemonSwap::master::eth1::7 10.0.0.10\n"), 0o600)
+	if out, errOut, code := run(t, "lubdub", "check", "-c", dir, "--node", "xuanfei1-server"); code != 0 || strings.Contains(errOut, "warning: resource group") {
+		t.Errorf("on IPVS, the address last: exit %d, %s%s", code, out, errOut)
+	}
+	os.WriteFile(filepath.Join(dir, "haresources"), []byte("xuanfei1-server 10.0.0.10 LVSSyncDaemonSwap::primary\n"), 0o600)
+	if _, errOut, code := run(t, "lubdub", "check", "-c", dir, "--node", "xuanfei1-server"); code != 1 || !strings.Contains(errOut, `"primary" is neither master nor backup`) {
+		t.Errorf("a bad state: exit %d, %s", code, errOut)
+	}
+	os.WriteFile(filepath.Join(dir, "lubdub.cf"), []byte("lvs_datapath nftables\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "haresources"), []byte("xuanfei1-server 10.0.0.10 LVSSyncDaemonSwap::master\n"), 0o600)
+	if _, errOut, code := run(t, "lubdub", "check", "-c", dir, "--node", "xuanfei1-server"); code != 1 || !strings.Contains(errOut, "need IPVS, and this machine would use nftables") {
+		t.Errorf("on nftables: exit %d, %s", code, errOut)
+	}
+}
+
+// lubdub check needs the file a conntrackd resource names, and warns of
+// addresses started before it.
+func TestCheckConntrackd(t *testing.T) {
+	dir := seedDir(t)
+	os.WriteFile(filepath.Join(dir, "haresources"), []byte("xuanfei1-server conntrackd::sync.conf 10.0.0.10\n"), 0o600)
+	if _, errOut, code := run(t, "lubdub", "check", "-c", dir, "--node", "xuanfei1-server"); code != 1 || !strings.Contains(errOut, "resource conntrackd::sync.conf: stat "+filepath.Join(dir, "sync.conf")) {
+		t.Errorf("a missing file: exit %d, %s", code, errOut)
+	}
+	os.WriteFile(filepath.Join(dir, "sync.conf"), []byte("General {\n}\n"), 0o644)
+	if _, errOut, code := run(t, "lubdub", "check", "-c", dir, "--node", "xuanfei1-server"); code != 0 || strings.Contains(errOut, "warning: resource group") {
+		t.Errorf("the file there: exit %d, %s", code, errOut)
+	}
+	os.WriteFile(filepath.Join(dir, "haresources"), []byte("xuanfei1-server 10.0.0.10 conntrackd::sync.conf\n"), 0o600)
+	if _, errOut, code := run(t, "lubdub", "check", "-c", dir, "--node", "xuanfei1-server"); code != 0 || !strings.Contains(errOut, "starts 10.0.0.10 before conntrackd::sync.conf") {
+		t.Errorf("the address first: exit %d, %s", code, errOut)
+	}
+}
+
 // lubdub ldirectord takes ldirectord's commands; with nothing running,
 // status says stopped (exit 3, or 1 with a stale pid file) and reload
 // fails, and a broken file is refused before anything is signalled.

@@ -217,7 +217,8 @@ func TestBashCompletion(t *testing.T) {
 		{"lubdub completion ", []string{"bash", "zsh"}},
 		{"cl_status ", append(slices.Clone(clSubs), "--socket")},
 		{"lubdub cl_status listnodes -", []string{"-p", "-n", "-v"}},
-		{"lubdub lvs --st", []string{"--stats"}},
+		{"lubdub lvs --st", []string{"--start-daemon", "--stats", "--stop-daemon"}},
+		{"ipvsadm --mcast-i", []string{"--mcast-interface"}},
 		{"ipvsadm -L --ra", []string{"--rate"}},
 		{"lubdub stonith --dev", []string{"--devices", "--device"}},
 	} {

@@ -20,6 +20,11 @@ var evTime = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 // eventServer is a control socket answering status and streaming events:
 // first the state (replay), then live events; its first stream is cut
 // off as a daemon cuts off a reader that fell behind, if cut is set.
+// The events' times print in the local zone, which the tests read as UTC.
+// It is set once, before any test starts a goroutine that reads it: a
+// test setting it raced with the event streams of the test before.
+func init() { time.Local = time.UTC }
+
 func eventServer(t *testing.T, cut bool) string {
 	t.Helper()
 	sock := filepath.Join(t.TempDir(), "lubdub.sock")
@@ -56,7 +61,6 @@ func runCtx(ctx context.Context, args ...string) (string, string, int) {
 }
 
 func TestEventsCommand(t *testing.T) {
-	time.Local = time.UTC
 	sock := eventServer(t, true)
 	out, errOut, code := run(t, "lubdub", "events", "--socket", sock)
 	want := "2026-03-01 10:00:00.000      4 node     node2: active (now)\n" +
@@ -86,7 +90,6 @@ func TestEventsCommand(t *testing.T) {
 // lubdub status --watch redraws at each event and each interval, shows the
 // recent events, and survives the daemon's absence.
 func TestStatusWatch(t *testing.T) {
-	time.Local = time.UTC
 	sock := eventServer(t, false)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()

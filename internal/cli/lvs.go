@@ -28,8 +28,15 @@ const lvsHelp = `Usage (ipvsadm's):
   lubdub lvs -d -t|u service-address -r server-address
   lubdub lvs -L|l [-t|u service-address] [-n] [--stats|--rate|-c]
   lubdub lvs -Z [-t|u service-address]
+  lubdub lvs --start-daemon {master|backup} [daemon-options]
+  lubdub lvs --stop-daemon {master|backup}
+  lubdub lvs -L --daemon
+Daemon options (IPVS's connection sync daemons):
+  --mcast-interface IF  --syncid 0-255  --sync-maxlen BYTES
+  --mcast-group ADDR  --mcast-port PORT  --mcast-ttl TTL
 Schedulers on nftables: rr, wrr, sh, dh (lc, wlc and the rest need IPVS).
 Forwarding on nftables: -m (masquerading); -g and -i need IPVS.
+Sync daemons need IPVS; on nftables conntrackd syncs connections.
 The data path is chosen automatically (IPVS if the kernel has it, else
 nftables); --datapath=nftables|ipvs (first argument) or LUBDUB_DATAPATH
 forces one.
@@ -101,9 +108,30 @@ func runLVS(env *Env, dp datapath.DataPath, c *lvs.Command, names lvs.Names, std
 		only = []lvs.Key{c.Key}
 	}
 	switch c.Op {
+	case lvs.OpStartDaemon, lvs.OpStopDaemon:
+		sy, ok := dp.(datapath.Syncer)
+		if !ok {
+			return fmt.Errorf("%s: %w", c.Op, datapath.ErrNoSyncDaemon)
+		}
+		if c.Op == lvs.OpStartDaemon {
+			return sy.StartDaemon(c.Daemon)
+		}
+		return sy.StopDaemon(c.Daemon.State)
 	case lvs.OpList:
 		if c.Connections {
 			return listConns(env, dp)
+		}
+		if c.ListDaemons {
+			// The nftables path runs no sync daemon: nothing to list,
+			// as ipvsadm lists nothing when none runs.
+			if sy, ok := dp.(datapath.Syncer); ok {
+				ds, err := sy.Daemons()
+				if err != nil {
+					return err
+				}
+				fmt.Fprint(env.Stdout, lvs.ListDaemons(ds))
+			}
+			return nil
 		}
 		t, err := dp.Load(nil, true)
 		if err != nil {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"errors"
 	"strings"
 	"testing"
 
@@ -46,5 +47,21 @@ func TestLVSRestoreIsAllOrNothing(t *testing.T) {
 	}
 	if _, err := lvsRun(t, dp, "", "-L", "-n", "-t", "198.18.0.11:80"); err == nil || err.Error() != "No such service" {
 		t.Errorf("-L of a missing service: %v", err)
+	}
+}
+
+// A data path without sync daemons (nftables, or this in-memory one)
+// refuses --start-daemon and --stop-daemon, saying what syncs there, and
+// lists no daemon.
+func TestLVSDaemonsNeedIPVS(t *testing.T) {
+	dp := &datapath.Mem{}
+	for _, args := range [][]string{{"--start-daemon", "master"}, {"--stop-daemon", "backup"}} {
+		_, err := lvsRun(t, dp, "", args...)
+		if !errors.Is(err, datapath.ErrUnsupported) || !strings.Contains(err.Error(), "conntrackd") {
+			t.Errorf("%v: %v", args, err)
+		}
+	}
+	if out, err := lvsRun(t, dp, "", "-L", "--daemon"); out != "" || err != nil {
+		t.Errorf("-L --daemon: %q %v", out, err)
 	}
 }

@@ -304,6 +304,25 @@ or
 in
 .BR lubdub.cf (5)
 forces one.
+.SH "CONNECTION SYNC"
+On IPVS,
+.B \-\-start\-daemon master|backup
+and
+.B \-\-stop\-daemon
+start and stop the kernel's connection sync daemons as ipvsadm does (a
+master and a backup may run at once), and
+.B "\-L \-\-daemon"
+lists them. The master multicasts the connections this director balances;
+the backup puts those it receives into this director's table, so that they
+go on after the VIP moves here. In
+.BR haresources ,
+.B LVSSyncDaemonSwap::master
+swaps them with the group. The nftables data path has no sync daemon
+(these commands say so): there
+.BR conntrackd (8)
+synchronises the connections, and the
+.B conntrackd
+resource switches it with the group.
 .SH "EXIT STATUS"
 0 on success, 2 for a bad command line, 255 when the kernel refuses a
 change (as ipvsadm), 1 for other failures.
@@ -315,7 +334,8 @@ Serialises lubdub lvs commands and the health checkers.
 .BR lubdub (8),
 .BR ipvsadm (8),
 .BR ldirectord (8),
-.BR nft (8)
+.BR nft (8),
+.BR conntrackd (8)
 `)
 	return b.String()
 }

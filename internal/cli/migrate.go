@@ -84,7 +84,7 @@ func cmdMigrateCheck(env *Env, args []string) int {
 	for _, g := range c.Groups {
 		for _, res := range g.Resources {
 			switch {
-			case !res.OCF() && (res.Type == "IPaddr" || res.Type == "IPaddr2" || res.Type == "Filesystem" || res.Type == "ldirectord"):
+			case !res.OCF() && (res.Type == "IPaddr" || res.Type == "IPaddr2" || res.Type == "Filesystem" || res.Type == "ldirectord" || res.Type == resource.SyncSwapType || res.Type == resource.ConntrackdType):
 				ok("resource %s: built into lubdub", res.Raw)
 			default:
 				if _, err := resource.New(res, renv); err != nil {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -17,20 +18,35 @@ import (
 
 // cmdProbe polls a URL as a client would and prints every change of what
 // it sees (which server answers, or the error), with the outage each
-// return to service ended: the client-visible measure of a failover.
+// return to service ended: the client-visible measure of a failover. With
+// --echo it keeps one long-lived session instead (echoProbe).
 func cmdProbe(env *Env, args []string) int {
-	fs := newFlags(env, "probe", "[--interval 20ms] [--timeout 500ms] [--duration 0] URL")
+	fs := newFlags(env, "probe", "[--interval 20ms] [--timeout 500ms] [--duration 0] URL | --echo HOST:PORT")
 	interval := fs.Duration("interval", 20*time.Millisecond, "time between requests")
 	timeout := fs.Duration("timeout", 500*time.Millisecond, "time allowed for one request")
 	duration := fs.Duration("duration", 0, "stop after this long (0: until interrupted; at most 24h)")
 	untilOK := fs.Bool("until-ok", false, "exit 0 at the first good answer (exit 1 if none within --duration)")
 	count := fs.Int("count", 0, "stop after this many requests (0: no limit)")
+	echo := fs.Bool("echo", false, "keep one TCP session to HOST:PORT (a lubdub serve --echo behind it), a line each interval, and report its stalls; exit 1 if it breaks")
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
 	if fs.NArg() != 1 || *interval <= 0 || *timeout <= 0 || *duration < 0 || *duration > 24*time.Hour || *count < 0 {
 		fs.Usage()
 		return 2
+	}
+	if *echo {
+		ctx, stop := signal.NotifyContext(env.Ctx, os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		ctx, cancel := context.WithTimeout(ctx, cmp.Or(*duration, 24*time.Hour))
+		defer cancel()
+		e := &echoProbe{out: env.Stdout, start: time.Now(), interval: *interval, timeout: *timeout}
+		err := e.run(ctx, fs.Arg(0))
+		e.summary()
+		if err != nil {
+			return 1
+		}
+		return 0
 	}
 	url := fs.Arg(0)
 	if !strings.HasPrefix(url, "http://") {

@@ -3,12 +3,13 @@ package cli
 import (
 	"errors"
 	"fmt"
-	"github.com/lubdub/lubdub/internal/fence"
+	"os"
 	"strings"
 
 	"github.com/lubdub/lubdub/internal/control"
 	"github.com/lubdub/lubdub/internal/daemon"
 	"github.com/lubdub/lubdub/internal/datapath"
+	"github.com/lubdub/lubdub/internal/fence"
 	"github.com/lubdub/lubdub/internal/haconf"
 	"github.com/lubdub/lubdub/internal/ldirectord"
 	"github.com/lubdub/lubdub/internal/resource"
@@ -95,6 +96,32 @@ func cmdCheck(env *Env, args []string) int {
 		dpName := ""
 		for _, g := range c.Groups {
 			for _, res := range g.Resources {
+				if res.Type == resource.SyncSwapType && !res.OCF() {
+					if _, err := resource.ParseSyncSwap(res); err != nil {
+						fmt.Fprintln(env.Stderr, err)
+						nerr++
+						continue
+					}
+					if dpName == "" {
+						dpName = dataPathName(env, c.Tuning.LVSDataPath)
+					}
+					if dpName == datapath.NFTables {
+						fmt.Fprintf(env.Stderr, "resource %s: IPVS's sync daemons need IPVS, and this machine would use nftables (conntrackd synchronises nftables connections)\n", res.Raw)
+						nerr++
+					}
+					continue
+				}
+				if res.Type == resource.ConntrackdType && !res.OCF() {
+					cfg, err := resource.ConntrackdConfig(res, *dir)
+					if err == nil {
+						_, err = os.Stat(cfg)
+					}
+					if err != nil {
+						fmt.Fprintf(env.Stderr, "resource %s: %v\n", res.Raw, err)
+						nerr++
+					}
+					continue
+				}
 				if res.Type != "ldirectord" {
 					continue
 				}
@@ -122,6 +149,11 @@ func cmdCheck(env *Env, args []string) int {
 		fmt.Fprintf(env.Stderr, "%d error(s): lubdub would not start\n", nerr)
 		return 1
 	}
+	for _, g := range c.Groups {
+		if w := addressesFirst(g); w != "" {
+			fmt.Fprintf(env.Stderr, "warning: %s\n", w)
+		}
+	}
 	if risk := c.SplitBrainRisk(); risk != "" {
 		fmt.Fprintf(env.Stderr, "WARNING: %s\n", risk)
 	}
@@ -136,4 +168,31 @@ func cmdCheck(env *Env, args []string) int {
 	c.Describe(&b, local)
 	fmt.Fprint(env.Stdout, b.String())
 	return 0
+}
+
+// addressesFirst warns of a group that syncs connections
+// (LVSSyncDaemonSwap, conntrackd) and starts an address before its
+// virtual services or the sync: a synced connection that reaches the
+// address first meets neither IPVS (it hooks into the stack only once it
+// has a service) nor its committed entry and is reset by this node's own
+// stack.
+func addressesFirst(g haconf.Group) string {
+	addr, last, sync := "", -1, false
+	for i, r := range g.Resources {
+		switch {
+		case r.OCF():
+		case (r.Type == "IPaddr" || r.Type == "IPaddr2") && addr == "":
+			addr = r.Raw
+		case r.Type == resource.SyncSwapType || r.Type == resource.ConntrackdType || r.Type == "ldirectord":
+			sync = sync || r.Type != "ldirectord"
+			if addr != "" {
+				last = i
+			}
+		}
+	}
+	if !sync || last < 0 {
+		return ""
+	}
+	return fmt.Sprintf("resource group %s starts %s before %s: connections synced from the other director that reach the address first are reset here; put the addresses last, as Heartbeat's LVS examples do",
+		g.ID(), addr, g.Resources[last].Raw)
 }

@@ -40,6 +40,20 @@ type DataPath interface {
 	Close() error
 }
 
+// Syncer is a data path whose kernel synchronises connections between
+// directors itself: IPVS's sync daemons, as ipvsadm --start-daemon,
+// --stop-daemon and -L --daemon drive them. The nftables path has none:
+// conntrackd (conntrack-tools) synchronises its connections.
+type Syncer interface {
+	StartDaemon(d lvs.SyncDaemon) error
+	StopDaemon(state string) error
+	Daemons() ([]lvs.SyncDaemon, error)
+}
+
+// ErrNoSyncDaemon is returned for a sync daemon asked of a data path
+// without them.
+var ErrNoSyncDaemon = fmt.Errorf("connection sync daemons are IPVS's: the nftables data path has none (conntrackd from conntrack-tools synchronises its connections): %w", ErrUnsupported)
+
 // Conn is one balanced connection, as ipvsadm -L -c shows it.
 type Conn struct {
 	Proto, State          string

@@ -155,12 +155,22 @@ func ipvsErr(what string, cmd uint8, err error) error {
 		case ipvsCmdNewDest, ipvsCmdSetDest, ipvsCmdDelDest:
 			msg = map[syscall.Errno]string{syscall.ESRCH: "Service not defined", syscall.EEXIST: "Destination already exists",
 				syscall.ENOENT: "No such destination"}[errno]
+		case ipvsCmdNewDaemon:
+			msg = map[syscall.Errno]string{syscall.EEXIST: "Daemon has already run"}[errno]
+		case ipvsCmdDelDaemon:
+			msg = map[syscall.Errno]string{syscall.ESRCH: "No daemon is running"}[errno]
 		}
 		if msg == "" {
 			msg = map[syscall.Errno]string{syscall.EPERM: "Permission denied (you must be root)",
 				syscall.EINVAL:      "Invalid operation.  Possibly wrong module version, address not unicast, ...",
 				syscall.ENOPROTOOPT: "Protocol not available", syscall.ENOMEM: "Memory allocation problem",
 				syscall.EAFNOSUPPORT: "Operation not supported with specified address family"}[errno]
+		}
+		if msg == "" {
+			// ipvsadm's strerror(3): Go's errno texts are the C
+			// library's, in lower case.
+			msg = errno.Error()
+			msg = strings.ToUpper(msg[:1]) + msg[1:]
 		}
 	}
 	if msg == "" {
@@ -288,4 +298,56 @@ func parseProcConns(f io.Reader) ([]Conn, error) {
 		out = append(out, Conn{Proto: fs[0], State: fs[7], Expire: time.Duration(exp) * time.Second, Client: ap[0], Virtual: ap[1], Real: ap[2]})
 	}
 	return out, sc.Err()
+}
+
+// StartDaemon starts one of IPVS's sync daemons (ipvsadm --start-daemon).
+// A master and a backup may run at once; a second of the same kind is
+// refused ("Daemon has already run").
+func (p *IPVSPath) StartDaemon(d lvs.SyncDaemon) error {
+	v := &ipvsDaemon{State: ipvsStateMaster, Ifn: d.Interface, SyncID: uint32(d.SyncID), MaxLen: uint16(d.MaxLen),
+		Group: d.Group, Port: uint16(d.Port), TTL: uint8(d.TTL)}
+	if d.State == lvs.Backup {
+		v.State = ipvsStateBackup
+	}
+	if err := p.n.daemon(ipvsCmdNewDaemon, v); err != nil {
+		return ipvsErr(fmt.Sprintf("starting the %s sync daemon on %s", d.State, d.Interface), ipvsCmdNewDaemon, err)
+	}
+	return nil
+}
+
+// StopDaemon stops the master or backup sync daemon (ipvsadm
+// --stop-daemon); "No daemon is running" if it does not run.
+func (p *IPVSPath) StopDaemon(state string) error {
+	v := &ipvsDaemon{State: ipvsStateMaster}
+	if state == lvs.Backup {
+		v.State = ipvsStateBackup
+	}
+	if err := p.n.daemon(ipvsCmdDelDaemon, v); err != nil {
+		return ipvsErr("stopping the "+state+" sync daemon", ipvsCmdDelDaemon, err)
+	}
+	return nil
+}
+
+// Daemons lists the sync daemons that run, with the settings IPVS
+// reports (its defaults filled in).
+func (p *IPVSPath) Daemons() ([]lvs.SyncDaemon, error) {
+	ds, err := p.n.daemons()
+	if err != nil {
+		return nil, ipvsErr("reading IPVS sync daemons", ipvsCmdGetDaemon, err)
+	}
+	var out []lvs.SyncDaemon
+	for _, d := range ds {
+		state := ""
+		switch {
+		case d.State&ipvsStateMaster != 0:
+			state = lvs.Master
+		case d.State&ipvsStateBackup != 0:
+			state = lvs.Backup
+		default:
+			continue
+		}
+		out = append(out, lvs.SyncDaemon{State: state, Interface: d.Ifn, SyncID: int(d.SyncID), MaxLen: int(d.MaxLen),
+			Group: d.Group, Port: int(d.Port), TTL: int(d.TTL)})
+	}
+	return out, nil
 }

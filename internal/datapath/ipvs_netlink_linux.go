@@ -25,11 +25,27 @@ const (
 	ipvsCmdSetDest    = 6
 	ipvsCmdDelDest    = 7
 	ipvsCmdGetDest    = 8
+	ipvsCmdNewDaemon  = 9
+	ipvsCmdDelDaemon  = 10
+	ipvsCmdGetDaemon  = 11
 	ipvsCmdGetInfo    = 15
 	ipvsCmdZero       = 16
 
 	ipvsAttrService = 1
 	ipvsAttrDest    = 2
+	ipvsAttrDaemon  = 3
+
+	daemonAttrState       = 1
+	daemonAttrMcastIfn    = 2
+	daemonAttrSyncID      = 3
+	daemonAttrSyncMaxLen  = 4
+	daemonAttrMcastGroup  = 5
+	daemonAttrMcastGroup6 = 6
+	daemonAttrMcastPort   = 7
+	daemonAttrMcastTTL    = 8
+
+	ipvsStateMaster = 1
+	ipvsStateBackup = 2
 
 	svcAttrAF        = 1
 	svcAttrProtocol  = 2
@@ -420,4 +436,84 @@ func (c *counters) decode64(ad *netlink.AttributeDecoder) error {
 		}
 	}
 	return nil
+}
+
+// ipvsDaemon is a sync daemon as IPVS's netlink carries it.
+type ipvsDaemon struct {
+	State  uint32 // ipvsStateMaster or ipvsStateBackup
+	Ifn    string
+	SyncID uint32
+	MaxLen uint16     // 0: not sent (the kernel's default)
+	Group  netip.Addr // invalid: not sent
+	Port   uint16     // host order; 0: not sent
+	TTL    uint8      // 0: not sent
+}
+
+// encode writes what IPVS_CMD_NEW_DAEMON takes, as libipvs sends it: the
+// state, interface and sync ID always, the rest when set. The group goes
+// in network order (an in_addr), the port in host order.
+func (d *ipvsDaemon) encode(e *netlink.AttributeEncoder) error {
+	e.Uint32(daemonAttrState, d.State)
+	e.String(daemonAttrMcastIfn, d.Ifn)
+	e.Uint32(daemonAttrSyncID, d.SyncID)
+	if d.MaxLen != 0 {
+		e.Uint16(daemonAttrSyncMaxLen, d.MaxLen)
+	}
+	if d.Port != 0 {
+		e.Uint16(daemonAttrMcastPort, d.Port)
+	}
+	if d.TTL != 0 {
+		e.Uint8(daemonAttrMcastTTL, d.TTL)
+	}
+	switch {
+	case d.Group.Is4():
+		a := d.Group.As4()
+		e.Bytes(daemonAttrMcastGroup, a[:])
+	case d.Group.Is6():
+		a := d.Group.As16()
+		e.Bytes(daemonAttrMcastGroup6, a[:])
+	}
+	return nil
+}
+
+func (d *ipvsDaemon) decode(ad *netlink.AttributeDecoder) error {
+	for ad.Next() {
+		switch ad.Type() {
+		case daemonAttrState:
+			d.State = ad.Uint32()
+		case daemonAttrMcastIfn:
+			d.Ifn = ad.String()
+		case daemonAttrSyncID:
+			d.SyncID = ad.Uint32()
+		case daemonAttrSyncMaxLen:
+			d.MaxLen = ad.Uint16()
+		case daemonAttrMcastPort:
+			d.Port = ad.Uint16()
+		case daemonAttrMcastTTL:
+			d.TTL = ad.Uint8()
+		case daemonAttrMcastGroup:
+			if b := ad.Bytes(); len(b) == 4 {
+				d.Group = netip.AddrFrom4([4]byte(b))
+			}
+		case daemonAttrMcastGroup6:
+			if b := ad.Bytes(); len(b) == 16 {
+				d.Group = netip.AddrFrom16([16]byte(b))
+			}
+		}
+	}
+	return nil
+}
+
+// daemon sends IPVS_CMD_NEW_DAEMON or IPVS_CMD_DEL_DAEMON (which takes the
+// state; libipvs sends the interface and sync ID too, which IPVS ignores).
+func (n *ipvsConn) daemon(cmd uint8, d *ipvsDaemon) error {
+	ae := netlink.NewAttributeEncoder()
+	ae.Nested(ipvsAttrDaemon, d.encode)
+	_, err := n.do(cmd, netlink.Acknowledge, ae)
+	return err
+}
+
+// daemons lists the sync daemons that run (IPVS_CMD_GET_DAEMON).
+func (n *ipvsConn) daemons() ([]ipvsDaemon, error) {
+	return dumpNested(n, ipvsCmdGetDaemon, nil, ipvsAttrDaemon, "sync daemon", func(d *ipvsDaemon) func(*netlink.AttributeDecoder) error { return d.decode })
 }

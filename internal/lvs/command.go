@@ -30,6 +30,8 @@ const (
 	OpRestore       Op = "-R"
 	OpHelp          Op = "-h"
 	OpVersion       Op = "--version"
+	OpStartDaemon   Op = "--start-daemon"
+	OpStopDaemon    Op = "--stop-daemon"
 )
 
 // Command is one parsed ipvsadm command line.
@@ -49,6 +51,14 @@ type Command struct {
 	Stats, Rate   bool
 	Connections   bool // -c
 	Exact         bool
+	// Daemon is the sync daemon of --start-daemon and --stop-daemon
+	// (State only for the latter).
+	Daemon SyncDaemon
+	// ListDaemons is -L --daemon.
+	ListDaemons bool
+	// given are the options given, by ipvsadm's name, for its table of
+	// what goes with which command.
+	given map[string]bool
 }
 
 // UsageError is a bad command line: ipvsadm prints it and exits 2, or
@@ -111,9 +121,9 @@ func ParseNames(args []string, names Names) (*Command, error) {
 		c.Op = op
 		return nil
 	}
-	haveKey := false
 	// ipvsadm takes each option once (its set_option).
 	seen := map[string]bool{}
+	c.given = seen
 	once := func(name string) error {
 		if seen[name] {
 			return usage("multiple '%s' options specified", name)
@@ -121,17 +131,56 @@ func ParseNames(args []string, names Names) (*Command, error) {
 		seen[name] = true
 		return nil
 	}
+	args = splitLongValues(args)
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		if v, ok := longOpts[a]; ok {
 			a = v
 		}
-		if name, ok := map[string]string{"--stats": "stats", "--rate": "rate", "--exact": "exact"}[a]; ok {
+		if name, ok := map[string]string{"--stats": "stats", "--rate": "rate", "--exact": "exact", "--daemon": "daemon"}[a]; ok {
 			if err := once(name); err != nil {
 				return nil, err
 			}
 		}
+		if op, ok := map[string]Op{"--start-daemon": OpStartDaemon, "--stop-daemon": OpStopDaemon}[a]; ok {
+			if i+1 >= len(args) {
+				return nil, poptError(a, "missing argument")
+			}
+			i++
+			if c.Op != "" {
+				// ipvsadm names the value (popt's last word) here.
+				return nil, usage("invalid option `%s' (two commands: %s and %s)", args[i], c.Op, op)
+			}
+			c.Op = op
+			switch args[i] {
+			case Master, Backup:
+				c.Daemon.State = args[i]
+			default:
+				// Sic: ipvsadm's own two wordings.
+				if op == OpStartDaemon {
+					return nil, usage("illegal start-daemon parameter specified")
+				}
+				return nil, usage("illegal start_daemon specified")
+			}
+			continue
+		}
+		if name, ok := daemonOptNames[a]; ok {
+			if err := once(name); err != nil {
+				return nil, err
+			}
+			if i+1 >= len(args) {
+				return nil, poptError(a, "missing argument")
+			}
+			i++
+			if err := daemonOption(&c.Daemon, a, args[i]); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		switch a {
+		case "--daemon":
+			c.ListDaemons = true
+			continue
 		case "--stats":
 			c.Stats = true
 			continue
@@ -193,13 +242,11 @@ func ParseNames(args []string, names Names) (*Command, error) {
 			case 't', 'u':
 				var v string
 				if v, err = value(); err == nil {
-					haveKey = true
 					c.Key, err = parseServiceAddr(v, map[byte]string{'t': "TCP", 'u': "UDP"}[ch], names)
 				}
 			case 'f':
 				var v string
 				if v, err = value(); err == nil {
-					haveKey = true
 					n, perr := strconv.ParseUint(v, 10, 32)
 					if perr != nil || n == 0 {
 						return nil, usage("Illegal fwmark specified: %q", v)
@@ -274,13 +321,36 @@ func ParseNames(args []string, names Names) (*Command, error) {
 			return nil, err
 		}
 	}
-	return c, c.check(haveKey)
+	if c.Op == OpStartDaemon && c.Daemon.Interface == "" {
+		c.Daemon.Interface = DefaultMcastInterface
+	}
+	return c, c.check()
+}
+
+// valueOpts are the long options that take a value, which popt also
+// takes as --option=value.
+var valueOpts = map[string]bool{"--tcp-service": true, "--udp-service": true, "--fwmark-service": true, "--scheduler": true,
+	"--persistent": true, "--netmask": true, "--real-server": true, "--weight": true, "--tun-type": true,
+	"--start-daemon": true, "--stop-daemon": true, "--mcast-interface": true, "--syncid": true, "--mcast-group": true,
+	"--mcast-port": true, "--mcast-ttl": true, "--sync-maxlen": true}
+
+// splitLongValues turns --option=value into --option value.
+func splitLongValues(args []string) []string {
+	var out []string
+	for _, a := range args {
+		if name, v, ok := strings.Cut(a, "="); ok && valueOpts[name] {
+			out = append(out, name, v)
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
 }
 
 // cmdNames are ipvsadm's names of the commands, for its messages.
 var cmdNames = map[Op]string{OpAddService: "add-service", OpEditService: "edit-service", OpDeleteService: "delete-service",
 	OpAddDest: "add-server", OpEditDest: "edit-server", OpDeleteDest: "delete-server", OpClear: "flush", OpList: "list",
-	OpZero: "zero", OpSave: "save", OpRestore: "restore"}
+	OpZero: "zero", OpSave: "save", OpRestore: "restore", OpStartDaemon: "start-daemon", OpStopDaemon: "stop-daemon"}
 
 // optNames are ipvsadm's names of the one-letter options.
 var optNames = map[byte]string{'n': "numeric", 'c': "connection", 't': "service-address", 'u': "service-address",
@@ -292,45 +362,62 @@ func isNumber(s string) bool {
 	return err == nil
 }
 
-// check applies ipvsadm's per-command rules on which options go together.
-func (c *Command) check(haveKey bool) error {
+// optionOrder is ipvsadm's list of options (optnames), in its order: its
+// options table is checked in that order. lubdub takes those it
+// carries out; the others are never given.
+var optionOrder = []string{"numeric", "connection", "service-address", "scheduler", "persistent", "netmask",
+	"real-server", "forwarding-method", "weight", "u-threshold", "l-threshold", "mcast-interface", "timeout",
+	"daemon", "stats", "rate", "thresholds", "persistent-conn", "nosort", "syncid", "exact", "ops", "pe",
+	"sched-flags", "mcast-group", "mcast-port", "mcast-ttl", "sync-maxlen"}
+
+// commandOptions is ipvsadm 1.31's table of legal combinations of commands
+// and options (commands_v_options), one character per option of
+// optionOrder: '+' compulsory, 'x' illegal, '1' only one of those, ' '
+// optional.
+var commandOptions = map[Op]string{
+	//               -n-c svc-s-p-M-r fwd-w-x-y-mc tot dmn-st-rt thr-pc srt sid-ex ops-pe-b grp port ttl size
+	OpAddService:    "xx+   xxxxxxxxxxxxxxx   xxxx",
+	OpEditService:   "xx+   xxxxxxxxxxxxxxx   xxxx",
+	OpDeleteService: "xx+xxxxxxxxxxxxxxxxxxxxxxxxx",
+	OpClear:         "xxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+	OpList:          " 11xxxxxxxxx11       xxxxxxx",
+	OpAddDest:       "xx+xxx+    xxxxxxxxxxxxxxxxx",
+	OpDeleteDest:    "xx+xxx+xxxxxxxxxxxxxxxxxxxxx",
+	OpEditDest:      "xx+xxx+    xxxxxxxxxxxxxxxxx",
+	OpStartDaemon:   "xxxxxxxxxxx xxxxxxx xxxx    ",
+	OpStopDaemon:    "xxxxxxxxxxxxxxxxxxx xxxxxxxx",
+	OpRestore:       "xxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+	OpSave:          " xxxxxxxxxxxxxxxxxxxxxxxxxxx",
+	OpZero:          "xx xxxxxxxxxxxxxxxxxxxxxxxxx",
+}
+
+// check applies ipvsadm's rules on which options go with which command
+// (generic_opt_check, then process_options's own), with its messages.
+func (c *Command) check() error {
 	switch c.Op {
 	case "":
 		return usage("No command specified (see lubdub lvs -h)")
-	case OpVersion:
+	case OpVersion, OpHelp:
 		return nil
-	case OpAddService, OpEditService, OpDeleteService, OpAddDest, OpEditDest, OpDeleteDest:
-		if !haveKey {
-			return usage("You need to supply the 'service-address' option for the '%s' command", cmdNames[c.Op])
+	}
+	row := commandOptions[c.Op]
+	one := ""
+	for j, name := range optionOrder {
+		switch given := c.given[name]; {
+		case !given && row[j] == '+':
+			return usage("You need to supply the '%s' option for the '%s' command", name, cmdNames[c.Op])
+		case given && row[j] == 'x':
+			return usage("Illegal '%s' option with the '%s' command", name, cmdNames[c.Op])
+		case given && row[j] == '1' && one != "":
+			return usage("The option '%s' conflicts with the '%s' option in the '%s' command", name, one, cmdNames[c.Op])
+		case given && row[j] == '1':
+			one = name
 		}
 	}
-	isDest := c.Op == OpAddDest || c.Op == OpEditDest || c.Op == OpDeleteDest
-	if isDest && !c.Dest.Addr().IsValid() {
-		return usage("You need to supply the 'real-server' option for the '%s' command", cmdNames[c.Op])
+	if c.Op == OpList && (c.Connections || c.ListDaemons) && (c.Stats || c.Rate) {
+		return usage("options conflicts in the list command")
 	}
 	isSvc := c.Op == OpAddService || c.Op == OpEditService
-	// The first option, in ipvsadm's order of options, that the command
-	// does not take.
-	for _, o := range []struct {
-		name    string
-		given   bool
-		allowed bool
-	}{
-		{"connection", c.Connections, c.Op == OpList},
-		{"scheduler", c.Scheduler != "", isSvc},
-		{"persistent", c.PersistentSet, isSvc},
-		{"netmask", c.Netmask.IsValid(), isSvc},
-		{"real-server", c.Dest.Addr().IsValid(), isDest},
-		{"forwarding-method", c.Fwd != "", isDest && c.Op != OpDeleteDest},
-		{"weight", c.WeightSet, isDest && c.Op != OpDeleteDest},
-		{"stats", c.Stats, c.Op == OpList},
-		{"rate", c.Rate, c.Op == OpList},
-		{"exact", c.Exact, c.Op == OpList},
-	} {
-		if o.given && !o.allowed {
-			return usage("Illegal '%s' option with the '%s' command", o.name, cmdNames[c.Op])
-		}
-	}
 	if isSvc && c.Key.Proto != "FWM" && c.Key.Addr.Port() == 0 && !c.Persistent {
 		return usage("Zero port specified for non-persistent service")
 	}

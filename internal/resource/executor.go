@@ -77,12 +77,26 @@ func NewExecutor(groups []haconf.Group, env Env, tuning haconf.Tuning, results c
 	return x
 }
 
+// Preparer is an agent whose stopped state is something that runs
+// (LVSSyncDaemonSwap's other daemon): at start-up it is brought there
+// unless it runs.
+type Preparer interface {
+	Prepare(ctx context.Context) error
+}
+
 // Probe asks every resource whether it runs, at start-up: a group counts
-// as running if any of its resources does.
+// as running if any of its resources does. Preparers are prepared first.
 func (x *Executor) Probe() []bool {
 	out := make([]bool, len(x.groups))
 	for g, agents := range x.groups {
 		for _, a := range agents {
+			if p, ok := a.(Preparer); ok {
+				ctx, cancel := context.WithTimeout(context.Background(), x.tuning.StopTimeout)
+				if err := p.Prepare(ctx); err != nil {
+					x.log.Warn(fmt.Sprintf("preparing %s at start-up: %v", a.Name(), err), "resource", a.Name())
+				}
+				cancel()
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), x.tuning.MonitorTimeout)
 			ok, err := a.Running(ctx)
 			cancel()

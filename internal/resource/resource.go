@@ -1,5 +1,5 @@
 // Package resource runs haresources resources: the built-in IPaddr,
-// IPaddr2 and Filesystem, Heartbeat resource.d scripts, LSB init scripts
+// IPaddr2, Filesystem, ldirectord, LVSSyncDaemonSwap and conntrackd, Heartbeat resource.d scripts, LSB init scripts
 // and OCF agents. Every action runs without a shell in between, with a
 // timeout, its output logged line by line.
 package resource
@@ -61,6 +61,10 @@ func New(r haconf.Resource, env Env) (Agent, error) {
 		return newFilesystem(r, env)
 	case "ldirectord":
 		return newLdirectord(r, env)
+	case SyncSwapType:
+		return newSyncSwap(r, env)
+	case ConntrackdType:
+		return newConntrackd(r, env)
 	}
 	for _, dir := range []string{filepath.Join(env.ConfigDir, "resource.d"), env.InitDir} {
 		path := filepath.Join(dir, r.Type)
