@@ -13,6 +13,8 @@ import (
 
 	"github.com/lubdub/lubdub/internal/lab"
 	"github.com/lubdub/lubdub/internal/probe"
+
+	"github.com/lubdub/lubdub/e2e/e2ekit"
 )
 
 // conntrackdConf is a director's conntrackd.conf: FTFW over UDP on the
@@ -37,7 +39,7 @@ General {
 	Syslog off
 	LockFile DIR/conntrackd.lock
 	UNIX {
-		Path DIR/conntrackd.sock
+		Path DIR/conntrackd.Sock
 	}
 	Filter From Userspace {
 		Protocol Accept {
@@ -85,7 +87,7 @@ func TestConntrackdSessionSurvivesCrash(t *testing.T) {
 	}
 	x := newLVSLab(t, 2)
 	for _, r := range x.reals {
-		_, err := r.Start(r.Name+"-echo.log", lubdubBin, "serve", "--echo", "--listen", ":7", r.Name)
+		_, err := r.Start(r.Name+"-echo.log", e2ekit.Bin, "serve", "--echo", "--listen", ":7", r.Name)
 		must(t, err)
 	}
 	hacf := fastTimings + "bcast eth0 eth1\nauto_failback off\nnode dir1 dir2\n"
@@ -93,17 +95,17 @@ func TestConntrackdSessionSurvivesCrash(t *testing.T) {
 	confs := map[string]string{}
 	for i, name := range []string{"dir1", "dir2"} {
 		n := setupNode(t, x.l, x.dirs[i], name, hacf, sha256Keys)
-		conf := strings.ReplaceAll(fmt.Sprintf(conntrackdConf, i+1, 2-i), "DIR", n.dir)
-		must(t, os.WriteFile(filepath.Join(n.dir, "conntrackd.conf"), []byte(conf), 0o644))
-		must(t, os.WriteFile(filepath.Join(n.dir, "haresources"),
+		conf := strings.ReplaceAll(fmt.Sprintf(conntrackdConf, i+1, 2-i), "DIR", n.Dir)
+		must(t, os.WriteFile(filepath.Join(n.Dir, "conntrackd.conf"), []byte(conf), 0o644))
+		must(t, os.WriteFile(filepath.Join(n.Dir, "haresources"),
 			[]byte("dir1 ldirectord::ldirectord.cf conntrackd::conntrackd.conf IPaddr2::"+lvsVIP+"/24/eth0 IPaddr2::"+lvsGW+"/24/eth1\n"), 0o644))
-		must(t, os.WriteFile(filepath.Join(n.dir, "ldirectord.cf"), []byte(echoCf), 0o644))
-		must(t, os.WriteFile(filepath.Join(n.dir, "lubdub.cf"), []byte("monitor_interval 500ms\nstart_timeout 5s\nstop_timeout 5s\n"), 0o644))
-		confs[name] = filepath.Join(n.dir, "conntrackd.conf")
+		must(t, os.WriteFile(filepath.Join(n.Dir, "ldirectord.cf"), []byte(echoCf), 0o644))
+		must(t, os.WriteFile(filepath.Join(n.Dir, "lubdub.cf"), []byte("monitor_interval 500ms\nstart_timeout 5s\nstop_timeout 5s\n"), 0o644))
+		confs[name] = filepath.Join(n.Dir, "conntrackd.conf")
 		nodes[name] = n
 	}
 	for _, name := range []string{"dir1", "dir2"} {
-		nodes[name].start(t)
+		nodes[name].Start(t)
 	}
 	conntrackd := func(h *lab.Host, args ...string) (string, int) {
 		out, errOut, code := h.Output(5*time.Second, "conntrackd", append([]string{"-C", confs[h.Name]}, args...)...)
@@ -121,8 +123,8 @@ func TestConntrackdSessionSurvivesCrash(t *testing.T) {
 	// round robin), then the session itself (to rs2).
 	session := func(log string) *lab.Proc {
 		t.Helper()
-		x.client.Output(5*time.Second, lubdubCLI, "probe", "--echo", "--duration", "300ms", lvsVIP+":7")
-		p, err := x.client.Start(log, lubdubBin, "probe", "--echo", "--interval", "20ms", "--timeout", "200ms", lvsVIP+":7")
+		x.client.Output(5*time.Second, e2ekit.CLI, "probe", "--echo", "--duration", "300ms", lvsVIP+":7")
+		p, err := x.client.Start(log, e2ekit.Bin, "probe", "--echo", "--interval", "20ms", "--timeout", "200ms", lvsVIP+":7")
 		must(t, err)
 		if !waitFor(5*time.Second, func() bool { return len(probe.Answers(p.Output())) > 0 }) {
 			t.Fatalf("the session does not flow:\n%s", p.Output())
@@ -162,8 +164,8 @@ func TestConntrackdSessionSurvivesCrash(t *testing.T) {
 	crashed := len(p.Output())
 	must(t, x.dirs[0].Cut("eth0"))
 	must(t, x.dirs[0].Cut("eth1"))
-	must(t, nodes["dir1"].proc.Signal(syscall.SIGKILL))
-	nodes["dir1"].proc.Wait(5 * time.Second)
+	must(t, nodes["dir1"].Proc.Signal(syscall.SIGKILL))
+	nodes["dir1"].Proc.Wait(5 * time.Second)
 	if !waitFor(10*time.Second, func() bool { return len(probe.Outages(p.Output()[crashed:])) > 0 }) {
 		t.Fatalf("the session did not go on after the takeover:\n%s", p.Output())
 	}
@@ -189,8 +191,8 @@ func TestConntrackdSessionSurvivesCrash(t *testing.T) {
 	// makes it a backup before joining, dir2 keeps the group.
 	must(t, x.dirs[0].Heal("eth0"))
 	must(t, x.dirs[0].Heal("eth1"))
-	nodes["dir1"].start(t)
-	if !waitFor(10*time.Second, func() bool { v, ok := nodes["dir2"].view("dir1"); return ok && v.Status == "active" }) {
+	nodes["dir1"].Start(t)
+	if !waitFor(10*time.Second, func() bool { v, ok := nodes["dir2"].View("dir1"); return ok && v.Status == "active" }) {
 		t.Fatal("dir1 did not rejoin")
 	}
 	if listed(x.dirs[0], "198.18.1.12") {
@@ -206,8 +208,8 @@ func TestConntrackdSessionSurvivesCrash(t *testing.T) {
 	crashed = len(p2.Output())
 	must(t, x.dirs[1].Cut("eth0"))
 	must(t, x.dirs[1].Cut("eth1"))
-	must(t, nodes["dir2"].proc.Signal(syscall.SIGKILL))
-	nodes["dir2"].proc.Wait(5 * time.Second)
+	must(t, nodes["dir2"].Proc.Signal(syscall.SIGKILL))
+	nodes["dir2"].Proc.Wait(5 * time.Second)
 	if exited, _ := p2.Wait(15 * time.Second); !exited || !strings.Contains(p2.Output()[crashed:], "fail connection reset") {
 		t.Errorf("without conntrackd, the session across the crash: %v\n%s", exited, p2.Output())
 	}
