@@ -53,7 +53,11 @@ func TestHealAfterPartitionAndPause(t *testing.T) {
 				t.Error("node2 still holds the VIP after the heal")
 			}
 			c.Watch.SetCut("node1", false)
-			if !strings.Contains(c.Nodes["node1"].Proc.Output(), "announcing its addresses again") {
+			// node1 announces once node2's report that it let go arrives,
+			// which may be a moment after node2's address is gone.
+			if !waitFor(time.Second, func() bool {
+				return strings.Contains(c.Nodes["node1"].Proc.Output(), "announcing its addresses again")
+			}) {
 				t.Error("node1 did not log that it announces the VIP again")
 			}
 			// The client keeps being served by node1.

@@ -2,6 +2,7 @@ package e2ekit
 
 import (
 	_ "embed"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -41,6 +42,11 @@ type HASpec struct {
 	// Prepare, if set, is called for each node once its configuration
 	// directory is written, before any node starts.
 	Prepare func(*Node)
+	// Fence gives every node a simulated BMC (ipmi_sim, lab.AddBMC) that
+	// the others fence it through with fence_ipmilan (fence_device lines
+	// in lubdub.cf); its power-off kills the node's daemon and cuts its
+	// link. The test is skipped where the tools are missing.
+	Fence bool
 	// Ping adds a router (PingRouter, on the nodes' segment) and makes it
 	// the nodes' ping node (ha.cf's ping line): the tie-breaker.
 	Ping bool
@@ -63,6 +69,8 @@ type HACluster struct {
 	// Watch samples the nodes' addresses and the client's ARP entry every
 	// 10 ms.
 	Watch *Oracle
+	// BMCs are the nodes' simulated BMCs (HASpec.Fence).
+	BMCs map[string]*lab.BMC
 }
 
 // Probed is a cluster whose client polls the VIP (lubdub probe).
@@ -100,10 +108,31 @@ func HASetup(t *testing.T, spec HASpec) *HACluster {
 		hacf += "ping " + PingRouter + "\n"
 	}
 	var hosts []*lab.Host
+	lubdubCf := "monitor_interval 500ms\nstart_timeout 5s\nstop_timeout 5s\n" + strings.Join(spec.LubdubCf, "")
+	if spec.Fence {
+		for _, p := range []string{lab.IPMISimBin, "/usr/bin/ipmitool", "/usr/sbin/fence_ipmilan"} {
+			if _, err := os.Stat(p); err != nil {
+				t.Skipf("%s is missing: apt-get install openipmi ipmitool fence-agents (scripts/test installs them as root)", p)
+			}
+		}
+		c.BMCs = map[string]*lab.BMC{}
+	}
 	for i, name := range spec.Nodes {
-		n := SetupNode(t, l, AddHost(t, l, name, i+1, segments...), name, hacf, SHA256Keys)
+		h := AddHost(t, l, name, i+1, segments...)
+		n := SetupNode(t, l, h, name, hacf, SHA256Keys)
+		if spec.Fence {
+			b, err := l.AddBMC("bmc"+name, 11+i, "br0", h, "eth0")
+			Must(t, err)
+			c.BMCs[name] = b
+			lubdubCf += fmt.Sprintf("fence_device ipmi-%s fence_ipmilan ip=%s username=%s password=%s lanplus=1 cipher=3 pcmk_host_list=%s\n", name, b.Addr, b.User, b.Password, name)
+		}
+		c.Nodes[name] = n
+		hosts = append(hosts, n.Host)
+	}
+	for _, name := range spec.Nodes {
+		n := c.Nodes[name]
 		Must(t, os.WriteFile(filepath.Join(n.Dir, "haresources"), []byte(spec.Haresources), 0o644))
-		Must(t, os.WriteFile(filepath.Join(n.Dir, "lubdub.cf"), []byte("monitor_interval 500ms\nstart_timeout 5s\nstop_timeout 5s\n"+strings.Join(spec.LubdubCf, "")), 0o644))
+		Must(t, os.WriteFile(filepath.Join(n.Dir, "lubdub.cf"), []byte(lubdubCf), 0o600)) // it may hold passwords
 		Must(t, os.MkdirAll(filepath.Join(n.Dir, "resource.d"), 0o755))
 		Must(t, os.WriteFile(filepath.Join(n.Dir, "resource.d", "websrv"), Websrv, 0o755))
 		if name == "node1" {
@@ -114,8 +143,6 @@ func HASetup(t *testing.T, spec HASpec) *HACluster {
 		if spec.Prepare != nil {
 			spec.Prepare(n)
 		}
-		c.Nodes[name] = n
-		hosts = append(hosts, n.Host)
 	}
 	c.Client = AddHost(t, l, "client", 100, "br0")
 	if spec.CheckVIP {
@@ -128,6 +155,9 @@ func HASetup(t *testing.T, spec HASpec) *HACluster {
 	}
 	for _, name := range spec.Nodes {
 		c.Nodes[name].Start(t)
+		if spec.Fence {
+			Must(t, c.BMCs[name].Guard(c.Nodes[name].Proc.Pid()))
+		}
 	}
 	p, err := c.Client.Start("probe.log", Bin, "probe", "--interval", "20ms", "--timeout", "300ms", "http://"+VIP+"/")
 	Must(t, err)

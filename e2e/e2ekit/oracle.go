@@ -147,6 +147,9 @@ func (o *Oracle) run() {
 func (o *Oracle) sample() {
 	var seen [2][]bool
 	var errs []string
+	// down: the interface holding the VIP has no carrier (the link cut
+	// by a test, or by a simulated BMC's power-off): nobody reaches it.
+	down := make([]bool, len(o.nodes))
 	for round := range seen {
 		seen[round] = make([]bool, len(o.nodes))
 		for i, h := range o.nodes {
@@ -157,6 +160,9 @@ func (o *Oracle) sample() {
 			for _, a := range addrs {
 				if a.IP.Equal(o.vip) {
 					seen[round][i] = true
+					if l, err := h.LinkByIndex(a.LinkIndex); err == nil && l.Attrs().OperState != netlink.OperUp && l.Attrs().OperState != netlink.OperUnknown {
+						down[i] = true
+					}
 				}
 			}
 		}
@@ -185,8 +191,8 @@ func (o *Oracle) sample() {
 		}
 	}
 	o.mu.Lock()
-	for _, name := range o.names {
-		if o.cut[name] {
+	for i, name := range o.names {
+		if o.cut[name] || down[i] {
 			s.Cut = append(s.Cut, name)
 		}
 	}

@@ -1,6 +1,7 @@
 package faults
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"hash/fnv"
@@ -175,6 +176,41 @@ var scenarios = []scenario{
 			x.hold(3*time.Second, func() { x.signal("node1", syscall.SIGSTOP) }, func() { x.signal("node1", syscall.SIGCONT) })
 		},
 		noDouble: true, noOutage: true, maxMoves: 0, converge: time.Second,
+	},
+	{
+		name: "partition+fence",
+		why:  "as partition, with fencing (a simulated BMC per node, fence_ipmilan): node1, which holds the group, fences node2 at once; node2, which holds nothing, waits fence_delay and is shot first; it never takes the VIP, so never two owners and the client is never unanswered; node2 stays off",
+		spec: func(x *run) e2ekit.HASpec { return e2ekit.HASpec{Fence: true} },
+		inject: func(x *run) {
+			n := x.node("node1")
+			x.hold(3*time.Second, func() { n.DropHeartbeats(x.t, true) }, func() { n.DropHeartbeats(x.t, false) })
+		},
+		noDouble: true, noOutage: true, maxMoves: 0, converge: time.Second,
+		check: func(x *run, r Record, f Figures) {
+			if n := len(x.c.BMCs["node1"].Events()); n != 0 {
+				x.t.Errorf("node1 was shot (%d power events): the node that holds the group must win", n)
+			}
+		},
+	},
+	{
+		name:  "pause+fence",
+		why:   "as pause, with fencing: node2 fences the silent node1 through fence_ipmilan before it takes anything over (the fence, once begun, ends even though node1 resumes meanwhile), then takes the VIP: never two owners; the client is unanswered from node1's power-off to node2's start",
+		spec:  func(x *run) e2ekit.HASpec { return e2ekit.HASpec{Fence: true} },
+		owner: "node2",
+		inject: func(x *run) {
+			x.hold(3*time.Second, func() { x.signal("node1", syscall.SIGSTOP) }, func() {
+				// Fenced meanwhile, the daemon may be gone already.
+				if err := x.node("node1").Proc.Signal(syscall.SIGCONT); err != nil && !errors.Is(err, os.ErrProcessDone) {
+					x.t.Fatal(err)
+				}
+			})
+		},
+		noDouble: true, maxMoves: -1, converge: 30 * time.Second,
+		check: func(x *run, r Record, f Figures) {
+			if n := len(x.c.BMCs["node2"].Events()); n != 0 {
+				x.t.Errorf("node2 was shot (%d power events)", n)
+			}
+		},
 	},
 	{
 		name: "loss",
