@@ -153,6 +153,9 @@ func HASetup(t *testing.T, spec HASpec) *HACluster {
 		t.Cleanup(o.Stop)
 		c.Watch = o
 	}
+	if spec.Fence {
+		c.Watch.SetCarrierCut(true) // a fenced node's link is cut by its BMC
+	}
 	for _, name := range spec.Nodes {
 		c.Nodes[name].Start(t)
 		if spec.Fence {

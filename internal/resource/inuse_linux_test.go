@@ -1,7 +1,10 @@
 package resource
 
 import (
+	"fmt"
 	"net/netip"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -18,16 +21,20 @@ func TestAddrInUse(t *testing.T) {
 		// The peer in a namespace of its own (inside this test's private
 		// mount namespace: it goes with the test): Linux ignores an ARP
 		// request whose sender address is one of its own.
-		ipOut(t, "netns", "add", "peer")
+		// ip netns add makes a file under /run/netns, which is not a mount
+		// of this test's own: a name of this run, removed at the end.
+		peer := fmt.Sprintf("lubdub-inuse-%d", os.Getpid())
+		ipOut(t, "netns", "add", peer)
+		t.Cleanup(func() { exec.Command("ip", "netns", "del", peer).Run() })
 		ipOut(t, "link", "add", "eth0", "type", "veth", "peer", "name", "peer0")
-		ipOut(t, "link", "set", "peer0", "netns", "peer")
+		ipOut(t, "link", "set", "peer0", "netns", peer)
 		ipOut(t, "addr", "add", "198.18.0.1/24", "brd", "+", "dev", "eth0")
 		ipOut(t, "addr", "add", "198.18.0.30/24", "brd", "+", "dev", "eth0")
 		ipOut(t, "link", "set", "eth0", "up")
-		ipOut(t, "-n", "peer", "addr", "add", "198.18.0.2/24", "brd", "+", "dev", "peer0")
-		ipOut(t, "-n", "peer", "addr", "add", "198.18.0.20/24", "brd", "+", "dev", "peer0")
-		ipOut(t, "-n", "peer", "link", "set", "peer0", "up")
-		peerMAC := strings.Fields(ipOut(t, "-n", "peer", "-o", "link", "show", "peer0"))
+		ipOut(t, "-n", peer, "addr", "add", "198.18.0.2/24", "brd", "+", "dev", "peer0")
+		ipOut(t, "-n", peer, "addr", "add", "198.18.0.20/24", "brd", "+", "dev", "peer0")
+		ipOut(t, "-n", peer, "link", "set", "peer0", "up")
+		peerMAC := strings.Fields(ipOut(t, "-n", peer, "-o", "link", "show", "peer0"))
 		var want string
 		for i, f := range peerMAC {
 			if f == "link/ether" && i+1 < len(peerMAC) {
