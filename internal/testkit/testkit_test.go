@@ -117,8 +117,10 @@ func TestIsolatedLeavesNothing(t *testing.T) {
 				t.Fatalf("the helper did not get to make anything: %v\n%s", err, out.String())
 			}
 			// The kernel ends a PID namespace's processes as its first one
-			// ends; give it a moment after the process we waited for.
-			deadline := time.Now().Add(5 * time.Second)
+			// ends, asynchronously; give it a moment after the process we
+			// waited for (over 5 s once on a loaded CI machine: a process
+			// still exiting is not one left behind).
+			deadline := time.Now().Add(15 * time.Second)
 			for {
 				left := leftovers(string(b), filepath.Join(dir, "mnt"))
 				if len(left) == 0 {
