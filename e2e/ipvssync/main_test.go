@@ -8,11 +8,8 @@ package ipvssync
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"os"
 	"testing"
-	"time"
 
 	"github.com/lubdub/lubdub/internal/lab/vm"
 	"github.com/lubdub/lubdub/internal/lab/vm/lvsvm"
@@ -24,29 +21,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
-	if os.Geteuid() != 0 {
-		skipWhy = "the IPVS tests need root (the kernel package is fetched with apt)"
-		return m.Run()
-	}
-	dir, err := os.MkdirTemp("", "lubdub-ipvssync-vm")
-	if err != nil {
-		fmt.Println(err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	image, err = lvsvm.Build(ctx, dir, "../../cmd/lubdub")
-	switch {
-	case errors.Is(err, vm.ErrUnavailable):
-		skipWhy = err.Error()
-	case err != nil:
-		fmt.Println("building the VM image:", err)
-		return 1
-	}
-	return m.Run()
+	os.Exit(vm.TestMain(m, "IPVS sync", func(ctx context.Context, dir string) (*vm.Image, error) {
+		return lvsvm.Build(ctx, dir, "../../cmd/lubdub")
+	}, &image, &skipWhy))
 }

@@ -10,11 +10,7 @@ package watchdog
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -29,41 +25,18 @@ var (
 	skipWhy string
 )
 
-func TestMain(m *testing.M) { os.Exit(run(m)) }
-
-func run(m *testing.M) int {
-	if os.Geteuid() != 0 {
-		skipWhy = "the watchdog tests need root (the kernel package is fetched with apt)"
-		return m.Run()
-	}
-	dir, err := os.MkdirTemp("", "lubdub-watchdog-vm")
-	if err != nil {
-		fmt.Println(err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	bin := filepath.Join(dir, "lubdub")
-	build := exec.Command("go", "build", "-ldflags=-s -w", "-o", bin, "../../cmd/lubdub")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Printf("building a static lubdub: %v\n%s", err, out)
-		return 1
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	image, err = vm.New(ctx, dir, vm.Spec{
-		Modules:  []string{"softdog", "veth", "bridge"},
-		Programs: []string{"/usr/bin/ip"},
-		Files:    []vm.File{{Guest: "/usr/sbin/lubdub", Host: bin, Mode: 0o755}},
-	})
-	switch {
-	case errors.Is(err, vm.ErrUnavailable):
-		skipWhy = err.Error()
-	case err != nil:
-		fmt.Println("building the VM image:", err)
-		return 1
-	}
-	return m.Run()
+func TestMain(m *testing.M) {
+	os.Exit(vm.TestMain(m, "watchdog", func(ctx context.Context, dir string) (*vm.Image, error) {
+		bin, err := vm.BuildStatic(ctx, dir, "lubdub", "../../cmd/lubdub")
+		if err != nil {
+			return nil, err
+		}
+		return vm.New(ctx, dir, vm.Spec{
+			Modules:  []string{"softdog", "veth", "bridge"},
+			Programs: []string{"/usr/bin/ip"},
+			Files:    []vm.File{{Guest: "/usr/sbin/lubdub", Host: bin, Mode: 0o755}},
+		})
+	}, &image, &skipWhy))
 }
 
 // Timings of the clusters in the guest: Heartbeat's rule sets the

@@ -9,10 +9,6 @@ package lvsvm
 
 import (
 	"context"
-	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -32,11 +28,9 @@ func Build(ctx context.Context, dir, mainPkg string) (*vm.Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	bin := filepath.Join(dir, "lubdub")
-	build := exec.CommandContext(ctx, "go", "build", "-ldflags=-s -w", "-o", bin, mainPkg)
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("building a static lubdub: %v\n%s", err, out)
+	bin, err := vm.BuildStatic(ctx, dir, "lubdub", mainPkg)
+	if err != nil {
+		return nil, err
 	}
 	spec := vm.Spec{
 		Modules:  []string{"ip_vs", "nf_conntrack", "veth", "bridge", "ipip", "softdog", "nf_tables"},
