@@ -257,32 +257,42 @@ complete -F _lubdub lubdub %s
 `, strings.Join(linkNames, " "))
 }
 
-// writeBashClStatus completes cl_status: a sub-command first, then its
-// options and arguments in order.
+// writeBashClStatus completes cl_status in bash: a sub-command first,
+// then its options and arguments in order.
 func writeBashClStatus(w io.Writer, s complSpec) {
+	writeClStatus(w, s, clShell{words: "_lubdub_words", end: "n - 1", localArgs: "local -a args=()", word: `"${_lubdub_words[i]}"`, cur: "$_lubdub_cur", count: "${#args[@]}"})
+}
+
+// clShell names what the cl_status completion reads, in bash's or zsh's
+// terms: the words array, the loop's end, the args declaration, one word
+// as appended, the word under the cursor and the count of args.
+type clShell struct{ words, end, localArgs, word, cur, count string }
+
+// writeClStatus writes the cl_status case of the completion function.
+func writeClStatus(w io.Writer, s complSpec, sh clShell) {
 	var subs []string
 	for _, c := range s.cl {
 		subs = append(subs, c.Name)
 	}
-	fmt.Fprintf(w, `            local -a args=()
+	fmt.Fprintf(w, `            %s
             local i sub=""
-            for ((i = first; i < n - 1; i++)); do
-                case ${_lubdub_words[i]} in
+            for ((i = first; i < %s; i++)); do
+                case ${%s[i]} in
                     --socket) ((i++)) ;;
                     -*) ;;
-                    *) if [[ -z $sub ]]; then sub=${_lubdub_words[i]}; else args+=("${_lubdub_words[i]}"); fi ;;
+                    *) if [[ -z $sub ]]; then sub=${%s[i]}; else args+=(%s); fi ;;
                 esac
             done
             if [[ -z $sub ]]; then _lubdub_add '' %s --socket; return; fi
             case $sub in
-`, shellWords(subs))
+`, sh.localArgs, sh.end, sh.words, sh.words, sh.word, shellWords(subs))
 	for _, c := range s.cl {
 		fmt.Fprintf(w, "                %s)\n", c.Name)
 		if len(c.Options) > 0 {
-			fmt.Fprintf(w, "                    [[ $_lubdub_cur == -* ]] && { _lubdub_add '' %s; return; }\n", shellWords(c.Options))
+			fmt.Fprintf(w, "                    [[ %s == -* ]] && { _lubdub_add '' %s; return; }\n", sh.cur, shellWords(c.Options))
 		}
 		if len(c.Args) > 0 {
-			fmt.Fprintf(w, "                    case ${#args[@]} in\n")
+			fmt.Fprintf(w, "                    case %s in\n", sh.count)
 			for i, k := range c.Args {
 				fmt.Fprintf(w, "                        %d) _lubdub_add '%s' ;;\n", i, k)
 			}
@@ -369,37 +379,7 @@ _lubdub() {
 			fmt.Fprintf(w, "            esac\n")
 		}
 		if s.cl != nil {
-			var subs []string
-			for _, c := range s.cl {
-				subs = append(subs, c.Name)
-			}
-			fmt.Fprintf(w, `            local -a args
-            local i sub=""
-            for ((i = first; i < CURRENT; i++)); do
-                case ${words[i]} in
-                    --socket) ((i++)) ;;
-                    -*) ;;
-                    *) if [[ -z $sub ]]; then sub=${words[i]}; else args+=(${words[i]}); fi ;;
-                esac
-            done
-            if [[ -z $sub ]]; then _lubdub_add '' %s --socket; return; fi
-            case $sub in
-`, shellWords(subs))
-			for _, c := range s.cl {
-				fmt.Fprintf(w, "                %s)\n", c.Name)
-				if len(c.Options) > 0 {
-					fmt.Fprintf(w, "                    [[ $cur == -* ]] && { _lubdub_add '' %s; return; }\n", shellWords(c.Options))
-				}
-				if len(c.Args) > 0 {
-					fmt.Fprintf(w, "                    case $#args in\n")
-					for i, k := range c.Args {
-						fmt.Fprintf(w, "                        %d) _lubdub_add '%s' ;;\n", i, k)
-					}
-					fmt.Fprintf(w, "                    esac\n")
-				}
-				fmt.Fprintf(w, "                    ;;\n")
-			}
-			fmt.Fprintf(w, "            esac ;;\n")
+			writeClStatus(w, s, clShell{words: "words", end: "CURRENT", localArgs: "local -a args", word: "${words[i]}", cur: "$cur", count: "$#args"})
 			continue
 		}
 		fmt.Fprintf(w, "            [[ $cur == -* ]] && { _lubdub_add '' %s; return; }\n", shellWords(s.options))
