@@ -53,6 +53,9 @@ func (h *Host) PrepareHeartbeat(name string, files map[string]string) (*Heartbea
 			return nil, fmt.Errorf("copying %s: %v: %s", src, err, out)
 		}
 	}
+	if err := atomicClusterMsg(filepath.Join(w, "etc", "shellfuncs")); err != nil {
+		return nil, err
+	}
 	files["nodeinfo"] = name + "\n"
 	files["ha.cf"] = "logfile " + filepath.Join(w, "ha-log") + "\n" + files["ha.cf"]
 	for f, body := range files {
@@ -68,6 +71,37 @@ func (h *Host) PrepareHeartbeat(name string, files map[string]string) (*Heartbea
 		return nil, err
 	}
 	return &Heartbeat{Host: h, Work: w}, nil
+}
+
+// clusterMsgPipe is Heartbeat 3.0.6's ha_clustermsg (shellfuncs), which its
+// scripts (req_resource, hb_takeover, hb_standby, mach_down) use to hand a
+// message to the daemon through its FIFO.
+const clusterMsgPipe = "\t(echo \">>>\"; cat -; echo \"<<<\")\t| cat - >> $HA_FIFO\n"
+
+// clusterMsgWrite is the same message in one write(2).
+const clusterMsgWrite = "\t_m=$(cat -)\n\tprintf '>>>\\n%s\\n<<<\\n' \"$_m\" >> $HA_FIFO\n"
+
+// atomicClusterMsg makes the lab's copy of shellfuncs write a cluster
+// message to Heartbeat's FIFO in one write. Heartbeat's FIFO reader gives a
+// message one second (fifo_child: setmsalarm(1000) around msgfromstream);
+// the pipeline writes ">>>" as soon as its subshell has echoed it, and on a
+// loaded machine the rest can come more than a second later: the reader
+// then logs "msg2string: Message with zero fields" and the message is lost
+// (seen in CI: req_resource's ip-request, after which a Heartbeat pair never
+// started its group). The test is of the daemons, not of that race.
+func atomicClusterMsg(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	s := string(b)
+	if strings.Contains(s, clusterMsgWrite) {
+		return nil
+	}
+	if !strings.Contains(s, clusterMsgPipe) {
+		return fmt.Errorf("%s: Heartbeat's ha_clustermsg is not the one the lab knows (3.0.6); look at it before patching", path)
+	}
+	return os.WriteFile(path, []byte(strings.Replace(s, clusterMsgPipe, clusterMsgWrite, 1)), 0o644)
 }
 
 // Start runs Heartbeat in the foreground (it makes its own session).
