@@ -109,14 +109,7 @@ func runLVS(env *Env, dp datapath.DataPath, c *lvs.Command, names lvs.Names, std
 	}
 	switch c.Op {
 	case lvs.OpStartDaemon, lvs.OpStopDaemon:
-		sy, ok := dp.(datapath.Syncer)
-		if !ok {
-			return fmt.Errorf("%s: %w", c.Op, datapath.ErrNoSyncDaemon)
-		}
-		if c.Op == lvs.OpStartDaemon {
-			return sy.StartDaemon(c.Daemon)
-		}
-		return sy.StopDaemon(c.Daemon.State)
+		return runDaemonCommand(dp, c)
 	case lvs.OpList:
 		if c.Connections {
 			return listConns(env, dp)
@@ -199,9 +192,19 @@ func runLVS(env *Env, dp datapath.DataPath, c *lvs.Command, names lvs.Names, std
 	}
 	defer unlock()
 	cmds := []*lvs.Command{c}
+	var daemons []*lvs.Command
 	if c.Op == lvs.OpRestore {
 		if cmds, err = lvs.RestoreNames(stdin, names); err != nil {
 			return fmt.Errorf("-R: %w", err)
+		}
+		// The table's lines are one transaction; the sync daemons'
+		// lines, which ipvsadm -R runs too, follow in their order once
+		// the table is in.
+		cmds, daemons = splitDaemonic(cmds)
+		if len(daemons) > 0 {
+			if _, ok := dp.(datapath.Syncer); !ok {
+				return fmt.Errorf("-R: %s: %w", daemons[0].Op, datapath.ErrNoSyncDaemon)
+			}
 		}
 		only = nil
 	}
@@ -218,7 +221,40 @@ func runLVS(env *Env, dp datapath.DataPath, c *lvs.Command, names lvs.Names, std
 			return err
 		}
 	}
-	return dp.Sync(old, t)
+	if err := dp.Sync(old, t); err != nil {
+		return err
+	}
+	for _, d := range daemons {
+		if err := runDaemonCommand(dp, d); err != nil {
+			return fmt.Errorf("-R: %w", err)
+		}
+	}
+	return nil
+}
+
+// splitDaemonic separates the sync daemons' commands from the table's.
+func splitDaemonic(cmds []*lvs.Command) (table, daemons []*lvs.Command) {
+	for _, c := range cmds {
+		if c.Daemonic() {
+			daemons = append(daemons, c)
+		} else {
+			table = append(table, c)
+		}
+	}
+	return table, daemons
+}
+
+// runDaemonCommand is --start-daemon or --stop-daemon on the data path's
+// sync daemons (IPVS's; nftables has none: conntrackd syncs there).
+func runDaemonCommand(dp datapath.DataPath, c *lvs.Command) error {
+	sy, ok := dp.(datapath.Syncer)
+	if !ok {
+		return fmt.Errorf("%s: %w", c.Op, datapath.ErrNoSyncDaemon)
+	}
+	if c.Op == lvs.OpStartDaemon {
+		return sy.StartDaemon(c.Daemon)
+	}
+	return sy.StopDaemon(c.Daemon.State)
 }
 
 // showLocal lists a NATed real server that is an address of this

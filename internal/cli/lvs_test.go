@@ -65,3 +65,51 @@ func TestLVSDaemonsNeedIPVS(t *testing.T) {
 		t.Errorf("-L --daemon: %q %v", out, err)
 	}
 }
+
+// syncMem is the in-memory table with sync daemons that record what they
+// were told, for -R's daemon lines.
+type syncMem struct {
+	datapath.Mem
+	did []string
+}
+
+func (m *syncMem) StartDaemon(d lvs.SyncDaemon) error {
+	m.did = append(m.did, "start "+d.State+" "+d.Interface)
+	return nil
+}
+func (m *syncMem) StopDaemon(state string) error {
+	m.did = append(m.did, "stop "+state)
+	return nil
+}
+func (m *syncMem) Daemons() ([]lvs.SyncDaemon, error) { return nil, nil }
+
+// ipvsadm -R runs --start-daemon and --stop-daemon lines as well as the
+// table's: lubdub puts the table in (one transaction), then runs the
+// daemons' lines in their order; a data path without daemons refuses
+// the whole restore before changing anything.
+func TestLVSRestoreRunsDaemonLines(t *testing.T) {
+	in := "--start-daemon master --mcast-interface eth1\n-A -t 198.18.0.10:80 -s rr\n--stop-daemon backup\n-a -t 198.18.0.10:80 -r 198.18.1.2 -m\n"
+	lvsLock = func() (func(), error) { return func() {}, nil }
+	t.Cleanup(func() { lvsLock = datapath.Lock })
+	c, err := lvs.Parse([]string{"-R"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sm := &syncMem{}
+	if err := runLVS(&Env{Stdout: &bytes.Buffer{}, Stderr: &bytes.Buffer{}}, sm, c, nil, strings.NewReader(in)); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.Join(sm.did, "; "), "start master eth1; stop backup"; got != want {
+		t.Errorf("daemon lines ran as %q, want %q", got, want)
+	}
+	if sm.Syncs != 1 || len(sm.Table.Services) != 1 || len(sm.Table.Services[0].Dests) != 1 {
+		t.Errorf("table: %d transactions, %v; want the service and its real server in one", sm.Syncs, sm.Table.Services)
+	}
+	dp := &datapath.Mem{}
+	if _, err := lvsRun(t, dp, in, "-R"); !errors.Is(err, datapath.ErrNoSyncDaemon) {
+		t.Errorf("-R with daemon lines on a path without daemons: %v, want ErrNoSyncDaemon", err)
+	}
+	if dp.Syncs != 0 {
+		t.Errorf("the refused restore changed the table (%d transactions)", dp.Syncs)
+	}
+}

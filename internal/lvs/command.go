@@ -132,6 +132,9 @@ func ParseNames(args []string, names Names) (*Command, error) {
 		return nil
 	}
 	args = splitLongValues(args)
+	if err := commandFirst(args); err != nil {
+		return nil, err
+	}
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		if v, ok := longOpts[a]; ok {
@@ -327,6 +330,48 @@ func ParseNames(args []string, names Names) (*Command, error) {
 	return c, c.check()
 }
 
+// Daemonic reports whether the command is one of the sync daemons' rather
+// than the table's.
+func (c *Command) Daemonic() bool { return c.Op == OpStartDaemon || c.Op == OpStopDaemon }
+
+// commandFirst refuses a command line whose first option is one of
+// ipvsadm's options rather than a command (-n -L): ipvsadm's
+// parse_options takes the first option popt returns as the command and
+// exits 255 through tryhelp_exit when it is not one. An unknown first
+// option is left to the option loop, which names it.
+func commandFirst(args []string) error {
+	for _, a := range args {
+		if len(a) < 2 || a[0] != '-' {
+			continue
+		}
+		if v, ok := longOpts[a]; ok {
+			a = v
+		}
+		if strings.HasPrefix(a, "--") {
+			switch {
+			case a == "--start-daemon" || a == "--stop-daemon" || a == "--version" || a == "--set":
+				return nil
+			case valueOpts[a] || a == "--stats" || a == "--rate" || a == "--exact" || a == "--daemon" || a == "--tun-type":
+				return notFirst(a)
+			}
+			return nil
+		}
+		if strings.ContainsRune("AEDCaedLlZSRhv", rune(a[1])) {
+			return nil
+		}
+		if _, ok := optNames[a[1]]; ok {
+			return notFirst(a[:2])
+		}
+		return nil
+	}
+	return nil
+}
+
+// notFirst is ipvsadm's tryhelp_exit line, then which option came first.
+func notFirst(opt string) error {
+	return &UsageError{Msg: fmt.Sprintf("Try `ipvsadm -h' or 'ipvsadm --help' for more information. %s: the command comes first (-L -n, not -n -L)", opt), Code: 255}
+}
+
 // valueOpts are the long options that take a value, which popt also
 // takes as --option=value.
 var valueOpts = map[string]bool{"--tcp-service": true, "--udp-service": true, "--fwmark-service": true, "--scheduler": true,
@@ -497,7 +542,8 @@ func isDigits(s string) bool {
 }
 
 // Restore reads ipvsadm -S -n lines (as -R does) into commands; errors
-// name the line.
+// name the line. Besides the table's commands it takes --start-daemon and
+// --stop-daemon lines, which ipvsadm -R runs too (Command.Daemonic).
 func Restore(r io.Reader) ([]*Command, error) { return RestoreNames(r, nil) }
 
 // RestoreNames reads ipvsadm -S lines, names resolved with names as -R
@@ -516,7 +562,8 @@ func RestoreNames(r io.Reader, names Names) ([]*Command, error) {
 			return nil, fmt.Errorf("line %d: %w", n, err)
 		}
 		switch c.Op {
-		case OpAddService, OpEditService, OpDeleteService, OpClear, OpAddDest, OpEditDest, OpDeleteDest, OpZero:
+		case OpAddService, OpEditService, OpDeleteService, OpClear, OpAddDest, OpEditDest, OpDeleteDest, OpZero,
+			OpStartDaemon, OpStopDaemon:
 		default:
 			return nil, fmt.Errorf("line %d: %s cannot be restored", n, c.Op)
 		}

@@ -107,3 +107,38 @@ func TestRestoreLines(t *testing.T) {
 		t.Errorf("a usage error in -R input: %v, want it kept as a usage error", err)
 	}
 }
+
+// ipvsadm takes its first option as the command and refuses, exit 255,
+// a line that starts with another option; a command first takes the
+// options in any order after it.
+func TestCommandComesFirst(t *testing.T) {
+	for _, line := range []string{"-n -L", "--numeric --list", "-t 198.18.0.10:80 -A -s rr", "--stats -L", "-nL", "--mcast-interface=eth1 --start-daemon master"} {
+		_, err := Parse(strings.Fields(line))
+		var ue *UsageError
+		if !errors.As(err, &ue) || ue.ExitCode() != 255 || !strings.Contains(err.Error(), "the command comes first") {
+			t.Errorf("%q: %v, want the command-first refusal with exit 255", line, err)
+		}
+	}
+	for _, line := range []string{"-L -n", "-Ln", "--list --numeric", "-A -s rr -t 198.18.0.10:80", "--start-daemon master --mcast-interface=eth1", "--version", "-h"} {
+		if _, err := Parse(strings.Fields(line)); err != nil {
+			t.Errorf("%q: %v", line, err)
+		}
+	}
+}
+
+// -R takes the sync daemons' lines, which ipvsadm -R runs, and the model
+// leaves them to the data path.
+func TestRestoreDaemonLines(t *testing.T) {
+	cmds, err := Restore(strings.NewReader("--start-daemon backup --syncid 3\n-A -t 198.18.0.10:80 -s rr\n--stop-daemon master\n"))
+	if err != nil || len(cmds) != 3 {
+		t.Fatalf("restore: %d commands, %v", len(cmds), err)
+	}
+	for i, want := range []bool{true, false, true} {
+		if cmds[i].Daemonic() != want {
+			t.Errorf("line %d (%s): Daemonic %v, want %v", i+1, cmds[i].Op, cmds[i].Daemonic(), want)
+		}
+	}
+	if cmds[0].Daemon.SyncID != 3 || cmds[0].Daemon.State != Backup {
+		t.Errorf("--start-daemon line read as %+v", cmds[0].Daemon)
+	}
+}
