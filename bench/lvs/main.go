@@ -5,8 +5,11 @@
 //     to nginx real servers: straight to one real server (routed through
 //     the director, which only forwards), through the VIP with one real
 //     server (the director's cost), with two (the gain), and through
-//     haproxy in TCP mode on the same director with one and two, each
-//     with keep-alive connections and with a new connection per request;
+//     haproxy in TCP mode on the same director with one and two, and
+//     through the VIP with conntrackd on the director syncing every
+//     connection to a backup director's conntrackd (the cost of
+//     connection sync), each with keep-alive connections and with a new
+//     connection per request;
 //
 //   - the time rule changes take with 1, 100 and 1,000 virtual services in
 //     the kernel: a real server added, re-weighted and removed, and a
@@ -94,6 +97,7 @@ type bench struct {
 	dir    string
 	client *lab.Host
 	dirh   *lab.Host
+	backup *lab.Host // a backup director, on the sync link only
 	rs     []*lab.Host
 }
 
@@ -137,6 +141,7 @@ func run(duration time.Duration, conns, rounds int, only string) (err error) {
 		name  string
 		url   string
 		setup func() error
+		check func() error // after the runs, that the path did what it is named for
 	}
 	lvsSetup := func(n int) func() error {
 		return func() error {
@@ -176,12 +181,67 @@ func run(duration time.Duration, conns, rounds int, only string) (err error) {
 			return waitHTTP(b.client, "http://"+vip+"/")
 		}
 	}
+	// conntrackd on the director syncing to the backup's, as a pair of
+	// directors with connection sync runs (FTFW over UDP): what keeping
+	// the backup's copy of every balanced connection costs.
+	var syncd []*lab.Proc
+	syncSetup := func() error {
+		if err := lvsSetup(1)(); err != nil {
+			return err
+		}
+		for _, s := range []struct {
+			h           *lab.Host
+			local, peer string
+			iface       string
+		}{{b.backup, "198.18.2.2", "198.18.2.1", "eth0"}, {b.dirh, "198.18.2.1", "198.18.2.2", "eth2"}} {
+			d := filepath.Join(b.dir, s.h.Name+"-conntrackd")
+			if err := os.MkdirAll(d, 0o755); err != nil {
+				return err
+			}
+			conf := filepath.Join(d, "conntrackd.conf")
+			if err := os.WriteFile(conf, []byte(conntrackdConf(s.local, s.peer, s.iface, d, "198.18.2.1", "198.18.2.2")), 0o600); err != nil {
+				return err
+			}
+			p, err := s.h.Start(s.h.Name+"-conntrackd.out", "conntrackd", "-C", conf)
+			if err != nil {
+				return err
+			}
+			syncd = append(syncd, p)
+			if !waitUntil(10*time.Second, func() bool { _, _, code := s.h.Output(5*time.Second, "conntrackd", "-C", conf, "-s"); return code == 0 }) {
+				return fmt.Errorf("conntrackd on %s did not answer on its socket:\n%s", s.h.Name, p.Output())
+			}
+		}
+		return nil
+	}
+	stopSyncd := func() {
+		for _, p := range syncd {
+			p.Signal(15)
+			p.Wait(10 * time.Second)
+		}
+		syncd = nil
+	}
+	defer stopSyncd()
+	// backupHolds checks that the backup's conntrackd received the
+	// connections (its external cache, conntrackd -e).
+	backupHolds := func() error {
+		conf := filepath.Join(b.dir, "backup-conntrackd", "conntrackd.conf")
+		out, errOut, code := b.backup.Output(30*time.Second, "conntrackd", "-C", conf, "-e")
+		if code != 0 || !strings.Contains(out, vip) {
+			return fmt.Errorf("the backup's conntrackd holds no connection to %s (exit %d): %.300s%s", vip, code, out, errOut)
+		}
+		return nil
+	}
 	paths := []path{
-		{"straight to one real server (director only routes)", "http://198.18.1.11/", func() error { return b.lubdubLVS("-C") }},
-		{"lubdub lvs (nftables), 1 real server", "http://" + vip + "/", lvsSetup(1)},
-		{"lubdub lvs (nftables), 2 real servers", "http://" + vip + "/", lvsSetup(2)},
-		{"haproxy 2.6 TCP mode, 1 real server", "http://" + vip + "/", haSetup(1)},
-		{"haproxy 2.6 TCP mode, 2 real servers", "http://" + vip + "/", haSetup(2)},
+		{"straight to one real server (director only routes)", "http://198.18.1.11/", func() error { return b.lubdubLVS("-C") }, nil},
+		{"lubdub lvs (nftables), 1 real server", "http://" + vip + "/", lvsSetup(1), nil},
+		{"lubdub lvs (nftables), 2 real servers", "http://" + vip + "/", lvsSetup(2), nil},
+		{"lubdub lvs (nftables) + conntrackd syncing to a backup, 1 real server", "http://" + vip + "/", syncSetup, backupHolds},
+		{"haproxy 2.6 TCP mode, 1 real server", "http://" + vip + "/", haSetup(1), nil},
+		{"haproxy 2.6 TCP mode, 2 real servers", "http://" + vip + "/", haSetup(2), nil},
+	}
+	if _, err := exec.LookPath("conntrackd"); err != nil {
+		fmt.Printf("(the conntrackd row is left out: conntrackd is not installed)\n\n")
+		paths = slices.DeleteFunc(paths, func(p path) bool { return strings.Contains(p.name, "conntrackd") })
 	}
 	// Rounds interleave the paths, so that a slow spell of the machine
 	// does not land on one path only.
@@ -214,6 +274,12 @@ func run(duration time.Duration, conns, rounds int, only string) (err error) {
 				return fmt.Errorf("%s: %w", p.name, err)
 			}
 			results[i].ka, results[i].nc = append(results[i].ka, ka), append(results[i].nc, nc)
+			if p.check != nil {
+				if err := p.check(); err != nil {
+					return fmt.Errorf("%s: %w", p.name, err)
+				}
+			}
+			stopSyncd()
 			if haproxy != nil {
 				haproxy.Signal(15)
 				haproxy.Wait(5 * time.Second)
@@ -274,7 +340,15 @@ func (b *bench) build() error {
 	if b.client, err = host("client", 100, "pub"); err != nil {
 		return err
 	}
-	if b.dirh, err = host("dir", 1, "pub", "priv"); err != nil {
+	// The sync link: conntrackd on the director sends its connections to
+	// a backup director's conntrackd there (the "+ conntrackd" path).
+	if err := l.Segment("sync", 2); err != nil {
+		return err
+	}
+	if b.dirh, err = host("dir", 1, "pub", "priv", "sync"); err != nil {
+		return err
+	}
+	if b.backup, err = host("backup", 2, "sync"); err != nil {
 		return err
 	}
 	if err := b.dirh.Sysctl("net.ipv4.ip_forward", "1"); err != nil {

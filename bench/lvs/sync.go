@@ -140,36 +140,7 @@ func nftCrash(dir, bin string, round int, sync bool) (time.Duration, bool, error
 			"haresources":   "dir1 " + group + "\n",
 			"lubdub.cf":     "lvs_datapath nftables\nmonitor_interval 1s\n",
 			"ldirectord.cf": "checkinterval=1\nchecktimeout=1\nquiescent=no\nvirtual=" + vip + ":7\n\treal=198.18.1.11:7 masq\n\treal=198.18.1.12:7 masq\n\tscheduler=rr\n\tprotocol=tcp\n\tchecktype=connect\n",
-			"conntrackd.conf": strings.ReplaceAll(fmt.Sprintf(`Sync {
-	Mode FTFW {
-	}
-	UDP {
-		IPv4_address 198.18.1.%d
-		IPv4_Destination_Address 198.18.1.%d
-		Port 3780
-		Interface eth1
-	}
-}
-General {
-	HashSize 8192
-	HashLimit 65535
-	LogFile DIR/conntrackd.log
-	Syslog off
-	LockFile DIR/conntrackd.lock
-	UNIX {
-		Path DIR/conntrackd.sock
-	}
-	Filter From Userspace {
-		Protocol Accept {
-			TCP
-		}
-		Address Ignore {
-			IPv4_address 198.18.1.1
-			IPv4_address 198.18.1.2
-		}
-	}
-}
-`, i+1, 2-i), "DIR", cdir),
+			"conntrackd.conf": conntrackdConf(fmt.Sprintf("198.18.1.%d", i+1), fmt.Sprintf("198.18.1.%d", 2-i), "eth1", cdir, "198.18.1.1", "198.18.1.2"),
 		}
 		if err := os.MkdirAll(cdir, 0o755); err != nil {
 			return 0, false, err
@@ -224,6 +195,44 @@ General {
 		return o[0], true, nil
 	}
 	return 0, false, nil
+}
+
+// conntrackdConf is a conntrackd.conf for one of two directors: FTFW over
+// UDP from local to peer on iface, its files under dir, TCP connections
+// only, none to or from the directors' own sync addresses (ignore).
+func conntrackdConf(local, peer, iface, dir string, ignore ...string) string {
+	var ign strings.Builder
+	for _, a := range ignore {
+		fmt.Fprintf(&ign, "\t\t\tIPv4_address %s\n", a)
+	}
+	return fmt.Sprintf(`Sync {
+	Mode FTFW {
+	}
+	UDP {
+		IPv4_address %[1]s
+		IPv4_Destination_Address %[2]s
+		Port 3780
+		Interface %[3]s
+	}
+}
+General {
+	HashSize 8192
+	HashLimit 65535
+	LogFile %[4]s/conntrackd.log
+	Syslog off
+	LockFile %[4]s/conntrackd.lock
+	UNIX {
+		Path %[4]s/conntrackd.sock
+	}
+	Filter From Userspace {
+		Protocol Accept {
+			TCP
+		}
+		Address Ignore {
+%[5]s		}
+	}
+}
+`, local, peer, iface, dir, ign.String())
 }
 
 func waitUntil(timeout time.Duration, cond func() bool) bool {
