@@ -135,11 +135,11 @@ func nftCrash(dir, bin string, round int, sync bool) (time.Duration, bool, error
 		}
 		cdir := filepath.Join(ldir, name+"-ha.d")
 		files := map[string]string{
-			"ha.cf":         "keepalive 100ms\ndeadtime 300ms\nwarntime 200ms\ninitdead 3\nbcast eth0 eth1\nauto_failback off\nnode dir1 dir2\n",
-			"authkeys":      "auth 1\n1 sha256 lubdub-bench-sync\n",
-			"haresources":   "dir1 " + group + "\n",
-			"lubdub.cf":     "lvs_datapath nftables\nmonitor_interval 1s\n",
-			"ldirectord.cf": "checkinterval=1\nchecktimeout=1\nquiescent=no\nvirtual=" + vip + ":7\n\treal=198.18.1.11:7 masq\n\treal=198.18.1.12:7 masq\n\tscheduler=rr\n\tprotocol=tcp\n\tchecktype=connect\n",
+			"ha.cf":           "keepalive 100ms\ndeadtime 300ms\nwarntime 200ms\ninitdead 3\nbcast eth0 eth1\nauto_failback off\nnode dir1 dir2\n",
+			"authkeys":        "auth 1\n1 sha256 lubdub-bench-sync\n",
+			"haresources":     "dir1 " + group + "\n",
+			"lubdub.cf":       "lvs_datapath nftables\nmonitor_interval 1s\n",
+			"ldirectord.cf":   "checkinterval=1\nchecktimeout=1\nquiescent=no\nvirtual=" + vip + ":7\n\treal=198.18.1.11:7 masq\n\treal=198.18.1.12:7 masq\n\tscheduler=rr\n\tprotocol=tcp\n\tchecktype=connect\n",
 			"conntrackd.conf": conntrackdConf(fmt.Sprintf("198.18.1.%d", i+1), fmt.Sprintf("198.18.1.%d", 2-i), "eth1", cdir, "198.18.1.1", "198.18.1.2"),
 		}
 		if err := os.MkdirAll(cdir, 0o755); err != nil {
