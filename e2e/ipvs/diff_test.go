@@ -274,8 +274,24 @@ ip addr add 198.18.5.1/24 brd + dev eth0
 		// lubdub lvs -R takes back what ipvsadm -S wrote.
 		fmt.Fprintf(&b, "run %d.restored sh -c 'ipvsadm -S -n >/tmp/s && lubdub lvs -C && lubdub lvs -R </tmp/s && ipvsadm -S -n'\n", i)
 	}
+	// -R with the sync daemons' lines among the table's, through both.
+	fmt.Fprintf(&b, "printf '%%s' %s >/tmp/r\n", shQuote(restoreDaemons))
+	for _, tool := range []string{"ipvsadm", "lubdub lvs"} {
+		b.WriteString("ipvsadm -C; ipvsadm --stop-daemon master 2>/dev/null; ipvsadm --stop-daemon backup 2>/dev/null\n")
+		fmt.Fprintf(&b, "run %s.rdaemons sh -c '%s -R </tmp/r; echo \"exit $?\"; ipvsadm -S -n; ipvsadm -L --daemon'\n", strings.Fields(tool)[0], tool)
+	}
+	b.WriteString("ipvsadm -C; ipvsadm --stop-daemon master 2>/dev/null; ipvsadm --stop-daemon backup 2>/dev/null\n")
 	return b.String()
 }
+
+// restoreDaemons is a -R input with sync daemon lines between the
+// table's: ipvsadm -R runs them all.
+const restoreDaemons = `--start-daemon master --mcast-interface eth0 --syncid 4
+-A -t 198.18.0.10:80 -s rr
+-a -t 198.18.0.10:80 -r 198.18.1.11:80 -m -w 1
+--start-daemon backup --mcast-interface eth1 --syncid 4
+--stop-daemon master
+`
 
 var helpTail = regexp.MustCompile(`(?s)\n.*`)
 
@@ -364,5 +380,8 @@ func TestDifferential(t *testing.T) {
 		if len(why) > 0 {
 			t.Errorf("sequence %s:\n%s--\n%s", q.Name, q, strings.Join(why, "\n"))
 		}
+	}
+	if a, b := s.OK(t, "ipvsadm.rdaemons"), s.OK(t, "lubdub.rdaemons"); a != b || !strings.Contains(a, "backup sync daemon") {
+		t.Errorf("-R with sync daemon lines:\n%s\nlubdub lvs -R gave\n%s\nipvsadm -R gave\n%s", restoreDaemons, b, a)
 	}
 }
