@@ -101,6 +101,15 @@ func TestChecksAgainstRealServers(t *testing.T) {
 				t.Errorf("%s: verdict up=%v (%v), ldirectord says up=%v", what, err == nil, err, want)
 			}
 		}
+		// down: the check fails, and its error (ldirectord's log line)
+		// says why.
+		down := func(what string, v *Virtual, addr, why string) {
+			t.Helper()
+			err := check(v, addr, 2*time.Second)
+			if err == nil || !strings.Contains(err.Error(), why) {
+				t.Errorf("%s: %v, want a failure saying %q", what, err, why)
+			}
+		}
 		up("connect to a listening port", connect, webAddr, true)
 		up("connect to a closed port", connect, closed, false)
 
@@ -112,7 +121,7 @@ func TestChecksAgainstRealServers(t *testing.T) {
 			return v
 		}
 		up("http 200, receive matches (virtualhost as Host)", http("http", "/index.html", `Test Page for www\.x\.y\.z`, "www.x.y.z"), webAddr, true)
-		up("http 200, receive does not match (Host is the real server)", http("http", "/index.html", `www\.x\.y\.z`, ""), webAddr, false)
+		down("http 200, receive does not match (Host is the real server)", http("http", "/index.html", `www\.x\.y\.z`, ""), webAddr, "200 OK, answer does not match")
 		up("http 200, no receive", http("http", "/", "", ""), webAddr, true)
 		up("http 201 (is_success)", http("http", "/created", "", ""), webAddr, true)
 		up("http 500, body matches receive", http("http", "/broken", "Test Page", ""), webAddr, false)
@@ -150,7 +159,9 @@ func TestChecksAgainstRealServers(t *testing.T) {
 		tcp.ReceiveRE = regexp.MustCompile(`banner.*OK`)
 		up("simpletcp, a pattern across lines (ldirectord matches line by line)", tcp, bannerAddr, false)
 		tcp.ReceiveRE = regexp.MustCompile(`-ERR`)
-		up("simpletcp, no line matches", tcp, bannerAddr, false)
+		down("simpletcp, no line matches", tcp, bannerAddr, `no line of the answer matches "-ERR" (last: "+OK you said hello\r\n")`)
+		greeting := &Virtual{CheckType: CheckNegotiate, Key: lvs.Key{Proto: "TCP"}, Service: "simpletcp", ReceiveRE: regexp.MustCompile(`^220 `)}
+		up("simpletcp, request=\"\": nothing sent, the greeting read", greeting, bannerAddr, true)
 		tcp.ReceiveRE = nil
 		up("simpletcp, no receive: any line", tcp, bannerAddr, true)
 		up("simpletcp, closed port", tcp, closed, false)
