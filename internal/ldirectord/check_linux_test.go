@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -176,13 +177,22 @@ func TestChecksAgainstRealServers(t *testing.T) {
 		up("ping the loopback", ping, "127.0.0.1:0", true)
 		ping.CheckTimeout = 0
 		up("ping with no checktimeout: ldirectord's default", ping, "127.0.0.1:0", true)
+		// 198.18.255.254 is on a link where nothing answers (a veth
+		// pair whose other end has no address), so the requests go out
+		// and no reply comes.
+		for _, c := range [][]string{{"link", "add", "silent0", "type", "veth", "peer", "name", "silent1"}, {"addr", "add", "198.18.255.1/24", "brd", "+", "dev", "silent0"},
+			{"link", "set", "silent0", "up"}, {"link", "set", "silent1", "up"}} {
+			if out, err := exec.Command("ip", c...).CombinedOutput(); err != nil {
+				t.Fatalf("ip %v: %v: %s", c, err, out)
+			}
+		}
 		ping.CheckTimeout = 200 * time.Millisecond
-		up("ping an address nobody has", ping, "198.18.255.254:0", false)
+		down("ping an address nobody has", ping, "198.18.255.254:0", "no reply (1 attempt(s) of 200ms)")
 		// checkcount attempts of checktimeout each, then down: not the
 		// whole time the caller allows.
 		ping.CheckCount = 2
 		start := time.Now()
-		up("ping, 2 attempts of 200 ms, nobody answers", ping, "198.18.255.254:0", false)
+		down("ping, 2 attempts of 200 ms, nobody answers", ping, "198.18.255.254:0", "no reply (2 attempt(s) of 200ms)")
 		if took := time.Since(start); took > 1500*time.Millisecond {
 			t.Errorf("2 ping attempts of 200 ms took %s", took)
 		}
