@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -173,7 +175,7 @@ func (c *Checker) apply(ctx context.Context, cfg *Config) error {
 	for _, k := range oldKeys {
 		if !known[k] {
 			removed++
-			c.log.Info(fmt.Sprintf("Purged virtual server (reload): %s", k))
+			c.log.Info(fmt.Sprintf("Purged virtual server (reload): %s", ldVirtual(k)))
 		}
 	}
 	if err := c.sync(oldKeys); err != nil {
@@ -341,11 +343,11 @@ func (c *Checker) round(ctx context.Context, now time.Time, only func(ID) bool, 
 		if ch {
 			changed = true
 			if was {
-				c.log.Warn(fmt.Sprintf("ldirectord: real server %s of %s failed its %s check: %v", r.id.Real, r.id.Virtual, r.mode, r.err))
+				c.log.Warn(fmt.Sprintf("ldirectord: real server %s of %s failed its %s check: %v", r.id.Real, ldVirtual(r.id.Virtual), r.mode, r.err))
 			}
 		} else if r.err != nil && was {
-			c.log.Info(fmt.Sprintf("Soft failure real server: %s (%s) failure %d/%d: %v",
-				r.id.Real, r.id.Virtual, c.health.fails[r.id], r.v.FailureCount, r.err))
+			c.log.Info(fmt.Sprintf("Soft failure real server: %s (%s) failure %d/%d",
+				r.id.Real, ldVirtualID(r.id.Virtual), c.health.fails[r.id], r.v.FailureCount), "err", r.err)
 		}
 	}
 	return changed
@@ -397,21 +399,34 @@ func (c *Checker) logChanges(old, s *lvs.Service) {
 		w, had := weight(old, *d)
 		switch {
 		case (!had || w == 0) && d.Weight > 0:
-			c.log.Info(fmt.Sprintf("Added real server: %s (%s) (Weight set to %d)", d.Addr, s.Key.Addr, d.Weight))
+			c.log.Info(fmt.Sprintf("Added real server: %s (%s) (Weight set to %d)", d.Addr, ldVirtual(s.Key), d.Weight))
 		case (!had || w > 0) && d.Weight == 0:
-			c.log.Info(fmt.Sprintf("Quiescent real server: %s (%s) (Weight set to 0)", d.Addr, s.Key.Addr))
+			c.log.Info(fmt.Sprintf("Quiescent real server: %s (%s) (Weight set to 0)", d.Addr, ldVirtual(s.Key)))
 		case had && w != d.Weight:
-			c.log.Info(fmt.Sprintf("Restored real server: %s (%s) (Weight set to %d)", d.Addr, s.Key.Addr, d.Weight))
+			c.log.Info(fmt.Sprintf("Restored real server: %s (%s) (Weight set to %d)", d.Addr, ldVirtual(s.Key), d.Weight))
 		}
 	}
 	if old != nil {
 		for _, d := range old.Dests {
 			if _, nd := s.Dest(d.Addr); nd == nil {
-				c.log.Info(fmt.Sprintf("Deleted real server: %s (%s)", d.Addr, s.Key.Addr))
+				c.log.Info(fmt.Sprintf("Deleted real server: %s (%s)", d.Addr, ldVirtual(s.Key)))
 			}
 		}
 	}
 }
+
+// ldVirtual is a virtual service as ldirectord's log lines name it
+// (get_virtual): ADDRESS:PORT, or the firewall mark.
+func ldVirtual(k lvs.Key) string {
+	if k.Proto == "FWM" {
+		return strconv.FormatUint(uint64(k.FWMark), 10)
+	}
+	return k.Addr.String()
+}
+
+// ldVirtualID is ldirectord's get_virtual_id_str: the protocol as
+// ldirectord.cf writes it, then ldVirtual (tcp:198.18.0.10:80, fwm:1).
+func ldVirtualID(k lvs.Key) string { return strings.ToLower(k.Proto) + ":" + ldVirtual(k) }
 
 // Config is the configuration in force (only for Run's goroutine, or
 // when Run is not running).

@@ -1,6 +1,7 @@
 package ldirectord
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -333,4 +334,98 @@ func TestQuietRoundsWriteNothing(t *testing.T) {
 	if got := dp.Table.Save(); strings.Contains(got, "198.18.1.11:81") {
 		t.Errorf("the failed server is still in the kernel:\n%s", got)
 	}
+}
+
+// ldirectord's log lines, which operators grep for: the real servers
+// added at start, a soft failure (under failurecount) and none for a
+// check that passes, the hard failure and its removal, and a reload's
+// additions, deletions, purged virtual service and summary.
+func TestLogLinesAsLdirectord(t *testing.T) {
+	var mu sync.Mutex
+	var buf bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&lockedWriter{mu: &mu, w: &buf}, &slog.HandlerOptions{ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+		if a.Key == slog.TimeKey {
+			return slog.Attr{}
+		}
+		return a
+	}}))
+	lines := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		s := buf.String()
+		buf.Reset()
+		return s
+	}
+	text := "checkinterval=1h\nfailurecount=2\nvirtual=198.18.0.10:80\n\treal=198.18.1.11:80 masq\n\treal=198.18.1.12:80 masq\n\tchecktype=connect\n" +
+		"virtual=198.18.0.10:81\n\treal=198.18.1.11:81 masq\n\tchecktype=connect\n"
+	var failing sync.Map
+	check := func(_ context.Context, _ *Virtual, r Real) error {
+		if _, ok := failing.Load(r.Addr.String()); ok {
+			return errors.New("connection refused")
+		}
+		return nil
+	}
+	ch := NewChecker(mustParse(t, text), &datapath.Mem{}, check, log)
+	ch.lock = noLock
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := ch.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	expect := func(step, got string, want, not []string) {
+		t.Helper()
+		for _, w := range want {
+			if !strings.Contains(got, w) {
+				t.Errorf("%s: no line with %q in\n%s", step, w, got)
+			}
+		}
+		for _, n := range not {
+			if strings.Contains(got, n) {
+				t.Errorf("%s: a line with %q in\n%s", step, n, got)
+			}
+		}
+	}
+	expect("start", lines(), []string{"Added real server: 198.18.1.11:80 (198.18.0.10:80) (Weight set to 1)",
+		"Added real server: 198.18.1.12:80 (198.18.0.10:80) (Weight set to 1)", "Added real server: 198.18.1.11:81 (198.18.0.10:81) (Weight set to 1)"}, nil)
+	clock := time.Now()
+	round := func() { // every service due (checkinterval is 1h)
+		clock = clock.Add(2 * time.Hour)
+		if ch.round(ctx, clock, nil, 0) {
+			if err := ch.sync(nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	round()
+	expect("all checks pass", lines(), nil, []string{"Soft failure", "Added", "Deleted"})
+	failing.Store("198.18.1.12:80", true)
+	round()
+	expect("first failure of 2", lines(), []string{`Soft failure real server: 198.18.1.12:80 (tcp:198.18.0.10:80) failure 1/2" err="connection refused"`}, []string{"Deleted"})
+	round()
+	expect("second failure", lines(), []string{"real server 198.18.1.12:80 of 198.18.0.10:80 failed its connect check: connection refused",
+		"Deleted real server: 198.18.1.12:80 (198.18.0.10:80)"}, []string{"Soft failure real server: 198.18.1.11"})
+
+	done := make(chan struct{})
+	go func() { ch.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	after := "checkinterval=1h\nfailurecount=2\nvirtual=198.18.0.10:80\n\treal=198.18.1.11:80 masq\n\treal=198.18.1.13:80 masq\n\tchecktype=connect\n" +
+		"virtual=198.18.0.10:82\n\treal=198.18.1.11:82 masq\n\tchecktype=connect\nvirtual=7\n\treal=198.18.1.14 masq\n\tchecktype=on\n"
+	if err := ch.Reload(ctx, mustParse(t, after)); err != nil {
+		t.Fatal(err)
+	}
+	expect("reload", lines(), []string{"Added real server: 198.18.1.13:80 (198.18.0.10:80) (Weight set to 1)",
+		"Added real server: 198.18.1.11:82 (198.18.0.10:82) (Weight set to 1)", "Purged virtual server (reload): 198.18.0.10:81",
+		"Added real server: 198.18.1.14:0 (7) (Weight set to 1)", "f.cf reloaded: 3 virtual services (2 added, 1 removed)"}, []string{"Added real server: 198.18.1.11:80"})
+}
+
+// lockedWriter serialises writes to w.
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
