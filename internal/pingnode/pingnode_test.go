@@ -142,3 +142,58 @@ func TestNeverAnswered(t *testing.T) {
 		t.Fatalf("at deadping: %v", ch)
 	}
 }
+
+// A reply counts only when it answers a request still outstanding: from
+// the address the request went to, with the request's token, once; a
+// made-up reply (lubdub's identifier and the fixed start of its payload,
+// without the token) and a replayed one are refused; the oldest requests
+// are forgotten past maxOutstanding.
+func TestEchoRepliesMustAnswerARequest(t *testing.T) {
+	var o outstanding
+	a, b := netip.MustParseAddr("198.18.0.254"), netip.MustParseAddr("198.18.0.253")
+	tok := func(n byte) (t [tokenLen]byte) {
+		for i := range t {
+			t[i] = n + byte(i)
+		}
+		return t
+	}
+	data := func(t [tokenLen]byte) []byte { return append(append([]byte{}, payloadMark...), t[:]...) }
+	o.add(1, a, tok(1))
+	o.add(2, b, tok(2))
+	for _, c := range []struct {
+		what string
+		seq  int
+		from netip.Addr
+		data []byte
+	}{
+		{"another request's token", 1, a, data(tok(2))},
+		{"from another address", 1, b, data(tok(1))},
+		{"the old fixed payload", 1, a, []byte("lubdub ping node")},
+		{"the mark without a token", 1, a, payloadMark},
+		{"the token with a byte more", 1, a, append(data(tok(1)), 0)},
+		{"a request never sent", 3, a, data(tok(1))},
+	} {
+		if o.answer(c.seq, c.from, c.data) {
+			t.Errorf("%s: taken as an answer", c.what)
+		}
+	}
+	if !o.answer(1, a, data(tok(1))) || !o.answer(2, b, data(tok(2))) {
+		t.Fatal("true answers refused")
+	}
+	if o.answer(1, a, data(tok(1))) {
+		t.Error("a replayed reply was taken")
+	}
+	for seq := 10; seq < 10+maxOutstanding+5; seq++ {
+		o.add(seq, a, tok(byte(seq)))
+	}
+	if len(o.bySeq) != maxOutstanding {
+		t.Errorf("%d requests remembered, want at most %d", len(o.bySeq), maxOutstanding)
+	}
+	if o.answer(10, a, data(tok(10))) {
+		t.Error("the oldest request, forgotten, was answered")
+	}
+	last := 10 + maxOutstanding + 4
+	if !o.answer(last, a, data(tok(byte(last)))) {
+		t.Error("the newest request's answer was refused")
+	}
+}
