@@ -601,14 +601,46 @@ func natByMark() []expr.Any {
 // comments: no rule with a kernel-validated expression is added, and the
 // commit does not walk the whole table. A change costs the same with one
 // service or thousands. Counters of real servers that stay are kept.
+//
+// In one transaction: the chain and its comments (putChain), the real
+// servers' targets and counters (putDests), the persistence map
+// (putPersistence), the scheduler's slots (putSlots), and, unless only
+// real servers changed, the rules that pick a real server (addPickRules).
 func (n *NFT) putService(old, s *lvs.Service) error {
-	c := n.conn
 	sc := &nftables.Chain{Table: n.table, Name: svcName(s.Key)}
-	seq := n.seq[s.Key]
 	handles, known := n.destRules[s.Key]
 	light := old != nil && known && old.Scheduler == s.Scheduler && old.Persistent == s.Persistent &&
 		old.Timeout == s.Timeout && old.Netmask == s.Netmask
 	delete(n.destRules, s.Key) // stale once this transaction is sent
+	if err := n.putChain(sc, old, s, light, handles); err != nil {
+		return err
+	}
+	ch := diffDests(old, s)
+	if err := n.putDests(s.Key, ch); err != nil {
+		return err
+	}
+	persist, err := n.putPersistence(old, s, len(ch.gone) > 0 || ch.lostWeight)
+	if err != nil {
+		return err
+	}
+	m, err := n.putSlots(old, s)
+	if err != nil {
+		return err
+	}
+	if !light {
+		n.addPickRules(sc, s, persist, m)
+	}
+	return nil
+}
+
+// putChain makes the service's chain ready for its rules: created (and
+// entered in the services map) for a new service, flushed for a changed
+// one, or, when only real servers change (light), with their comment
+// rules (handles) deleted. Then the comments: the service's (unless
+// light) and one per real server, which Load reads back.
+func (n *NFT) putChain(sc *nftables.Chain, old, s *lvs.Service, light bool, handles []uint64) error {
+	c := n.conn
+	seq := n.seq[s.Key]
 	switch {
 	case light:
 		for _, h := range handles {
@@ -633,114 +665,141 @@ func (n *NFT) putService(old, s *lvs.Service) error {
 	for _, d := range s.Dests {
 		c.AddRule(&nftables.Rule{Table: n.table, Chain: sc, UserData: comment(destMeta{Addr: d.Addr.String(), Fwd: d.Fwd, Weight: d.Weight})})
 	}
+	return nil
+}
 
-	// Real servers that come get a target and counters; those that go
-	// lose them.
-	var added, gone []*lvs.Dest
-	lostWeight := false
+// destChange is how a service's real servers change.
+type destChange struct {
+	added, gone []*lvs.Dest
+	lostWeight  bool // a real server that stays went to weight 0
+}
+
+// diffDests compares the real servers of old (nil: a new service) and s.
+func diffDests(old, s *lvs.Service) destChange {
+	var ch destChange
 	for _, d := range s.Dests {
 		var od *lvs.Dest
 		if old != nil {
 			_, od = old.Dest(d.Addr)
 		}
 		if od == nil {
-			added = append(added, d)
+			ch.added = append(ch.added, d)
 		} else if od.Weight > 0 && d.Weight == 0 {
-			lostWeight = true
+			ch.lostWeight = true
 		}
 	}
 	if old != nil {
 		for _, d := range old.Dests {
 			if _, nd := s.Dest(d.Addr); nd == nil {
-				gone = append(gone, d)
+				ch.gone = append(ch.gone, d)
 			}
 		}
 	}
-	if err := n.delDests(s.Key, gone); err != nil {
+	return ch
+}
+
+// putDests gives real servers that come a target and counters, and takes
+// them from those that go.
+func (n *NFT) putDests(k lvs.Key, ch destChange) error {
+	if err := n.delDests(k, ch.gone); err != nil {
 		return err
 	}
-	if len(added) > 0 {
-		var els, targets []nftables.SetElement
-		for _, d := range added {
-			els = append(els, nftables.SetElement{Key: destKey(s.Key, d.Addr)})
-			targets = append(targets, targetElem(s.Key, d))
-		}
-		for _, name := range []string{"conns", "in", "out"} {
-			if err := c.SetAddElements(n.counterSet(name), els); err != nil {
-				return err
-			}
-		}
-		if err := c.SetAddElements(n.targetsMap(), targets); err != nil {
+	if len(ch.added) == 0 {
+		return nil
+	}
+	var els, targets []nftables.SetElement
+	for _, d := range ch.added {
+		els = append(els, nftables.SetElement{Key: destKey(k, d.Addr)})
+		targets = append(targets, targetElem(k, d))
+	}
+	for _, name := range []string{"conns", "in", "out"} {
+		if err := n.conn.SetAddElements(n.counterSet(name), els); err != nil {
 			return err
 		}
 	}
+	return n.conn.SetAddElements(n.targetsMap(), targets)
+}
 
-	// Persistence: a map of clients to their real server's mark, with
-	// the service's timeout. A client seen within it goes back to its
-	// server; clients of a server that left or lost its weight start
-	// afresh.
+// putPersistence keeps the service's persistence map (nil when it is not
+// persistent): clients to their real server's mark, with the service's
+// timeout. A client seen within it goes back to its server; when a server
+// left or lost its weight (forget), its clients start afresh. A map the
+// service no longer uses is deleted.
+func (n *NFT) putPersistence(old, s *lvs.Service, forget bool) (*nftables.Set, error) {
+	c := n.conn
 	var persist *nftables.Set
 	if s.Persistent {
 		persist = &nftables.Set{Table: n.table, Name: persistName(s), KeyType: nftables.TypeIPAddr, DataType: nftables.TypeMark,
 			IsMap: true, HasTimeout: true, Dynamic: true, Timeout: time.Duration(s.Timeout) * time.Second}
 		if old != nil && old.Persistent && persistName(old) == persist.Name {
-			if len(gone) > 0 || lostWeight {
+			if forget {
 				c.FlushSet(persist)
 			}
 		} else if err := c.AddSet(persist, nil); err != nil {
-			return fmt.Errorf("adding persistence map: %w", err)
+			return nil, fmt.Errorf("adding persistence map: %w", err)
 		}
 	}
 	if old != nil && old.Persistent && (persist == nil || persistName(old) != persist.Name) {
 		c.DelSet(&nftables.Set{Table: n.table, Name: persistName(old)})
 	}
+	return persist, nil
+}
 
-	// The scheduler's slots: slot number to mark, in a map of the
-	// service's own (an anonymous one would cost a scan of all the
-	// table's sets to name it).
+// putSlots writes the scheduler's slots: slot number to mark, in a map of
+// the service's own (an anonymous one would cost a scan of all the
+// table's sets to name it); for a service that was there, only the slots
+// that change.
+func (n *NFT) putSlots(old, s *lvs.Service) (*nftables.Set, error) {
+	c := n.conn
 	m := n.slotsMap(s.Key)
 	slots := slotMarks(s)
-	var els []nftables.SetElement
-	for i, mark := range slots {
-		if mark != nil {
-			els = append(els, nftables.SetElement{Key: binaryutil.NativeEndian.PutUint32(uint32(i)), Val: mark})
-		}
-	}
 	if old == nil {
+		var els []nftables.SetElement
+		for i, mark := range slots {
+			if mark != nil {
+				els = append(els, nftables.SetElement{Key: binaryutil.NativeEndian.PutUint32(uint32(i)), Val: mark})
+			}
+		}
 		if err := c.AddSet(m, els); err != nil {
-			return fmt.Errorf("adding scheduler map: %w", err)
+			return nil, fmt.Errorf("adding scheduler map: %w", err)
 		}
-	} else {
-		// Only the slots that change are rewritten.
-		was := slotMarks(old)
-		var del, add []nftables.SetElement
-		for i := range SlotCount {
-			if bytes.Equal(was[i], slots[i]) {
-				continue
-			}
-			k := binaryutil.NativeEndian.PutUint32(uint32(i))
-			if was[i] != nil {
-				del = append(del, nftables.SetElement{Key: k})
-			}
-			if slots[i] != nil {
-				add = append(add, nftables.SetElement{Key: k, Val: slots[i]})
-			}
+		return m, nil
+	}
+	was := slotMarks(old)
+	var del, add []nftables.SetElement
+	for i := range SlotCount {
+		if bytes.Equal(was[i], slots[i]) {
+			continue
 		}
-		if len(del) > 0 {
-			if err := c.SetDeleteElements(m, del); err != nil {
-				return err
-			}
+		k := binaryutil.NativeEndian.PutUint32(uint32(i))
+		if was[i] != nil {
+			del = append(del, nftables.SetElement{Key: k})
 		}
-		if len(add) > 0 {
-			if err := c.SetAddElements(m, add); err != nil {
-				return fmt.Errorf("filling scheduler map: %w", err)
-			}
+		if slots[i] != nil {
+			add = append(add, nftables.SetElement{Key: k, Val: slots[i]})
 		}
 	}
-	if light {
-		return nil
+	if len(del) > 0 {
+		if err := c.SetDeleteElements(m, del); err != nil {
+			return nil, err
+		}
 	}
+	if len(add) > 0 {
+		if err := c.SetAddElements(m, add); err != nil {
+			return nil, fmt.Errorf("filling scheduler map: %w", err)
+		}
+	}
+	return m, nil
+}
 
+// addPickRules adds the rules that send a new connection to a real
+// server: with persistence, a client seen within the timeout goes back to
+// its server (ct mark set ip saddr map @persist; refresh; dnat); then the
+// scheduler (ct mark set numgen inc mod 240 map @slots, or jhash of the
+// source or destination address; remember; dnat). With no live server
+// the slots map is empty, the lookup fails and the packet goes on to the
+// local stack.
+func (n *NFT) addPickRules(sc *nftables.Chain, s *lvs.Service, persist, slots *nftables.Set) {
 	// remember: update @persist { ip saddr : ct mark }
 	remember := func() []expr.Any {
 		if persist == nil {
@@ -751,17 +810,13 @@ func (n *NFT) putService(old, s *lvs.Service) error {
 			&expr.Dynset{SrcRegKey: 1, SrcRegData: 2, SetName: persist.Name, SetID: persist.ID, Operation: unix.NFT_DYNSET_OP_UPDATE})
 	}
 	if persist != nil {
-		// ct mark set ip saddr map @persist; refresh; dnat
 		e := loadClient(s.Netmask)
 		e = append(e, &expr.Lookup{SourceRegister: 1, SetName: persist.Name, SetID: persist.ID, DestRegister: 1, IsDestRegSet: true},
 			&expr.Ct{Key: expr.CtKeyMARK, Register: 1, SourceRegister: true})
 		e = append(e, remember()...)
 		e = append(e, natByMark()...)
-		c.AddRule(&nftables.Rule{Table: n.table, Chain: sc, Exprs: e})
+		n.conn.AddRule(&nftables.Rule{Table: n.table, Chain: sc, Exprs: e})
 	}
-	// ct mark set numgen inc mod 240 map @slots (or jhash); remember;
-	// dnat. With no live server the map is empty, the lookup fails and
-	// the packet goes on to the local stack.
 	var pick []expr.Any
 	switch s.Scheduler {
 	case "rr", "wrr":
@@ -776,12 +831,11 @@ func (n *NFT) putService(old, s *lvs.Service) error {
 			&expr.Hash{SourceRegister: 1, DestRegister: 1, Length: 4, Modulus: SlotCount, Seed: 0x6c756264, Type: expr.HashTypeJenkins},
 		}
 	}
-	pick = append(pick, &expr.Lookup{SourceRegister: 1, SetName: m.Name, SetID: m.ID, DestRegister: 1, IsDestRegSet: true},
+	pick = append(pick, &expr.Lookup{SourceRegister: 1, SetName: slots.Name, SetID: slots.ID, DestRegister: 1, IsDestRegSet: true},
 		&expr.Ct{Key: expr.CtKeyMARK, Register: 1, SourceRegister: true})
 	pick = append(pick, remember()...)
 	pick = append(pick, natByMark()...)
-	c.AddRule(&nftables.Rule{Table: n.table, Chain: sc, Exprs: pick})
-	return nil
+	n.conn.AddRule(&nftables.Rule{Table: n.table, Chain: sc, Exprs: pick})
 }
 
 // loadClient loads the client's address, masked for persistence, into
