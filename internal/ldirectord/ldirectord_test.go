@@ -77,6 +77,11 @@ func TestParseErrorsNameTheLine(t *testing.T) {
 		{"virtual=1.2.3.4:80\n\treal=1.2.3.5 gateway\n", "f.cf:2: forward method must be gate, masq or ipip (real=1.2.3.5 gateway)"},
 		{"virtual=1.2.3.4:80\n\treal=1.2.3.5\n", "f.cf:2: invalid address for real server (wrong format) (real=1.2.3.5): give a forwarding method"},
 		{"checkinterval=soon\n", "f.cf:1: invalid check interval value (checkinterval=soon)"},
+		// connecttimeout (lubdub reads it as negotiatetimeout) takes
+		// what negotiatetimeout takes: 0 is refused like it.
+		{"negotiatetimeout=0\n", "f.cf:1: invalid negotiate timeout value (negotiatetimeout=0)"},
+		{"connecttimeout=0\n", "f.cf:1: invalid negotiate timeout value (connecttimeout=0)"},
+		{"virtual=1.2.3.4:80\n\tconnecttimeout=0\n", "f.cf:2: invalid negotiate timeout (connecttimeout=0)"},
 		{"real=1.2.3.4 masq\n", "f.cf:1: Unknown command \"real=1.2.3.4 masq\""},
 		{"virtual=1.2.3.4:80\n\tfrobnicate=1\n", "f.cf:2: Unknown command \"frobnicate=1\""},
 		{"virtual=1.2.3.4:80\n\treceive=\"(\"\n", "f.cf:2: receive=\"(\": lubdub cannot use this Perl regular expression"},
