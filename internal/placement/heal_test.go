@@ -56,34 +56,41 @@ func TestAnnouncesAgainAfterAPeerRanTheGroupUnseen(t *testing.T) {
 	if n1.local[0] != Running || n2.local[0] != Stopped {
 		t.Fatalf("node1 %s, node2 %s: want node1 running the group", n1.local[0], n2.local[0])
 	}
-	// node2 alone: it takes the group; its reports are lost.
-	acts := append(n2.NodeDown("node1"), n2.View([]string{"node2"}, []string{"node2"})...)
-	drive(t, n2, acts)
-	if n2.local[0] != Running {
-		t.Fatalf("node2 %s after node1's death, want running", n2.local[0])
-	}
-	// node2 hears node1 again (its report saying it runs the group is lost
-	// too), then node1's report: it gives the group back.
-	acts = append(n2.NodeUp("node1"), n2.View([]string{"node1", "node2"}, []string{"node1", "node2"})...)
-	drive(t, n2, acts)
-	n1.sendReport()
-	var fromNode1 *wire.Message
-	for _, a := range n1.flush() {
-		if m, ok := a.(Send); ok {
-			fromNode1 = m.Msg
+	// Twice: the second time node2's count of starts is 2 (it counts up).
+	for round := 1; round <= 2; round++ {
+		// node2 alone: it takes the group; its reports are lost.
+		acts := append(n2.NodeDown("node1"), n2.View([]string{"node2"}, []string{"node2"})...)
+		drive(t, n2, acts)
+		if n2.local[0] != Running {
+			t.Fatalf("node2 %s after node1's death, want running", n2.local[0])
 		}
-	}
-	sent := drive(t, n2, n2.Receive("node1", fromNode1))
-	if n2.local[0] != Stopped || len(sent) == 0 {
-		t.Fatalf("node2 %s after node1's report (%d reports sent), want stopped", n2.local[0], len(sent))
-	}
-	// Only node2's last report reaches node1.
-	acts = n1.Receive("node2", sent[len(sent)-1])
-	if !announces(acts) {
-		t.Fatal("node1 kept the group that node2 ran meanwhile, and did not announce it again")
-	}
-	if n1.local[0] != Running {
-		t.Fatalf("node1 %s, want running", n1.local[0])
+		// node2 hears node1 again (its report saying it runs the group is lost
+		// too), then node1's report: it gives the group back.
+		acts = append(n2.NodeUp("node1"), n2.View([]string{"node1", "node2"}, []string{"node1", "node2"})...)
+		drive(t, n2, acts)
+		n1.sendReport()
+		var fromNode1 *wire.Message
+		for _, a := range n1.flush() {
+			if m, ok := a.(Send); ok {
+				fromNode1 = m.Msg
+			}
+		}
+		sent := drive(t, n2, n2.Receive("node1", fromNode1))
+		if n2.local[0] != Stopped || len(sent) == 0 {
+			t.Fatalf("node2 %s after node1's report (%d reports sent), want stopped", n2.local[0], len(sent))
+		}
+		// Only node2's last report reaches node1.
+		acts = n1.Receive("node2", sent[len(sent)-1])
+		if !announces(acts) {
+			t.Fatalf("round %d: node1 kept the group that node2 ran meanwhile, and did not announce it again", round)
+		}
+		drive(t, n1, acts) // the announcement done
+		if n1.local[0] != Running {
+			t.Fatalf("node1 %s, want running", n1.local[0])
+		}
+		if got := n1.peerStarts["node2"][0]; got != uint64(round) {
+			t.Fatalf("round %d: node2's count of starts as node1 knows it is %d, want %d", round, got, round)
+		}
 	}
 	// Once only: node2's next report changes nothing.
 	n2.sendReport()

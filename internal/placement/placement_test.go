@@ -33,6 +33,8 @@ type sim struct {
 	shuffle *rand.Rand      // when set, messages and operations interleave at random
 	// initReach: ping counts the nodes know when bootAll starts them.
 	initReach map[string]int
+	// sent: each node's last report.
+	sent map[string]*wire.Message
 }
 
 type simNode struct {
@@ -56,6 +58,12 @@ func (s *sim) handle(node string, acts []Action) {
 		switch a := a.(type) {
 		case Send:
 			s.queue = append(s.queue, envelope{from: node, msg: a.Msg})
+			if _, ok := a.Msg.Get("rev"); ok {
+				if s.sent == nil {
+					s.sent = map[string]*wire.Message{}
+				}
+				s.sent[node] = a.Msg
+			}
 		case Run:
 			s.nodes[node].ops = append(s.nodes[node].ops, a)
 		}
