@@ -24,6 +24,9 @@ func TestDaemonCommands(t *testing.T) {
 		{"--start-daemon master --mcast-port 65535 --mcast-ttl 255 --sync-maxlen 65507 --syncid 255",
 			SyncDaemon{State: Master, Interface: "eth0", Port: 65535, TTL: 255, MaxLen: 65507, SyncID: 255}, OpStartDaemon},
 		{"--start-daemon master --mcast-interface 0123456789abcdefXYZ", SyncDaemon{State: Master, Interface: "0123456789abcde"}, OpStartDaemon},
+		// Each option's least value is taken (ipvsadm's ranges are closed).
+		{"--start-daemon master --syncid 0 --mcast-port 1 --mcast-ttl 1 --sync-maxlen 1",
+			SyncDaemon{State: Master, Interface: "eth0", Port: 1, TTL: 1, MaxLen: 1}, OpStartDaemon},
 		{"--stop-daemon backup", SyncDaemon{State: Backup}, OpStopDaemon},
 		{"--stop-daemon master --syncid 5", SyncDaemon{State: Master, SyncID: 5}, OpStopDaemon},
 	} {
