@@ -224,10 +224,18 @@ func runLVS(env *Env, dp datapath.DataPath, c *lvs.Command, names lvs.Names, std
 	if err := dp.Sync(old, t); err != nil {
 		return err
 	}
-	for _, d := range daemons {
-		if err := runDaemonCommand(dp, d); err != nil {
-			return fmt.Errorf("-R: %w", err)
+	// As ipvsadm's restore_table: every line runs, a refused one is
+	// said and the next one runs; the exit status is the last one's.
+	for i, d := range daemons {
+		err := runDaemonCommand(dp, d)
+		if err == nil {
+			continue
 		}
+		err = fmt.Errorf("-R: %w (the table's lines are in)", err)
+		if i == len(daemons)-1 {
+			return err
+		}
+		fmt.Fprintf(env.Stderr, "lubdub lvs: %v\n", err)
 	}
 	return nil
 }

@@ -70,11 +70,15 @@ func TestLVSDaemonsNeedIPVS(t *testing.T) {
 // were told, for -R's daemon lines.
 type syncMem struct {
 	datapath.Mem
-	did []string
+	did    []string
+	refuse map[string]bool // states whose start fails
 }
 
 func (m *syncMem) StartDaemon(d lvs.SyncDaemon) error {
 	m.did = append(m.did, "start "+d.State+" "+d.Interface)
+	if m.refuse[d.State] {
+		return errors.New("Daemon is already running")
+	}
 	return nil
 }
 func (m *syncMem) StopDaemon(state string) error {
@@ -104,6 +108,18 @@ func TestLVSRestoreRunsDaemonLines(t *testing.T) {
 	}
 	if sm.Syncs != 1 || len(sm.Table.Services) != 1 || len(sm.Table.Services[0].Dests) != 1 {
 		t.Errorf("table: %d transactions, %v; want the service and its real server in one", sm.Syncs, sm.Table.Services)
+	}
+	// A refused daemon line is said and the next one runs; the exit
+	// status is the last line's.
+	sm = &syncMem{refuse: map[string]bool{lvs.Master: true}}
+	var stderr bytes.Buffer
+	err = runLVS(&Env{Stdout: &bytes.Buffer{}, Stderr: &stderr}, sm, c, nil, strings.NewReader("--start-daemon master\n--start-daemon backup\n"))
+	if err != nil || strings.Join(sm.did, "; ") != "start master eth0; start backup eth0" || !strings.Contains(stderr.String(), "Daemon is already running") {
+		t.Errorf("a refused first daemon line: %v, ran %q, said %q; want both run, the refusal said, exit 0", err, sm.did, stderr.String())
+	}
+	sm = &syncMem{refuse: map[string]bool{lvs.Backup: true}}
+	if err := runLVS(&Env{Stdout: &bytes.Buffer{}, Stderr: &bytes.Buffer{}}, sm, c, nil, strings.NewReader("--start-daemon master\n--start-daemon backup\n")); err == nil || !strings.Contains(err.Error(), "table's lines are in") {
+		t.Errorf("a refused last daemon line: %v, want its error, saying the table is in", err)
 	}
 	dp := &datapath.Mem{}
 	if _, err := lvsRun(t, dp, in, "-R"); !errors.Is(err, datapath.ErrNoSyncDaemon) {

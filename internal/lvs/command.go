@@ -306,6 +306,11 @@ func ParseNames(args []string, names Names) (*Command, error) {
 					}
 					c.Weight, c.WeightSet = n, true
 				}
+			case 'X': // --exact
+				if err := once("exact"); err != nil {
+					return nil, err
+				}
+				c.Exact = true
 			case 'n':
 				c.Numeric = true
 			case 'c':

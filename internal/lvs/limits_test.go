@@ -119,7 +119,7 @@ func TestCommandComesFirst(t *testing.T) {
 			t.Errorf("%q: %v, want the command-first refusal with exit 255", line, err)
 		}
 	}
-	for _, line := range []string{"-L -n", "-Ln", "--list --numeric", "-A -s rr -t 198.18.0.10:80", "--start-daemon master --mcast-interface=eth1", "--version", "-h"} {
+	for _, line := range []string{"-L -X", "-LnX", "-L -n", "-Ln", "--list --numeric", "-A -s rr -t 198.18.0.10:80", "--start-daemon master --mcast-interface=eth1", "--version", "-h"} {
 		if _, err := Parse(strings.Fields(line)); err != nil {
 			t.Errorf("%q: %v", line, err)
 		}
