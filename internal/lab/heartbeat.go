@@ -82,13 +82,15 @@ const clusterMsgPipe = "\t(echo \">>>\"; cat -; echo \"<<<\")\t| cat - >> $HA_FI
 const clusterMsgWrite = "\t_m=$(cat -)\n\tprintf '>>>\\n%s\\n<<<\\n' \"$_m\" >> $HA_FIFO\n"
 
 // atomicClusterMsg makes the lab's copy of shellfuncs write a cluster
-// message to Heartbeat's FIFO in one write. Heartbeat's FIFO reader gives a
-// message one second (fifo_child: setmsalarm(1000) around msgfromstream);
-// the pipeline writes ">>>" as soon as its subshell has echoed it, and on a
-// loaded machine the rest can come more than a second later: the reader
-// then logs "msg2string: Message with zero fields" and the message is lost
-// (seen in CI: req_resource's ip-request, after which a Heartbeat pair never
-// started its group). The test is of the daemons, not of that race.
+// message to Heartbeat's FIFO in one write. Heartbeat's FIFO reader arms a
+// one-second alarm each time it starts waiting for a message (fifo_child:
+// setmsalarm(1000) around msgfromstream); the pipeline writes ">>>" as soon
+// as its subshell has echoed it and the rest later, so whenever the alarm
+// falls between the two writes (more often on a loaded machine) the reader
+// logs "msg2string: Message with zero fields" and the message is lost (seen
+// in CI: req_resource's ip-request, after which a Heartbeat pair never
+// started its group). The test is of the daemons, not of that race. The
+// scripts run under /bin/sh (dash), whose printf writes once.
 func atomicClusterMsg(path string) error {
 	b, err := os.ReadFile(path)
 	if err != nil {

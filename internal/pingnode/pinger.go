@@ -33,7 +33,9 @@ const maxOutstanding = 256
 // payload with the authkeys key; lubdub's random token gives the same
 // protection against a host that makes up replies (with the identifier,
 // the process id, easily guessed) without seeing the requests, and a
-// replayed reply is refused as well.
+// replayed reply is refused as well. Stricter than Heartbeat's ping_read,
+// which takes a reply by the node named in its payload: a ping node that
+// answers from another address than the one asked is not heard.
 type outstanding struct {
 	bySeq map[int]sent
 	order []int // seqs, oldest first
