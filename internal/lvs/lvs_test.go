@@ -144,6 +144,7 @@ func TestBadArguments(t *testing.T) {
 		"-L -x":                                  "-x: unknown option",
 		"-A -t 198.18.0.10:80 -u 198.18.0.10:53": "multiple 'service-address' options specified",
 		"-L -n -n":                               "multiple 'numeric' options specified",
+		"-L -X --exact":                          "multiple 'exact' options specified",
 		"-A -f 0":                                "Illegal fwmark",
 		"-a -t 198.18.0.10:80 -r":                "-r: missing argument",
 		"-D -t 198.18.0.10:80 --stats":           "Illegal 'stats' option with the 'delete-service' command",
