@@ -49,7 +49,7 @@ shift 2 # -C CONFIG
 printf '%s\n' "$*" >>`+calls+`
 case "$1" in
 -s) [ -e `+dir+`/running ] ;;
--d) touch `+dir+`/running; rm -f `+dir+`/lock ;;
+-d) [ ! -e `+dir+`/lock ] && [ ! -e `+dir+`/nostart ] && touch `+dir+`/running `+dir+`/lock ;; # as conntrackd, refused while a lock file is there
 -c) [ ! -e `+dir+`/refuse ] ;;
 esac
 `), 0o755)
@@ -71,8 +71,10 @@ esac
 		}
 	}
 	step("prepare", a.Prepare, "-s; -d; -t; -n")
-	if _, err := os.Stat(filepath.Join(dir, "lock")); err == nil {
-		t.Error("the stale lock file was kept")
+	// The fake daemon, as conntrackd, refuses to start while a lock file
+	// is there: it runs, so the stale one was removed first.
+	if _, err := os.Stat(filepath.Join(dir, "running")); err != nil {
+		t.Error("the daemon did not start: the stale lock file was kept")
 	}
 	if ok, _ := a.Running(ctx); ok {
 		t.Error("a backup counts as running")
@@ -86,6 +88,14 @@ esac
 	if ok, _ := a.Running(ctx); ok {
 		t.Error("still running after stop")
 	}
+	// A daemon that will not start fails the resource's start.
+	os.Remove(filepath.Join(dir, "running"))
+	os.Remove(filepath.Join(dir, "lock"))
+	os.WriteFile(filepath.Join(dir, "nostart"), nil, 0o644)
+	if err := a.Start(ctx); err == nil || !strings.Contains(err.Error(), "conntrackd -d (starting the daemon): exit 1") {
+		t.Errorf("a daemon that does not start: %v", err)
+	}
+	os.Remove(filepath.Join(dir, "nostart"))
 	os.WriteFile(filepath.Join(dir, "refuse"), nil, 0o644)
 	if err := a.Start(ctx); err == nil || !strings.Contains(err.Error(), "conntrackd -c (committing the other director's connections): exit 1") {
 		t.Errorf("a refused commit: %v", err)

@@ -2,8 +2,8 @@ package resource
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -22,8 +22,10 @@ func TestAddrInUse(t *testing.T) {
 		// mount namespace: it goes with the test): Linux ignores an ARP
 		// request whose sender address is one of its own.
 		// ip netns add makes a file under /run/netns, which is not a mount
-		// of this test's own: a name of this run, removed at the end.
-		peer := fmt.Sprintf("lubdub-inuse-%d", os.Getpid())
+		// of this test's own: a name of this run, removed at the end (not
+		// the pid: in the test's own PID namespace it is always 1, and two
+		// runs at once, or one killed before its cleanup, collided).
+		peer := fmt.Sprintf("lubdub-inuse-%x", rand.Uint64())
 		ipOut(t, "netns", "add", peer)
 		t.Cleanup(func() { exec.Command("ip", "netns", "del", peer).Run() })
 		ipOut(t, "link", "add", "eth0", "type", "veth", "peer", "name", "peer0")
@@ -51,9 +53,10 @@ func TestAddrInUse(t *testing.T) {
 		if took := time.Since(start); mac != nil || err != nil || took < 200*time.Millisecond {
 			t.Errorf("an address nobody holds: %v %v after %v, want silence after two tries of 100 ms", mac, err, took)
 		}
-		mac, err = AddrInUse(netip.MustParseAddr("198.18.0.30"), "eth0", 3, 100*time.Millisecond)
-		if mac != nil || err != nil {
-			t.Errorf("an address held here: %v %v, want no answer and no question", mac, err)
+		start = time.Now()
+		mac, err = AddrInUse(netip.MustParseAddr("198.18.0.30"), "eth0", 5, 200*time.Millisecond)
+		if took := time.Since(start); mac != nil || err != nil || took > 500*time.Millisecond {
+			t.Errorf("an address held here: %v %v after %v, want no answer and no question (asking would take 5 tries of 200 ms)", mac, err, took)
 		}
 		if _, err := AddrInUse(netip.MustParseAddr("198.19.5.5"), "", 1, 100*time.Millisecond); err == nil || !strings.Contains(err.Error(), "198.19.5.5") {
 			t.Errorf("an address in no subnet here: %v", err)
