@@ -154,3 +154,22 @@ func TestSyncSwapArguments(t *testing.T) {
 		t.Errorf("on nftables: %v", err)
 	}
 }
+
+// The interface and sync ID are each optional; an interface name takes up
+// to 15 bytes (IFNAMSIZ less its NUL), as ipvsadm's --mcast-interface.
+func TestParseSyncSwap(t *testing.T) {
+	for line, want := range map[string]lvs.SyncDaemon{
+		"LVSSyncDaemonSwap::backup":                       {State: lvs.Backup, Interface: lvs.DefaultMcastInterface},
+		"LVSSyncDaemonSwap::master::eth1":                 {State: lvs.Master, Interface: "eth1"},
+		"LVSSyncDaemonSwap::master::0123456789abcde":      {State: lvs.Master, Interface: "0123456789abcde"},
+		"LVSSyncDaemonSwap::backup::0123456789abcde::255": {State: lvs.Backup, Interface: "0123456789abcde", SyncID: 255},
+	} {
+		r, err := haconf.ParseResource(line)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d, err := ParseSyncSwap(r); err != nil || d != want {
+			t.Errorf("%s: %+v %v, want %+v", line, d, err, want)
+		}
+	}
+}
