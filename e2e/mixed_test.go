@@ -267,6 +267,7 @@ func runMixed(t *testing.T, c *mixedCluster, steps []mixedStep) map[string]time.
 	for _, s := range steps {
 		c.settle()
 		before := c.outages()
+		seen := len(c.Probe.Output())
 		began := time.Now()
 		if s.do != nil {
 			if err := s.do(c); err != nil {
@@ -281,8 +282,14 @@ func runMixed(t *testing.T, c *mixedCluster, steps []mixedStep) map[string]time.
 		time.Sleep(1500 * time.Millisecond)
 		n := c.outages() - before
 		switch {
+		case !s.moves && n > 0 && c.onlySlow(c.Probe.Output()[seen:], began, s.by):
+			// Nothing moved: the address stayed where it was, every answer
+			// came from there, and the client's only failures were
+			// requests over its 1 s timeout (a busy machine: this ran
+			// beside the rest of the suite).
+			t.Logf("%s: the client waited over its timeout (%v) while %s kept the address and gave every answer: slow, not moved", s.name, c.LastOutage(), s.by)
 		case !s.moves && n > 0:
-			t.Errorf("%s: the client saw %d outage(s) (last %v); the group should not have moved", s.name, n, c.LastOutage())
+			t.Errorf("%s: the client saw %d outage(s) (last %v); the group should not have moved\n%s", s.name, n, c.LastOutage(), c.Probe.Output()[seen:])
 		case s.moves && n > 1:
 			t.Errorf("%s: the client saw %d outages; one move allows one", s.name, n)
 		}
@@ -292,6 +299,37 @@ func runMixed(t *testing.T, c *mixedCluster, steps []mixedStep) map[string]time.
 		t.Logf("%-40s served by %s after %v, outage %v", s.name, s.by, time.Since(began).Round(time.Millisecond), outage[s.name].Round(time.Millisecond))
 	}
 	return outage
+}
+
+// onlySlow reports whether, in a step (the probe's output since it
+// began), the client's failures were all time-outs while node held the
+// address throughout (the watch outside the cluster saw it there and
+// nowhere else in every sample, and the client's neighbour entry never
+// named another node) and gave every answer: a slow answer, not a move. A
+// move shows as refused or reset connections, no route, another node's
+// answer, the address elsewhere or nowhere, or the client sent elsewhere.
+func (c *mixedCluster) onlySlow(out string, since time.Time, node string) bool {
+	for _, l := range strings.Split(out, "\n") {
+		f := strings.Fields(l)
+		if len(f) >= 4 && f[2] == "fail" && f[3] != "Client.Timeout" && !(f[3] == "i/o" && len(f) >= 5 && f[4] == "timeout") {
+			return false
+		}
+	}
+	for _, a := range probe.Answers(out) {
+		if a != node {
+			return false
+		}
+	}
+	samples := c.watch.Since(since)
+	if len(samples) == 0 {
+		return false
+	}
+	for _, smp := range samples {
+		if len(smp.Holders) != 1 || smp.Holders[0] != node || (smp.ARP != node && smp.ARP != "") {
+			return false
+		}
+	}
+	return true
 }
 
 // failbackOnStory is the story with auto_failback on: start-up,
