@@ -107,7 +107,6 @@ func (c *mixedCluster) start(name string) {
 	}
 }
 
-
 // standby and takeover are each kind's command for all groups.
 func (c *mixedCluster) standby(name string) error  { return c.move(name, "standby") }
 func (c *mixedCluster) takeover(name string) error { return c.move(name, "takeover") }
