@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -313,37 +314,32 @@ func (c *mixedCluster) stepOutages(before, after string) (n int, slow []time.Dur
 	if a := probe.Answers(before); len(a) > 0 {
 		last = a[len(a)-1]
 	}
-	day := time.Now()
-	onlyTimeouts := true
-	for _, l := range strings.Split(after, "\n") {
-		f := strings.Fields(l)
-		if len(f) < 4 {
-			continue
+	now := time.Now()
+	for _, o := range probe.ReadTimeline(after, now, now).Outages {
+		if o.After == "" {
+			continue // still open: the step waited until it was served
 		}
-		switch f[2] {
-		case "fail":
-			reason := strings.Join(f[3:], " ")
-			reason = strings.TrimPrefix(reason, "body: ")
-			if reason != "Client.Timeout" && reason != "i/o timeout" {
-				onlyTimeouts = false
-			}
-		case "ok":
-			d := probe.Outages(l)
-			if len(d) == 0 {
-				last = f[3]
-				continue
-			}
-			tod, err := time.ParseInLocation("15:04:05.000", f[0], day.Location())
-			to := time.Date(day.Year(), day.Month(), day.Day(), tod.Hour(), tod.Minute(), tod.Second(), tod.Nanosecond(), day.Location())
-			if err == nil && onlyTimeouts && f[3] == last && c.heldThroughout(f[3], to.Add(-d[0]), to) {
-				slow = append(slow, d[0])
-			} else {
-				n++
-			}
-			last, onlyTimeouts = f[3], true
+		by := cmp.Or(o.Before, last)
+		if onlyTimeouts(o.Failures) && o.After == by && c.heldThroughout(by, o.From, o.To) {
+			slow = append(slow, o.Len())
+		} else {
+			n++
 		}
 	}
 	return n, slow
+}
+
+// onlyTimeouts reports whether every failure was a request over the
+// client's timeout (while connecting, or reading the answer's body).
+func onlyTimeouts(failures []string) bool {
+	for _, f := range failures {
+		switch strings.TrimPrefix(f, "body: ") {
+		case "Client.Timeout", "i/o timeout":
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // heldThroughout reports whether node alone held the address in every

@@ -74,10 +74,13 @@ func TestPingCountZeroIsACount(t *testing.T) {
 func TestPeerWithoutPingCount(t *testing.T) {
 	s := newSim(t, []string{"node1", "node2"}, web, "on")
 	s.step("both start without ping nodes", func() { s.bootAll("node1", "node2") })
-	for _, env := range s.queue {
-		if env.msg.Value("pg") != "" {
-			t.Fatalf("a report of a cluster without ping nodes carries pg=%q", env.msg.Value("pg"))
+	for n, m := range s.sent {
+		if _, ok := m.Get("pg"); ok {
+			t.Fatalf("%s's report, in a cluster without ping nodes, carries pg=%q", n, m.Value("pg"))
 		}
+	}
+	if len(s.sent) != 2 {
+		t.Fatalf("reports of %d nodes seen, want both", len(s.sent))
 	}
 	// node1 alone is given ping nodes (its ha.cf has ping lines, node2's
 	// has none): node2's reports still say nothing.

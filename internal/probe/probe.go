@@ -49,7 +49,15 @@ func Answers(output string) []string {
 }
 
 // Interval is a stretch of time during which the client got no answer.
-type Interval struct{ From, To time.Time }
+type Interval struct {
+	From, To time.Time
+	// Before and After are the answers either side (Before "" when the
+	// output starts with failures, After "" while the outage is open).
+	Before, After string
+	// Failures are the failed requests' reasons, as the probe printed
+	// them ("connection refused", "body: Client.Timeout").
+	Failures []string
+}
 
 // Len is the interval's duration.
 func (i Interval) Len() time.Duration { return i.To.Sub(i.From) }
@@ -83,6 +91,7 @@ type Answer struct {
 func ReadTimeline(output string, ref, end time.Time) Timeline {
 	var tl Timeline
 	var failFrom time.Time
+	var fails []string
 	day := time.Date(ref.Year(), ref.Month(), ref.Day(), 0, 0, 0, 0, ref.Location())
 	for _, l := range strings.Split(output, "\n") {
 		f := strings.Fields(l)
@@ -103,6 +112,7 @@ func ReadTimeline(output string, ref, end time.Time) Timeline {
 				failFrom = at
 			}
 			tl.OK = false
+			fails = append(fails, strings.Join(f[3:], " "))
 			continue
 		}
 		text := ""
@@ -112,16 +122,17 @@ func ReadTimeline(output string, ref, end time.Time) Timeline {
 		if m := outageRE.FindStringSubmatch(l); m != nil {
 			var s float64
 			fmt.Sscan(m[1], &s)
-			tl.Outages = append(tl.Outages, Interval{From: at.Add(-time.Duration(s * float64(time.Second))), To: at})
+			tl.Outages = append(tl.Outages, Interval{From: at.Add(-time.Duration(s * float64(time.Second))), To: at,
+				Before: tl.Last, After: text, Failures: fails})
 		}
-		failFrom = time.Time{}
+		failFrom, fails = time.Time{}, nil
 		if len(tl.Answers) == 0 || tl.Answers[len(tl.Answers)-1].Text != text {
 			tl.Answers = append(tl.Answers, Answer{At: at, Text: text})
 		}
 		tl.OK, tl.Last = true, text
 	}
 	if !tl.OK && !failFrom.IsZero() && end.After(failFrom) {
-		tl.Outages = append(tl.Outages, Interval{From: failFrom, To: end})
+		tl.Outages = append(tl.Outages, Interval{From: failFrom, To: end, Before: tl.Last, Failures: fails})
 	}
 	return tl
 }

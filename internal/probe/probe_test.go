@@ -2,6 +2,7 @@ package probe
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -55,6 +56,12 @@ func TestReadTimeline(t *testing.T) {
 		if !tl.Outages[i].From.Equal(want[i].From) || !tl.Outages[i].To.Equal(want[i].To) {
 			t.Errorf("outage %d = %v, want %v", i, tl.Outages[i], want[i])
 		}
+	}
+	if o := tl.Outages[0]; o.Before != "node1" || o.After != "node2" || strings.Join(o.Failures, "; ") != "i/o timeout; connection refused" {
+		t.Errorf("first outage: between %q and %q, failures %q", o.Before, o.After, o.Failures)
+	}
+	if o := tl.Outages[1]; o.Before != "node1" || o.After != "" || strings.Join(o.Failures, "; ") != "no route to host" {
+		t.Errorf("open outage: between %q and %q, failures %q", o.Before, o.After, o.Failures)
 	}
 	if tl.OK || tl.Last != "node1" {
 		t.Errorf("end state ok=%v last=%q, want failing after node1", tl.OK, tl.Last)
